@@ -1,0 +1,20 @@
+"""User-facing configuration errors.
+
+A ConfigError is a mistake in what the user asked for (a key, a layer, a path). The entry point prints its
+message as one paragraph and exits non-zero without a traceback; HYDRA_FULL_ERROR=1 shows the trace.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class ConfigError(ValueError):
+    """A mistake in the user's configuration; the message names the key, the numbers and the fix."""
+
+
+def closest(name: str, known: Iterable[str]) -> str:
+    """A ' Did you mean X?' hint for a misspelled name, or '' when nothing is close."""
+    match = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
+    return f" Did you mean '{match[0]}'?" if match else ""

@@ -1,0 +1,114 @@
+"""Typed field readers for the layer-stack language.
+
+Each reader takes the raw YAML value and the place it came from, and returns a clean Python value or raises a
+ConfigError that names the place, the value and what is allowed. Layer dataclasses name a reader per field in
+`field(metadata=...)`, so the parsing of a layer is one loop over its fields (see layers/base.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from cnnexp.errors import ConfigError
+
+Pair = tuple[int, int]
+Reader = Callable[[Any, str], Any]
+
+
+def _is_int(value: Any) -> bool:
+    # YAML `true` is a bool, and bool is an int subclass in Python: a flag is never a size.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def integer(minimum: int) -> Reader:
+    def read(value: Any, where: str) -> int:
+        if not _is_int(value):
+            raise ConfigError(f"{where} must be an integer, got {value!r}; write e.g. {max(minimum, 1) + 2}.")
+        if value < minimum:
+            raise ConfigError(f"{where} must be at least {minimum}, got {value}.")
+        return value
+
+    return read
+
+
+def pair(minimum: int) -> Reader:
+    """An int used for both spatial dimensions, or [height, width]."""
+    one = integer(minimum)
+
+    def read(value: Any, where: str) -> Pair:
+        if isinstance(value, (list, tuple)):
+            if len(value) != 2:
+                raise ConfigError(f"{where} must be one integer or [height, width], got {list(value)}.")
+            return (one(value[0], f"{where}[0]"), one(value[1], f"{where}[1]"))
+        size = one(value, where)
+        return (size, size)
+
+    return read
+
+
+def padding(value: Any, where: str) -> Pair | str:
+    """P as in the lecture: an integer (or [h, w]), or PyTorch's 'same' / 'valid'."""
+    if isinstance(value, str):
+        if value not in ("same", "valid"):
+            raise ConfigError(f"{where} must be an integer, [h, w], 'same' or 'valid', got {value!r}.")
+        return value
+    return pair(0)(value, where)
+
+
+def number(minimum: float, maximum: float | None = None, *, open_max: bool = False) -> Reader:
+    def read(value: Any, where: str) -> float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise ConfigError(f"{where} must be a number, got {value!r}.")
+        too_big = maximum is not None and (value >= maximum if open_max else value > maximum)
+        if value < minimum or too_big:
+            upper = "" if maximum is None else f" and {'below' if open_max else 'at most'} {maximum}"
+            raise ConfigError(f"{where} must be at least {minimum}{upper}, got {value}.")
+        return float(value)
+
+    return read
+
+
+def boolean(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where} must be true or false, got {value!r}.")
+    return value
+
+
+def text(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where} must be a name, got {value!r}.")
+    return value
+
+
+def optional(reader: Reader) -> Reader:
+    def read(value: Any, where: str) -> Any:
+        return None if value is None else reader(value, where)
+
+    return read
+
+
+def matrix(value: Any, where: str) -> tuple[tuple[tuple[float, ...], ...], ...]:
+    """A kernel written in YAML: one matrix [[...], ...] or a list of them (one per filter).
+
+    Returned as a tuple of 2-D matrices so that a single kernel and a bank of kernels look alike.
+    """
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ConfigError(f"{where} must be a matrix of numbers such as [[0, 1, 0], [1, -4, 1], [0, 1, 0]].")
+    bank = value if isinstance(value[0], (list, tuple)) and isinstance(value[0][0], (list, tuple)) else [value]
+    mats = tuple(_one_matrix(m, f"{where}[{i}]" if len(bank) > 1 else where) for i, m in enumerate(bank))
+    if len({(len(m), len(m[0])) for m in mats}) > 1:
+        raise ConfigError(f"{where}: every kernel of the bank must have the same size.")
+    return mats
+
+
+def _one_matrix(rows: Any, where: str) -> tuple[tuple[float, ...], ...]:
+    if not isinstance(rows, (list, tuple)) or not all(isinstance(r, (list, tuple)) for r in rows):
+        raise ConfigError(f"{where} must be a list of rows, e.g. [[1, 2, 1], [2, 4, 2], [1, 2, 1]].")
+    if len({len(r) for r in rows}) != 1 or not rows[0]:
+        raise ConfigError(f"{where}: every row must have the same, non-zero length; got {[len(r) for r in rows]}.")
+    for r in rows:
+        for x in r:
+            if not isinstance(x, (int, float)) or isinstance(x, bool):
+                raise ConfigError(f"{where}: kernel entries must be numbers, got {x!r}.")
+    return tuple(tuple(float(x) for x in r) for r in rows)
