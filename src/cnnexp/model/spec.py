@@ -61,7 +61,7 @@ def parse_layer(raw: Any, place: Place) -> LayerSpec:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{place}: a layer is a mapping such as {{type: conv, filters: 6, F: 5}}, got {raw!r}.")
     if "type" not in raw:
-        raise ConfigError(f"{place}: no 'type'. Known layer types: {', '.join(LAYERS.names())}.")
+        raise ConfigError(f"{place}: no 'type'. Known layer types: {', '.join(sorted(LAYERS.names()))}.")
     kind = fd.text(raw["type"], place.key("type"))
     cls = LAYERS.get(kind, str(place))
     return cls.parse(raw, Place(place.index, place.name, cls.type_name))

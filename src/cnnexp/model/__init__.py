@@ -1,0 +1,1 @@
+"""Model building: layers, activations and weight initialisation."""

@@ -1,0 +1,1 @@
+"""Pictures cnnexp draws: activation curves, kernels, feature maps."""
