@@ -1,48 +1,27 @@
-"""Schemas of the config groups, registered in Hydra's ConfigStore so that a misspelled key in a YAML file
-fails at compose time. Each group's YAML files start with `defaults: [schema, _self_]`."""
+"""All config-group schemas, registered in Hydra's ConfigStore so that a misspelled key in a YAML file or an
+override fails at compose time. A group's YAML files start with `defaults: [schema, _self_]` (or
+`schema_NAME` where each option configures a different class)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
 
-
-@dataclass
-class InputConf:
-    channels: int = MISSING
-    height: int = MISSING
-    width: int = MISSING
-
-
-@dataclass
-class ModelConf:
-    name: str = MISSING
-    input: InputConf = field(default_factory=InputConf)
-    num_classes: int = MISSING
-    activation: str = "relu"
-    init: str = "auto"
-    strict: bool = False
-    # Layers differ in their fields; model/spec.py checks each one against its type.
-    layers: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class DataConf:
-    name: str = MISSING
-    channels: int = MISSING
-    height: int = MISSING
-    width: int = MISSING
-    num_classes: int = MISSING
-
-
-SCHEMAS: dict[str, type] = {"model": ModelConf, "data": DataConf}
+from cnnexp.data.schema import DataConf
+from cnnexp.model.schema import ModelConf
+from cnnexp.train import schema as ts
 
 
 def register_schemas() -> None:
-    """Store each group's schema as `<group>/schema`; safe to call more than once."""
+    """Store every schema; safe to call more than once."""
     store = ConfigStore.instance()
-    for group, node in SCHEMAS.items():
-        store.store(group=group, name="schema", node=node)
+    store.store(group="model", name="schema", node=ModelConf)
+    store.store(group="data", name="schema", node=DataConf)
+    store.store(group="loss", name="schema", node=ts.LossConf)
+    store.store(group="trainer", name="schema", node=ts.trainer_schema())
+    store.store(group="callbacks", name="schema", node=ts.callbacks_schema())
+    store.store(group="logger", name="schema_tensorboard", node=ts.logger_schema())
+    store.store(group="scheduler", name="schema_none", node=ts.NoSchedulerConf)
+    for name, cls in ts.OPTIMIZERS.items():
+        store.store(group="optimizer", name=f"schema_{name}", node=ts.signature_schema(cls, f"{cls.__name__}Conf", True, ("params",)))
+    for name, cls in ts.SCHEDULERS.items():
+        store.store(group="scheduler", name=f"schema_{name}", node=ts.scheduler_schema(cls, f"{cls.__name__}Conf"))

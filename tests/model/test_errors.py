@@ -9,7 +9,7 @@ import pytest
 from cnnexp.errors import ConfigError
 from cnnexp.model.builder import plan
 from cnnexp.model.spec import parse_model
-from cnnexp.tasks.summary import model_spec
+from cnnexp.experiment import model_spec
 from conftest import Compose
 from helpers import spec_of
 

@@ -8,7 +8,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from cnnexp.model.builder import build, plan
-from cnnexp.tasks.summary import model_spec
+from cnnexp.experiment import model_spec
 from conftest import MODEL_NAMES, Compose
 
 

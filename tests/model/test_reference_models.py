@@ -7,7 +7,7 @@ import torchvision
 
 from cnnexp.model.builder import build, plan
 from cnnexp.model.summary import summarize
-from cnnexp.tasks.summary import model_spec
+from cnnexp.experiment import model_spec
 from conftest import Compose
 
 

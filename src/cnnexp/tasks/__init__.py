@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from typing import Any
 
 from omegaconf import DictConfig
 
 from cnnexp.errors import ConfigError
-from cnnexp.registry import Registry
-
-TASKS: Registry[Callable[[DictConfig], Any]] = Registry("task")
+from cnnexp.tasks import summary, train  # noqa: F401  (importing registers the tasks)
+from cnnexp.tasks.base import TASKS
 
 
 def run_task(cfg: DictConfig) -> Any:
     """Run `cfg.task`; a ConfigError is printed as one paragraph with exit code 2, no traceback."""
-    from cnnexp.tasks import summary  # noqa: F401  (registers the tasks)
-
     try:
         return TASKS.get(str(cfg.task), "task")(cfg)
     except ConfigError as err:

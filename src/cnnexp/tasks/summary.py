@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import json
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from cnnexp.model.spec import ModelSpec, parse_model
+from cnnexp.experiment import model_spec
 from cnnexp.model.summary import Summary, summarize
-from cnnexp.tasks import TASKS
-
-
-def model_spec(cfg: DictConfig) -> ModelSpec:
-    """The edge where the model config is read: resolved to plain data, then typed."""
-    return parse_model(OmegaConf.to_container(cfg.model, resolve=True))  # type: ignore[arg-type]
+from cnnexp.tasks.base import TASKS
 
 
 @TASKS.register("summary")

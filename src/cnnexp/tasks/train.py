@@ -1,0 +1,113 @@
+"""task=train (the default): fit, test the best checkpoint, write metrics.json; task=test: evaluate a checkpoint."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning_fabric.utilities.rank_zero import rank_zero_only
+from omegaconf import DictConfig
+
+from cnnexp.errors import ConfigError
+from cnnexp.experiment import Experiment, assemble
+from cnnexp.tasks.base import TASKS
+from cnnexp.train.results import log_to_tensorboard, write_json, write_summary
+
+
+@TASKS.register("train")
+def train_task(cfg: DictConfig) -> float:
+    """Returns the test accuracy (what a sweeper maximises)."""
+    resume = _checkpoint(cfg.ckpt_path, required=False)
+    exp = assemble(cfg)
+    if rank_zero_only.rank == 0:  # DDP children run this file too; only rank 0 writes and prints
+        print(exp.summary.table(), flush=True)
+        write_summary(exp.run_dir, exp.summary)
+    start = time.perf_counter()
+    exp.trainer.fit(exp.module, datamodule=exp.datamodule, ckpt_path=resume)
+    best = exp.trainer.checkpoint_callback.best_model_path if exp.trainer.checkpoint_callback else ""
+    best_val = exp.trainer.callback_metrics.get("val/acc_best")  # trainer.test() resets callback_metrics
+    tested = exp.trainer.test(exp.module, datamodule=exp.datamodule, ckpt_path="best" if best else None, verbose=False)
+    metrics = _metrics(exp, tested[0], time.perf_counter() - start, best)
+    metrics["best_val_acc"] = float(best_val) if best_val is not None else None
+    if exp.trainer.is_global_zero:
+        _report(cfg, exp, metrics)
+    return metrics["test_acc"]
+
+
+@TASKS.register("test")
+def test_task(cfg: DictConfig) -> float:
+    path = _checkpoint(cfg.ckpt_path, required=True)
+    exp = assemble(cfg)
+    _load_weights(exp, path)
+    start = time.perf_counter()
+    tested = exp.trainer.test(exp.module, datamodule=exp.datamodule, verbose=False)
+    metrics = {**_metrics(exp, tested[0], time.perf_counter() - start, path), "epochs": None}
+    if exp.trainer.is_global_zero:
+        _report(cfg, exp, metrics)
+    return metrics["test_acc"]
+
+
+def _checkpoint(value: Any, required: bool) -> str | None:
+    if value is None:
+        if required:
+            raise ConfigError("task=test needs ckpt_path=PATH (a .ckpt file from a run's checkpoints/ folder).")
+        return None
+    path = Path(str(value)).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"ckpt_path={value}: no such file; give the path of a .ckpt file, e.g. outputs/runs/<run>/checkpoints/last.ckpt.")
+    return str(path)
+
+
+def _load_weights(exp: Experiment, path: str) -> None:
+    # weights_only: a checkpoint is data, never code to unpickle.
+    state = torch.load(path, map_location="cpu", weights_only=True).get("state_dict", {})
+    missing, unexpected = exp.module.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ConfigError(
+            f"ckpt_path={path} does not fit model={exp.model.name}: {len(missing)} weights missing, "
+            f"{len(unexpected)} unexpected (e.g. {(missing or unexpected)[0]}); pass the model the checkpoint was trained with."
+        )
+
+
+def _metrics(exp: Experiment, tested: dict[str, float], seconds: float, checkpoint: str) -> dict[str, Any]:
+    return {
+        "status": "ok",
+        "model": exp.model.name,
+        "data": exp.data.name,
+        "test_acc": float(tested["test/acc"]),
+        "test_loss": float(tested["test/loss"]),
+        "test_images": int(tested["test/images"]),
+        **({"test_acc_top5": float(tested["test/acc_top5"])} if "test/acc_top5" in tested else {}),
+        "best_val_acc": None,
+        "epochs": exp.trainer.current_epoch,
+        "params": exp.summary.params,
+        "trainable_params": exp.summary.trainable,
+        "wall_time_s": round(seconds, 3),
+        "train_images_per_s": round(exp.throughput.images_per_second, 1),
+        "checkpoint": checkpoint,
+    }
+
+
+def _report(cfg: DictConfig, exp: Experiment, metrics: dict[str, Any]) -> None:
+    write_json(exp.run_dir / "metrics.json", metrics)
+    choices = {
+        "optimizer": str(cfg.optimizer._target_).rsplit(".", 1)[-1],
+        "lr": float(cfg.optimizer.lr),
+        "batch_size": exp.data.batch_size,
+        "loss": str(cfg.loss.name),
+        "data": exp.data.name,
+        "seed": int(cfg.seed),
+    }
+    final = {k: metrics[k] for k in ("test_acc", "best_val_acc") if metrics.get(k) is not None}
+    log_to_tensorboard(exp.trainer, exp.summary, choices, final)
+    print(
+        f"test accuracy {metrics['test_acc']:.4f}  best val accuracy {_fmt(metrics['best_val_acc'])}  "
+        f"epochs {metrics['epochs']}  {metrics['train_images_per_s']:.0f} images/s  run folder {exp.run_dir}",
+        flush=True,
+    )
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"

@@ -1,0 +1,93 @@
+"""The LightningModule: any nn.Module classifier, its loss, metrics from torchmetrics, and its optimiser."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torchmetrics import MaxMetric, MeanMetric, SumMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from cnnexp.train.loss import LOSSES
+from cnnexp.train.optim import OptimizerFactory, Schedule
+
+Batch = tuple[torch.Tensor, torch.Tensor]  # (B, C, H, W) normalised images, (B,) class indices
+STAGES = ("train", "val", "test")
+
+
+class Classifier(pl.LightningModule):
+    """Trains `net` on (images, labels) batches; logs loss and accuracy per stage, top-5 above 10 classes."""
+
+    def __init__(
+        self,
+        net: nn.Module,
+        num_classes: int,
+        optimizer: OptimizerFactory,
+        schedule: Schedule | None = None,
+        loss: str = "cross_entropy",
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.loss_name = LOSSES.canonical(loss, "loss.name")
+        self.loss_fn = LOSSES.get(loss, "loss.name")
+        self.optimizer_factory, self.schedule = optimizer, schedule
+        self.top5 = num_classes > 10
+        kinds = {"loss": MeanMetric, "acc": lambda: MulticlassAccuracy(num_classes, average="micro")}
+        if self.top5:
+            kinds["acc_top5"] = lambda: MulticlassAccuracy(num_classes, top_k=5, average="micro")
+        # Keyed "train/acc" etc.: the logged name. (A plain "train" key would clash with nn.Module.train.)
+        self.metrics = nn.ModuleDict({f"{s}/{k}": make() for s in STAGES for k, make in kinds.items()})
+        # Images seen, summed over ranks: proves that DDP evaluates every test image exactly once.
+        self.metrics["test/images"] = SumMetric()
+        self.val_acc_best = MaxMetric()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def _step(self, batch: Batch, stage: str) -> torch.Tensor:
+        x, y = batch
+        logits = self.net(x)
+        loss = self.loss_fn(logits, y)
+        # Metric objects accumulate on the device; nothing here waits for the GPU (no .item()).
+        for name, metric in self.metrics.items():
+            if not name.startswith(f"{stage}/"):
+                continue
+            if name.endswith("/loss"):
+                metric.update(loss.detach(), weight=y.shape[0])
+            elif name.endswith("/images"):
+                metric.update(y.shape[0])
+            else:
+                metric.update(logits, y)
+            self.log(name, metric, on_step=False, on_epoch=True, prog_bar=name in ("val/loss", "val/acc"))
+        if stage == "train":
+            self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False)
+        return loss
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def on_train_start(self) -> None:
+        # The sanity-check validation ran on an untrained model; it must not count as the best.
+        self.val_acc_best.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            return
+        self.val_acc_best.update(self.metrics["val/acc"].compute())
+        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory([p for p in self.parameters() if p.requires_grad])
+        if self.schedule is None:
+            return optimizer
+        epochs = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 1
+        scheduler = self.schedule.make(optimizer, epochs, int(self.trainer.estimated_stepping_batches))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.schedule.interval}}

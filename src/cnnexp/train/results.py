@@ -1,0 +1,45 @@
+"""What a run leaves in its folder beside the checkpoints: summary.txt/json, metrics.json, TensorBoard extras."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from pytorch_lightning.loggers import TensorBoardLogger
+
+from cnnexp.model.summary import Summary
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Atomic: a reader (or a sweep report) never sees a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle, indent=2)
+        handle.write("\n")
+    os.replace(tmp, path)
+
+
+def write_summary(run_dir: Path, summary: Summary) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "summary.txt").write_text(summary.table() + "\n")
+    write_json(run_dir / "summary.json", summary.to_dict())
+
+
+def hparams(summary: Summary, choices: dict[str, Any]) -> dict[str, Any]:
+    """The run's choices as TensorBoard's hparams tab shows them (scalars and strings only)."""
+    return {**choices, "model": summary.spec.name, "activation": summary.spec.activation, "params": summary.params}
+
+
+def log_to_tensorboard(trainer: pl.Trainer, summary: Summary, choices: dict[str, Any], metrics: dict[str, float]) -> None:
+    """The summary table as text, and the hparams tab: this run's choices against its final metrics."""
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            # Four leading spaces make TensorBoard's markdown keep the table's columns.
+            logger.experiment.add_text("model/summary", "\n".join("    " + line for line in summary.table().splitlines()))
+            logger.log_hyperparams(hparams(summary, choices), {f"hp/{k}": v for k, v in metrics.items()})
+            logger.finalize("success")

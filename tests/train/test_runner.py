@@ -1,0 +1,112 @@
+"""The runner in-process: every group instantiates, every model trains a step, real training learns."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import DictConfig
+
+from cnnexp.errors import ConfigError
+from cnnexp.experiment import assemble
+from cnnexp.tasks import run_task
+from cnnexp.tasks.base import TASKS
+from conftest import CONF, MODEL_NAMES
+
+Tiny = Callable[..., DictConfig]
+GROUPS = ("optimizer", "scheduler", "loss", "trainer", "logger", "callbacks", "data")
+# Models made for other input than 1×28×28 digits declare the resize (data.adapt=true); tiny batches keep
+# 227×227 AlexNet cheap on a CPU.
+BIG = ("data.adapt=true", "data.batch_size=2")
+
+
+def _options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def _metrics(cfg: DictConfig) -> dict:
+    return json.loads((Path(cfg.output_dir) / "metrics.json").read_text())
+
+
+@pytest.mark.parametrize(("group", "option"), [(g, o) for g in GROUPS for o in _options(g)])
+def test_every_config_group_option_instantiates(tiny_cfg: Tiny, group: str, option: str) -> None:
+    extra = ("data.root=/nonexistent",) if option == "image_folder" else ()
+    exp = assemble(tiny_cfg(f"{group}={option}", *extra))
+    assert exp.trainer is not None and exp.module.net is not None
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_fast_dev_run_for_every_model(tiny_cfg: Tiny, name: str) -> None:
+    needs_resize = name in ("alexnet", "alexnet_torchvision")
+    cfg = tiny_cfg("debug=fdr", f"model={name}", *(BIG if needs_resize else ()))
+    run_task(cfg)
+    metrics = _metrics(cfg)
+    assert metrics["status"] == "ok" and metrics["model"] == name
+
+
+def test_a_short_training_on_the_embedded_digits_learns(tiny_cfg: Tiny) -> None:
+    cfg = tiny_cfg("data.train_size=3000", "data.val_size=500", "trainer.max_epochs=2")
+    accuracy = run_task(cfg)
+    metrics = _metrics(cfg)
+    assert accuracy == metrics["test_acc"] > 0.6  # chance is 0.1
+    assert metrics["test_images"] == 200 and metrics["epochs"] == 2
+    assert metrics["params"] == 176_050 and metrics["train_images_per_s"] > 0
+    assert 0 < metrics["best_val_acc"] <= 1
+    run = Path(cfg.output_dir)
+    assert (run / "checkpoints" / "last.ckpt").is_file() and Path(metrics["checkpoint"]).is_file()
+    assert (run / "summary.txt").read_text().startswith("model lenet5")
+    assert list((run / "tb").glob("events.out.tfevents.*"))
+
+
+def test_the_quadratic_cost_trains_too(tiny_cfg: Tiny) -> None:
+    assert run_task(tiny_cfg("loss=mse", "data.train_size=3000", "data.val_size=500", "trainer.max_epochs=2")) > 0.3
+
+
+def test_same_seed_gives_identical_metrics_on_cpu(tiny_cfg: Tiny) -> None:
+    first, second = tiny_cfg("seed=3", run="a"), tiny_cfg("seed=3", run="b")
+    run_task(first), run_task(second)
+    keys = ("test_acc", "test_loss", "best_val_acc")
+    assert [_metrics(first)[k] for k in keys] == [_metrics(second)[k] for k in keys]
+
+
+def test_resume_continues_at_the_next_epoch(tiny_cfg: Tiny) -> None:
+    first = tiny_cfg(run="first")
+    run_task(first)
+    last = Path(first.output_dir) / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["epoch"] == 0
+    resumed = tiny_cfg(f"ckpt_path={last}", "trainer.max_epochs=2", run="resumed")
+    run_task(resumed)
+    assert _metrics(resumed)["epochs"] == 2
+    assert torch.load(Path(resumed.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
+
+
+def test_task_test_evaluates_a_checkpoint(tiny_cfg: Tiny) -> None:
+    trained = tiny_cfg(run="trained")
+    accuracy = run_task(trained)
+    tested = tiny_cfg("task=test", f"ckpt_path={_metrics(trained)['checkpoint']}", run="tested")
+    assert run_task(tested) == pytest.approx(accuracy)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (("data.batch_size=0",), r"data.batch_size must be at least 1, got 0"),
+        (("model.num_classes=5",), r"model.num_classes=5 but data=digits has 10 classes"),
+        (("ckpt_path=/no/such.ckpt",), r"ckpt_path=/no/such.ckpt: no such file"),
+        (("task=test",), r"task=test needs ckpt_path=PATH"),
+        (("model=alexnet",), r"model takes 3×227×227 but data=digits gives 1×28×28; set data.adapt=true"),
+        (("trainer.gpus=1",), r"trainer.gpus=1 asks for 1 GPU\(s\) but this machine has none; run on the CPU instead"),
+        (("trainer.accelerator=gpu",), r"trainer.accelerator=gpu asks for 1 GPU\(s\) but this machine has none"),
+        (("optimizer.lr=-1",), r"optimizer: cannot build torch.optim.Adam: Invalid learning rate: -1"),
+        (("task=fit",), r"task: unknown task 'fit'.*Known tasks: "),
+    ],
+)
+def test_user_mistakes_are_config_errors(tiny_cfg: Tiny, overrides: tuple[str, ...], message: str) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("the GPU errors need a machine without GPUs")
+    with pytest.raises(ConfigError, match=message):
+        cfg = tiny_cfg(*overrides)
+        TASKS.get(str(cfg.task), "task")(cfg)
