@@ -65,7 +65,7 @@ def assemble(cfg: DictConfig) -> Experiment:
     trainer = make_trainer(
         plain(cfg, "trainer"),
         logger=_logger(cfg),
-        callbacks=[*make_callbacks(plain(cfg, "callbacks")), throughput],
+        callbacks=[*make_callbacks(_callbacks(cfg)), throughput],
         default_root_dir=str(run_dir),
         use_distributed_sampler=False,  # the data module shards itself (see data/module.py)
     )
@@ -78,6 +78,13 @@ def _check_classes(spec: ModelSpec, data: DataSpec) -> None:
             f"model.num_classes={spec.num_classes} but data={data.name} has {data.num_classes} classes; "
             f"drop the model.num_classes override (it follows the data by default) or choose matching data."
         )
+
+
+def _callbacks(cfg: DictConfig) -> dict[str, Any]:
+    entries = dict(plain(cfg, "callbacks") or {})
+    if cfg.trainer.get("enable_progress_bar") is False:
+        entries.pop("progress", None)  # Lightning refuses a progress bar callback when the bar is off
+    return entries
 
 
 def _logger(cfg: DictConfig) -> Any:

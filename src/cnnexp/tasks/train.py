@@ -11,8 +11,10 @@ from lightning_fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig
 
 from cnnexp.errors import ConfigError
-from cnnexp.experiment import Experiment, assemble
+from cnnexp.experiment import Experiment, assemble, plain
 from cnnexp.tasks.base import TASKS
+from cnnexp.train.launch import ddp_children, ddp_processes
+from cnnexp.train.trainer import trainer_kwargs
 from cnnexp.train.results import log_to_tensorboard, write_json, write_summary
 
 
@@ -20,6 +22,11 @@ from cnnexp.train.results import log_to_tensorboard, write_json, write_summary
 def train_task(cfg: DictConfig) -> float:
     """Returns the test accuracy (what a sweeper maximises)."""
     resume = _checkpoint(cfg.ckpt_path, required=False)
+    with ddp_children(ddp_processes(trainer_kwargs(plain(cfg, "trainer")))):
+        return _train(cfg, resume)
+
+
+def _train(cfg: DictConfig, resume: str | None) -> float:
     exp = assemble(cfg)
     if rank_zero_only.rank == 0:  # DDP children run this file too; only rank 0 writes and prints
         print(exp.summary.table(), flush=True)
@@ -39,6 +46,11 @@ def train_task(cfg: DictConfig) -> float:
 @TASKS.register("test")
 def test_task(cfg: DictConfig) -> float:
     path = _checkpoint(cfg.ckpt_path, required=True)
+    with ddp_children(ddp_processes(trainer_kwargs(plain(cfg, "trainer")))):
+        return _test(cfg, path)
+
+
+def _test(cfg: DictConfig, path: str) -> float:
     exp = assemble(cfg)
     _load_weights(exp, path)
     start = time.perf_counter()
@@ -86,6 +98,7 @@ def _metrics(exp: Experiment, tested: dict[str, float], seconds: float, checkpoi
         "trainable_params": exp.summary.trainable,
         "wall_time_s": round(seconds, 3),
         "train_images_per_s": round(exp.throughput.images_per_second, 1),
+        "world_size": exp.trainer.world_size,
         "checkpoint": checkpoint,
     }
 

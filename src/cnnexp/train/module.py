@@ -82,7 +82,7 @@ class Classifier(pl.LightningModule):
         if self.trainer.sanity_checking:
             return
         self.val_acc_best.update(self.metrics["val/acc"].compute())
-        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
+        self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True, sync_dist=True)
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory([p for p in self.parameters() if p.requires_grad])

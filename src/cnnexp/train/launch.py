@@ -1,0 +1,119 @@
+"""DDP processes started by cnnexp, so that `strategy=ddp` works in single runs and inside `-m` sweeps.
+
+Lightning's own subprocess launcher re-runs `sys.argv` in each child: under a Hydra multirun every child
+would then run the whole sweep. Instead cnnexp starts the other ranks itself, torchrun-style: each child
+runs exactly this Hydra job (its overrides, its output folder) as a single run, with LOCAL_RANK, WORLD_SIZE,
+MASTER_ADDR and MASTER_PORT in its environment. Lightning sees those variables, knows the processes were
+created externally, and launches nothing. When the job ends its children exit and the process group is
+destroyed, so the sweep's next job starts with fresh processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from hydra.core.hydra_config import HydraConfig
+from lightning_fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
+
+DDP_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
+
+
+def ddp_processes(trainer: Mapping[str, Any]) -> int:
+    """How many processes cnnexp must start on this node for these Trainer arguments (1: none to start)."""
+    if trainer.get("strategy") != "ddp" or int(trainer.get("num_nodes") or 1) > 1:
+        return 1
+    if "LOCAL_RANK" in os.environ or SLURMEnvironment.detect() or TorchElasticEnvironment.detect():
+        return 1  # a child, or processes made by srun / torchrun: nothing to start
+    devices = trainer.get("devices")
+    if isinstance(devices, int) and devices > 0:
+        return devices
+    if devices in (None, "auto", -1) and str(trainer.get("accelerator")) in ("gpu", "cuda"):
+        return torch.cuda.device_count()
+    return 1
+
+
+@contextlib.contextmanager
+def ddp_children(count: int) -> Iterator[None]:
+    """Start ranks 1..count-1 as single runs of the current Hydra job; rank 0 is this process."""
+    if count <= 1:
+        yield
+        return
+    saved = {key: os.environ.get(key) for key in DDP_ENV}
+    port = os.environ.get("MASTER_PORT") or str(_free_port())
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=port, NODE_RANK="0", WORLD_SIZE=str(count), LOCAL_RANK="0")
+    children = [_start(rank) for rank in range(1, count)]
+    watcher = _Watcher(children)
+    watcher.start()
+    try:
+        yield
+    finally:
+        watcher.stop()
+        _finish(children)
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+        for key, value in saved.items():
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+
+
+def child_command(rank: int) -> list[str]:
+    """`python -m cnnexp <this job's overrides>` writing into this job's folder, as a single run."""
+    hydra = HydraConfig.get()
+    return [
+        sys.executable, "-m", "cnnexp", *hydra.overrides.task,
+        f"hydra.run.dir={hydra.runtime.output_dir}",
+        "hydra.output_subdir=null",  # rank 0 already saved the config
+        f"hydra.job.name=rank{rank}",
+    ]  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start(rank: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "LOCAL_RANK": str(rank)}
+    return subprocess.Popen(child_command(rank), env=env, cwd=HydraConfig.get().runtime.cwd)
+
+
+def _finish(children: list[subprocess.Popen[bytes]], grace: float = 60.0) -> None:
+    deadline = time.monotonic() + grace
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+class _Watcher(threading.Thread):
+    """Stops rank 0 when a child dies, instead of leaving it waiting forever in a collective."""
+
+    def __init__(self, children: list[subprocess.Popen[bytes]]) -> None:
+        super().__init__(daemon=True)
+        self.children, self._done = children, threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(1.0):
+            failed = [c for c in self.children if c.poll() not in (None, 0)]
+            if failed:
+                for child in self.children:
+                    if child.poll() is None:
+                        child.kill()
+                print(f"cnnexp: error: DDP rank process {failed[0].pid} exited with {failed[0].returncode}", file=sys.stderr)
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+
+    def stop(self) -> None:
+        self._done.set()
