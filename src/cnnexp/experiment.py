@@ -13,6 +13,7 @@ from typing import Any
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
+from cnnexp.data.folders import class_names, split_folders
 from cnnexp.data.module import ImageDataModule
 from cnnexp.data.spec import DataSpec, parse_data
 from cnnexp.errors import ConfigError
@@ -24,6 +25,9 @@ from cnnexp.train.instantiate import instantiate_target
 from cnnexp.train.module import Classifier
 from cnnexp.train.optim import make_optimizer, make_schedule
 from cnnexp.train.trainer import make_trainer
+
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
 @dataclass
@@ -51,11 +55,12 @@ def model_spec(cfg: DictConfig) -> ModelSpec:
 def assemble(cfg: DictConfig) -> Experiment:
     """Seed, then build data, model, LightningModule and Trainer from the composed config."""
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
-    data = parse_data(plain(cfg, "data"))
+    data = _with_class_count(cfg, parse_data(plain(cfg, "data")))
     spec = model_spec(cfg)
     _check_classes(spec, data)
     summary = summarize(spec)  # validates every layer before anything is allocated
-    datamodule = ImageDataModule(data, spec.input_shape)
+    fitting = fitting_models(data.shape) if data.shape != spec.input_shape else []  # only for the error's hint
+    datamodule = ImageDataModule(data, spec.input_shape, fitting, order_seed=int(cfg.seed))
     module = Classifier(
         build(spec), spec.num_classes, make_optimizer(plain(cfg, "optimizer")),
         make_schedule(plain(cfg, "scheduler")), str(cfg.loss.name),
@@ -70,6 +75,26 @@ def assemble(cfg: DictConfig) -> Experiment:
         use_distributed_sampler=False,  # the data module shards itself (see data/module.py)
     )
     return Experiment(spec, data, summary, datamodule, module, trainer, throughput, run_dir)
+
+
+def _with_class_count(cfg: DictConfig, data: DataSpec) -> DataSpec:
+    """data.num_classes: null (image folders) means one class per folder; the model's count follows it."""
+    if data.num_classes is not None:
+        return data
+    cfg.data.num_classes = len(class_names(split_folders(data)["train"]))
+    return parse_data(plain(cfg, "data"))
+
+
+def fitting_models(shape: tuple[int, int, int]) -> list[str]:
+    """Shipped models whose input follows the data's shape (for the hint when a model does not fit)."""
+    names = []
+    for path in sorted(CONF_DIR.glob("model/*.yaml")):
+        declared = OmegaConf.to_container(OmegaConf.load(path), resolve=False).get("input", {})  # type: ignore[union-attr]
+        # An interpolation such as ${data.height} follows any data; a number must equal the data's.
+        if all(str(declared.get(k, "")).startswith("${data.") or declared.get(k) == v
+               for k, v in zip(("channels", "height", "width"), shape)):  # fmt: skip
+            names.append(path.stem)
+    return names
 
 
 def _check_classes(spec: ModelSpec, data: DataSpec) -> None:

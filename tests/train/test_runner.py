@@ -33,7 +33,7 @@ def _metrics(cfg: DictConfig) -> dict:
 
 @pytest.mark.parametrize(("group", "option"), [(g, o) for g in GROUPS for o in _options(g)])
 def test_every_config_group_option_instantiates(tiny_cfg: Tiny, group: str, option: str) -> None:
-    extra = ("data.root=/nonexistent",) if option == "image_folder" else ()
+    extra = ("data.root=/nonexistent", "data.num_classes=3") if option == "image_folder" else ()
     exp = assemble(tiny_cfg(f"{group}={option}", *extra))
     assert exp.trainer is not None and exp.module.net is not None
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 from omegaconf import MISSING
 
@@ -19,7 +19,7 @@ class InputConf:
 class ModelConf:
     name: str = MISSING
     input: InputConf = field(default_factory=InputConf)
-    num_classes: int = MISSING
+    num_classes: Optional[int] = MISSING  # null only until an image folder's classes are counted
     activation: str = "relu"
     init: str = "auto"
     strict: bool = False

@@ -1,0 +1,150 @@
+"""The LightningDataModule: a DataSpec and the model's input shape in, batches of that shape out.
+
+In memory (data.in_memory=true, the tensor sets): each split is held once as uint8 on the training device
+and batches are gathered by index there; a float copy exists only per batch. Streamed (image_folder): a
+DataLoader decodes per image in worker processes. Either way `on_after_batch_transfer` normalises, adapts
+and augments each batch on the device (data/transforms.py), and each rank takes its own shard
+(data/batches.py); build the Trainer with use_distributed_sampler=False so Lightning leaves that alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+import pytorch_lightning as pl
+import torch
+
+from cnnexp.data import batches as bt
+from cnnexp.data.sources import SOURCES
+from cnnexp.data.spec import DataSpec
+from cnnexp.data.split import STAGES, Part, Source, Tensors, as_dataset, as_tensors, split
+from cnnexp.data.transforms import BatchTransform, Shape, channel_stats, check_adapt, shape_text
+from cnnexp.errors import ConfigError
+
+STREAMED_MEAN = 0.5  # no pass over a folder on disk just for statistics: 0.5 maps 0..1 to -1..1
+
+
+class ImageDataModule(pl.LightningDataModule):
+    """Train / val / test batches of one DataSpec, shaped for a model that takes `model_input` (C, H, W)."""
+
+    def __init__(
+        self, spec: DataSpec, model_input: Shape, fitting_models: Sequence[str] = (), order_seed: int | None = None
+    ) -> None:
+        """`fitting_models` names models whose input matches this data, offered in the shape-mismatch error.
+
+        `order_seed` shuffles the training batches (the run's `seed`, so a seed sweep varies the order too);
+        the split and the rendered images follow `data.seed` alone.
+        """
+        super().__init__()
+        self.order_seed = spec.seed if order_seed is None else order_seed
+        check_adapt(spec.shape, model_input, spec.adapt, spec.name, fitting_models)
+        self.spec, self.model_input = spec, model_input
+        self.kind = SOURCES.get(spec.name, "data.name")
+        self.parts: dict[str, Part] = {}
+        self.class_names: list[str] = []
+        self.transform: BatchTransform | None = None
+
+    def prepare_data(self) -> None:
+        self.kind.prepare(self.spec)
+
+    def setup(self, stage: str | None = None) -> None:
+        """Load and split once (fit then test reuse it); in memory, move the uint8 tensors to the device."""
+        if not self.parts:
+            source = self.kind.load(self.spec)
+            self._check(source)
+            self.class_names = list(source.classes)
+            parts = split(source, self.spec)
+            self.parts = {s: as_tensors(p, self.spec) for s, p in parts.items()} if self.spec.in_memory else parts
+        if self.spec.in_memory:
+            self.parts = {s: p.to(self._device()) for s, p in self.parts.items()}  # type: ignore[union-attr]
+        if self.transform is None:
+            mean, std = self._stats()
+            self.transform = BatchTransform(mean, std, self.model_input, self.spec.augment)
+
+    def _device(self) -> torch.device:
+        return self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+
+    @property
+    def num_train(self) -> int:
+        return len(self.parts["train"]) if self.parts else 0
+
+    def train_dataloader(self) -> Iterable[bt.Batch]:
+        return self._loader("train")
+
+    def val_dataloader(self) -> Iterable[bt.Batch]:
+        return self._loader("val")
+
+    def test_dataloader(self) -> Iterable[bt.Batch]:
+        return self._loader("test")
+
+    def on_after_batch_transfer(self, batch: bt.Batch, dataloader_idx: int) -> tuple[torch.Tensor, torch.Tensor]:
+        images, labels = batch
+        training = self.trainer is not None and self.trainer.training
+        return self.transform(images, train=training), labels  # type: ignore[misc]
+
+    def describe(self) -> str:
+        """One line for the logs: sizes, shape, where the data lives, normalisation, adaptation, augmentation."""
+        spec = self.spec
+        head = f"data={spec.name} {shape_text(spec.shape)}, batch {spec.batch_size}"
+        if not self.parts:
+            return f"{head} (not loaded yet)"
+        sizes = " / ".join(f"{len(self.parts[s])} {s}" for s in STAGES)
+        where = self._where()
+        norm = f"mean {_rounded(self.transform.mean)} std {_rounded(self.transform.std)}" if self.transform else ""
+        extra = [f"adapted to {shape_text(self.model_input)}"] if self.model_input != spec.shape else []
+        if spec.augment.active:
+            extra.append(f"augment translate {spec.augment.translate}px flip {spec.augment.flip}")
+        return ", ".join([f"{head}: {sizes} images, {len(self.class_names)} classes", where, norm, *extra])
+
+    def _where(self) -> str:
+        train = self.parts["train"]
+        if self.spec.in_memory:
+            total = sum(p.nbytes for p in self.parts.values())  # type: ignore[union-attr]
+            return f"uint8 in memory on {train.images.device} ({total / 2**20:.1f} MiB)"
+        return f"streamed from {self.spec.root} by {self.spec.num_workers} worker(s)"
+
+    def _check(self, source: Source) -> None:
+        spec = self.spec
+        if spec.num_classes is not None and spec.num_classes != len(source.classes):
+            raise ConfigError(
+                f"data.num_classes={spec.num_classes} but data={spec.name} has {len(source.classes)} classes; "
+                f"set data.num_classes={len(source.classes)}."
+            )
+        if isinstance(source.train, Tensors) and tuple(source.train.images.shape[1:]) != spec.shape:
+            native = shape_text(tuple(source.train.images.shape[1:]))  # type: ignore[arg-type]
+            raise ConfigError(
+                f"data.channels/height/width say {shape_text(spec.shape)} but data={spec.name} images are {native}; "
+                f"these keys state the data's own shape (set them to {native}); to feed a model of another "
+                f"shape, set data.adapt=true."
+            )
+
+    def _stats(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        spec, train = self.spec, self.parts["train"]
+        mean, std = spec.mean, spec.std
+        if (mean is None or std is None) and isinstance(train, Tensors):
+            measured = channel_stats(train.images)
+            mean, std = mean or measured[0], std or measured[1]
+        return mean or (STREAMED_MEAN,) * spec.channels, std or (STREAMED_MEAN,) * spec.channels
+
+    def _shard(self) -> bt.Shard:
+        if self.trainer is None:
+            return bt.Shard()
+        return bt.Shard(rank=self.trainer.global_rank, world=self.trainer.world_size)
+
+    def _epoch(self) -> int:
+        return self.trainer.current_epoch if self.trainer is not None else 0
+
+    def _loader(self, stage: str) -> Iterable[bt.Batch]:
+        if not self.parts:
+            raise RuntimeError("ImageDataModule: call setup() before asking for a dataloader")
+        part, spec, shard = self.parts[stage], self.spec, self._shard()
+        if self.spec.in_memory:
+            if stage == "train":
+                return bt.TrainBatches(part, spec.batch_size, self.order_seed, shard, self._epoch)
+            return bt.EvalBatches(part, spec.batch_size, shard)
+        pin = self._device().type == "cuda"
+        seed = self.order_seed if stage == "train" else None
+        return bt.stream_loader(as_dataset(part), spec.batch_size, spec.num_workers, shard, seed, pin)
+
+
+def _rounded(values: Sequence[float]) -> str:
+    return "[" + ", ".join(f"{v:.4f}" for v in values) + "]"

@@ -1,0 +1,144 @@
+"""Data sources by name (`data.name`): where the images come from and how they reach memory.
+
+Each source has a `prepare` step, run once per machine before training (download, generate, verify), and a
+`load` step run by every process, which only reads what is on disk. The tensor sources (digits and
+torchvision's MNIST, Fashion-MNIST, CIFAR-10) return whole splits as uint8 (N, C, H, W) with int64 labels.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torchvision import datasets
+
+from cnnexp.data.digits import load_digits
+from cnnexp.data.folders import load_folder, prepare_folder
+from cnnexp.data.split import Source, Tensors
+from cnnexp.errors import ConfigError
+from cnnexp.registry import Registry
+
+if TYPE_CHECKING:  # spec.py imports this registry to check data.name
+    from cnnexp.data.spec import DataSpec
+
+
+@dataclass(frozen=True)
+class SourceKind:
+    prepare: Callable[[DataSpec], None]  # once per machine (Lightning's prepare_data)
+    load: Callable[[DataSpec], Source]  # every process (Lightning's setup)
+
+
+SOURCES: Registry[SourceKind] = Registry("data source")
+
+
+def _digits(spec: DataSpec) -> Source:
+    sizes = {key: getattr(spec, key) for key in ("train_size", "test_size") if getattr(spec, key) is not None}
+    splits = load_digits(spec.root, seed=spec.seed, **sizes)
+    grey = {stage: Tensors(images.unsqueeze(1), labels) for stage, (images, labels) in splits.items()}
+    return Source(train=grey["train"], test=grey["test"], classes=[str(d) for d in range(10)])
+
+
+def _render_digits(spec: DataSpec) -> None:
+    """Render once per machine into load_digits' cache in data.root; every process then reads that file."""
+    _digits(spec)
+
+
+SOURCES.add("digits", SourceKind(prepare=_render_digits, load=_digits))
+SOURCES.add("image_folder", SourceKind(prepare=prepare_folder, load=load_folder))
+
+
+# --- torchvision's datasets: their own files, download mirrors and checksums --------------------------------
+
+
+def _idx_layout(cls: type, root: Path) -> tuple[Path, list[str]]:
+    """MNIST-style sets: root/<ClassName>/raw/<the resources without .gz>."""
+    return root / cls.__name__ / "raw", [os.path.splitext(os.path.basename(url))[0] for url, _ in cls.resources]
+
+
+def _cifar_layout(cls: type, root: Path) -> tuple[Path, list[str]]:
+    files = [name for name, _ in (*cls.train_list, *cls.test_list)]
+    return root / cls.base_folder, [*files, cls.meta["filename"]]
+
+
+TORCHVISION: dict[str, tuple[type, Callable[[type, Path], tuple[Path, list[str]]]]] = {
+    "mnist": (datasets.MNIST, _idx_layout),
+    "fashion_mnist": (datasets.FashionMNIST, _idx_layout),
+    "cifar10": (datasets.CIFAR10, _cifar_layout),
+}
+
+
+def _layout(name: str, root: Path) -> tuple[Path, list[str]]:
+    """The folder torchvision reads data=`name` from, and the files it needs there."""
+    cls, layout = TORCHVISION[name]
+    return layout(cls, root)
+
+
+def _missing(name: str, root: Path) -> tuple[Path, list[str]]:
+    folder, files = _layout(name, root)
+    return folder, [f for f in files if not (folder / f).is_file()]
+
+
+def _files_message(name: str, root: Path, why: str) -> str:
+    folder, missing = _missing(name, root)
+    wanted = missing or _layout(name, root)[1]  # none missing: the files are there but bad; name them all
+    return (
+        f"data={name}: {why}. Put these files in {folder}: {', '.join(wanted)}; or point data.root "
+        f"(env CNNEXP_DATA) at a folder that has them. data.download=true fetches them, which needs network."
+    )
+
+
+def _open(name: str, spec: DataSpec, train: bool, download: bool) -> Any:
+    cls = TORCHVISION[name][0]
+    try:
+        return cls(str(spec.root), train=train, download=download)
+    # torchvision reports a missing, truncated or failed download as any of these; the user needs the files.
+    except (RuntimeError, OSError, ValueError, AssertionError, EOFError) as err:
+        folder, missing = _missing(name, spec.root)
+        if download and missing:
+            why = f"could not download into {folder} ({_one_line(err)})"
+        elif missing:
+            why = f"{len(missing)} file(s) missing in {folder} and data.download=false"
+        else:
+            why = f"the files in {folder} are unreadable or corrupt ({_one_line(err)})"
+        raise ConfigError(_files_message(name, spec.root, why)) from None
+
+
+def _one_line(err: BaseException) -> str:
+    """The reason in one line: torchvision's download errors span a line per mirror tried."""
+    text = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+    return (text[:300] + " ...") if len(text) > 300 else text or type(err).__name__
+
+
+def _torchvision_prepare(name: str) -> Callable[[DataSpec], None]:
+    def prepare(spec: DataSpec) -> None:
+        if spec.download and _missing(name, spec.root)[1]:
+            for train in (True, False):
+                _open(name, spec, train, download=True)
+
+    return prepare
+
+
+def _torchvision_load(name: str) -> Callable[[DataSpec], Source]:
+    def load(spec: DataSpec) -> Source:
+        train, test = (_open(name, spec, is_train, download=False) for is_train in (True, False))
+        return Source(train=_tensors(train), test=_tensors(test), classes=list(train.classes))
+
+    return load
+
+
+def _tensors(dataset: Any) -> Tensors:
+    data = dataset.data
+    if isinstance(data, np.ndarray):  # CIFAR keeps (N, H, W, C) numpy
+        images = torch.from_numpy(data).permute(0, 3, 1, 2).contiguous()
+    else:  # MNIST family keeps (N, H, W) uint8 tensors
+        images = data.unsqueeze(1)
+    return Tensors(images, torch.as_tensor(dataset.targets, dtype=torch.int64))
+
+
+for _name in TORCHVISION:
+    SOURCES.add(_name, SourceKind(prepare=_torchvision_prepare(_name), load=_torchvision_load(_name)))

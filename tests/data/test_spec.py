@@ -1,0 +1,102 @@
+"""conf/data files against the schema and parse_data; every mistake in a data key is a ConfigError naming it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from omegaconf import OmegaConf
+
+from cnnexp.data.schema import DataConf
+from cnnexp.data.sources import SOURCES
+from cnnexp.data.spec import DATA_KEYS, DataSpec, parse_data
+from cnnexp.errors import ConfigError
+
+CONF = Path(__file__).resolve().parents[2] / "conf" / "data"
+DATA_FILES = sorted(CONF.glob("*.yaml"))
+
+
+def plain(path: Path, **changes: Any) -> dict[str, Any]:
+    """A conf/data file merged into its schema and resolved, as the entry point hands it to parse_data."""
+    raw = OmegaConf.load(path)
+    raw.pop("defaults")
+    merged = OmegaConf.merge(OmegaConf.structured(DataConf), raw, changes)
+    return OmegaConf.to_container(merged, resolve=True)  # type: ignore[return-value]
+
+
+def test_there_is_a_file_per_source() -> None:
+    assert sorted(p.stem for p in DATA_FILES) == sorted(SOURCES.names())
+
+
+@pytest.mark.parametrize("path", DATA_FILES, ids=lambda p: p.stem)
+def test_every_data_file_parses(path: Path) -> None:
+    text = path.read_text()
+    assert text.splitlines()[0].startswith("#") and "defaults:\n  - schema\n  - _self_" in text
+    raw = OmegaConf.load(path)
+    assert set(raw) - {"defaults"} == set(DATA_KEYS), "every conf/data file states every key"
+    root = {"root": "/images", "num_classes": 3} if path.stem == "image_folder" else {}
+    spec = parse_data(plain(path, **root))
+    assert spec.name == path.stem and spec.batch_size == 128 and spec.val_size == 5000
+    assert spec.in_memory is (path.stem != "image_folder")
+
+
+def test_root_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CNNEXP_DATA", str(tmp_path))
+    assert parse_data(plain(CONF / "mnist.yaml")).root == tmp_path
+    monkeypatch.delenv("CNNEXP_DATA")
+    assert parse_data(plain(CONF / "mnist.yaml")).root == Path.cwd() / "data"
+
+
+def test_cifar_augments_by_default() -> None:
+    spec = parse_data(plain(CONF / "cifar10.yaml"))
+    assert (spec.augment.translate, spec.augment.flip, spec.shape) == (4, True, (3, 32, 32))
+
+
+def test_schema_refuses_a_misspelled_key() -> None:
+    with pytest.raises(Exception, match="bach_size"):
+        OmegaConf.merge(OmegaConf.structured(DataConf), {"bach_size": 3})
+
+
+BAD = [
+    ({"batch_size": 0}, r"data\.batch_size must be at least 1, got 0"),
+    ({"val_size": -1}, r"data\.val_size must be at least 0, got -1"),
+    ({"train_size": 0}, r"data\.train_size must be at least 1"),
+    ({"num_workers": True}, r"data\.num_workers must be an integer"),
+    ({"adapt": "yes"}, r"data\.adapt must be true or false"),
+    ({"name": "mnst"}, r"data\.name: unknown data source 'mnst'\. Did you mean 'mnist'\?"),
+    ({"mean": [0.5, 0.5]}, r"data\.mean must be null or a list of 1 number"),
+    ({"std": [0]}, r"data\.std\[0\] must be at least 1e-06, got 0"),
+    ({"augment": {"translate": 28}}, r"data\.augment\.translate=28 would shift a 28×28 image out of the frame"),
+    ({"augment": {"shift": 2}}, r"data\.augment: unknown key 'shift'"),
+    ({"colour": 1}, r"data: unknown key 'colour'"),
+    ({"root": None}, r"data\.root must be given for data=mnist"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), BAD, ids=[m.split(" ")[0] for _, m in BAD])
+def test_bad_values_name_their_key(change: dict[str, Any], message: str) -> None:
+    cfg = {**plain(CONF / "mnist.yaml"), **change}
+    with pytest.raises(ConfigError, match=message):
+        parse_data(cfg)
+
+
+def test_required_keys_and_folder_channels() -> None:
+    cfg = plain(CONF / "image_folder.yaml", root="/images", num_classes=3)
+    with pytest.raises(ConfigError, match=r"data\.channels must be 1 \(grey\) or 3 \(RGB\)"):
+        parse_data({**cfg, "channels": 2})
+    unset = r"data=image_folder needs data\.root \(left as \?\?\? in its YAML\); e\.g\. data\.root="
+    with pytest.raises(ConfigError, match=unset):
+        parse_data(plain(CONF / "image_folder.yaml"))
+    assert parse_data({**cfg, "num_classes": None}).num_classes is None, "null: count the class folders"
+    del cfg["height"]
+    with pytest.raises(ConfigError, match=r"data\.height is missing"):
+        parse_data(cfg)
+
+
+def test_dataspec_defaults_are_the_schema_defaults() -> None:
+    spec = DataSpec(name="mnist", root=Path("/d"), channels=1, height=28, width=28, num_classes=10)
+    schema = DataConf()
+    assert (spec.batch_size, spec.val_size, spec.seed, spec.num_workers) == (
+        schema.batch_size, schema.val_size, schema.seed, schema.num_workers,
+    )  # fmt: skip

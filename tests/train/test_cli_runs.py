@@ -1,0 +1,65 @@
+"""Runs as a user starts them, in subprocesses: DDP on two CPU processes, sweeps with DDP, GPU errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import ROOT
+
+SMALL = (
+    "data.train_size=1000", "data.val_size=100", "data.test_size=301", "trainer.max_epochs=1",
+    "trainer.enable_progress_bar=false",
+)  # fmt: skip
+DDP = ("trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp")
+
+
+def cnnexp(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CNNEXP_DATA": str(tmp_path / "data")}
+    for key in ("LOCAL_RANK", "WORLD_SIZE", "MASTER_PORT", "MASTER_ADDR", "NODE_RANK"):
+        env.pop(key, None)
+    command = [sys.executable, "-m", "cnnexp", *args]
+    return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600)
+
+
+def test_ddp_on_two_cpu_processes(tmp_path: Path) -> None:
+    run = cnnexp(tmp_path, *SMALL, *DDP, f"hydra.run.dir={tmp_path / 'run'}")
+    assert run.returncode == 0, run.stderr[-3000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["world_size"] == 2
+    assert metrics["test_images"] == 301  # each test image counted once across the two ranks
+    assert run.stdout.count("test accuracy") == 1 and run.stdout.count("model lenet5") == 1  # rank 0 alone
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        ".hydra", "__main__.log", "checkpoints", "metrics.json", "rank1.log", "summary.json", "summary.txt", "tb"
+    ]  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "run"]  # nothing written elsewhere
+
+
+def test_ddp_inside_a_multirun_runs_each_job_once(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    run = cnnexp(tmp_path, "-m", *SMALL, *DDP, "seed=1,2", f"hydra.sweep.dir={sweep}")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert sorted(p.name for p in sweep.iterdir()) == ["0", "1", "multirun.yaml"]
+    for job in ("0", "1"):
+        metrics = json.loads((sweep / job / "metrics.json").read_text())
+        assert (metrics["world_size"], metrics["test_images"], metrics["epochs"]) == (2, 301, 1)
+        assert len(list((sweep / job / "checkpoints").glob("epoch*.ckpt"))) == 1  # trained once
+    assert run.stdout.count("test accuracy") == 2  # two jobs, each reported by its rank 0 only
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "sweep"]  # no stray run or sweep folders
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without GPUs")
+def test_asking_for_gpus_without_any_is_a_clear_error(tmp_path: Path) -> None:
+    run = cnnexp(tmp_path, "trainer.gpus=1", f"hydra.run.dir={tmp_path / 'run'}")
+    assert run.returncode == 2
+    assert run.stderr.strip() == (
+        "cnnexp: error: trainer.gpus=1 asks for 1 GPU(s) but this machine has none; run on the CPU instead: drop "
+        "trainer.gpus and set trainer.accelerator=cpu (trainer.devices=2 trainer.strategy=ddp trains with two CPU "
+        "processes)."
+    )
