@@ -59,7 +59,7 @@ def assemble(cfg: DictConfig) -> Experiment:
     spec = model_spec(cfg)
     _check_classes(spec, data)
     summary = summarize(spec)  # validates every layer before anything is allocated
-    fitting = fitting_models(data.shape) if data.shape != spec.input_shape else []  # only for the error's hint
+    fitting = fitting_models(data.shape)[:3] if data.shape != spec.input_shape else []  # only for the error's hint
     datamodule = ImageDataModule(data, spec.input_shape, fitting, order_seed=int(cfg.seed))
     module = Classifier(
         build(spec), spec.num_classes, make_optimizer(plain(cfg, "optimizer")),

@@ -13,8 +13,8 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """A name -> entry map that refuses duplicates and answers unknown names with the known ones."""
 
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
+    def __init__(self, kind: str, plural: str | None = None) -> None:
+        self.kind, self.plural = kind, plural or f"{kind}s"
         self._entries: dict[str, T] = {}
         self._aliases: dict[str, str] = {}
 
@@ -43,7 +43,7 @@ class Registry(Generic[T]):
         known = sorted(self._entries)
         raise ConfigError(
             f"{where}: unknown {self.kind} '{name}'.{closest(name, [*known, *self._aliases])} "
-            f"Known {self.kind}s: {', '.join(known)}."
+            f"Known {self.plural}: {', '.join(known)}."
         )
 
     def get(self, name: str, where: str) -> T:

@@ -1,6 +1,9 @@
 """All config-group schemas, registered in Hydra's ConfigStore so that a misspelled key in a YAML file or an
-override fails at compose time. A group's YAML files start with `defaults: [schema, _self_]` (or
-`schema_NAME` where each option configures a different class)."""
+override fails at compose time.
+
+They live in a group of their own, `schema`, so they never show up as choices of the groups they check. A
+group's YAML file starts with `defaults: [/schema/GROUP@_here_, _self_]` (`/schema/GROUP_OPTION@_here_` where
+each option configures a different class, as optimizers do)."""
 
 from __future__ import annotations
 
@@ -13,15 +16,19 @@ from cnnexp.train import schema as ts
 
 def register_schemas() -> None:
     """Store every schema; safe to call more than once."""
-    store = ConfigStore.instance()
-    store.store(group="model", name="schema", node=ModelConf)
-    store.store(group="data", name="schema", node=DataConf)
-    store.store(group="loss", name="schema", node=ts.LossConf)
-    store.store(group="trainer", name="schema", node=ts.trainer_schema())
-    store.store(group="callbacks", name="schema", node=ts.callbacks_schema())
-    store.store(group="logger", name="schema_tensorboard", node=ts.logger_schema())
-    store.store(group="scheduler", name="schema_none", node=ts.NoSchedulerConf)
+    nodes: dict[str, type] = {
+        "model": ModelConf,
+        "data": DataConf,
+        "loss": ts.LossConf,
+        "trainer": ts.trainer_schema(),
+        "callbacks": ts.callbacks_schema(),
+        "logger_tensorboard": ts.logger_schema(),
+        "scheduler_none": ts.NoSchedulerConf,
+    }
     for name, cls in ts.OPTIMIZERS.items():
-        store.store(group="optimizer", name=f"schema_{name}", node=ts.signature_schema(cls, f"{cls.__name__}Conf", True, ("params",)))
+        nodes[f"optimizer_{name}"] = ts.signature_schema(cls, f"{cls.__name__}Conf", True, ("params",))
     for name, cls in ts.SCHEDULERS.items():
-        store.store(group="scheduler", name=f"schema_{name}", node=ts.scheduler_schema(cls, f"{cls.__name__}Conf"))
+        nodes[f"scheduler_{name}"] = ts.scheduler_schema(cls, f"{cls.__name__}Conf")
+    store = ConfigStore.instance()
+    for name, node in nodes.items():
+        store.store(group="schema", name=name, node=node)

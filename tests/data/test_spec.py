@@ -32,7 +32,7 @@ def test_there_is_a_file_per_source() -> None:
 @pytest.mark.parametrize("path", DATA_FILES, ids=lambda p: p.stem)
 def test_every_data_file_parses(path: Path) -> None:
     text = path.read_text()
-    assert text.splitlines()[0].startswith("#") and "defaults:\n  - schema\n  - _self_" in text
+    assert text.splitlines()[0].startswith("#") and "defaults:\n  - /schema/data@_here_\n  - _self_" in text
     raw = OmegaConf.load(path)
     assert set(raw) - {"defaults"} == set(DATA_KEYS), "every conf/data file states every key"
     root = {"root": "/images", "num_classes": 3} if path.stem == "image_folder" else {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import tempfile
+import uuid
 from pathlib import Path
 
 import torch
@@ -22,7 +22,7 @@ from torch import Tensor
 FORMAT_VERSION = 1  # bump when the rendering changes, so old cache files are not reused
 SIZE = 28
 _BATCH = 1024  # images rendered at once; part of the random stream, so changing it changes the images
-_UNIT_PX = 8.5  # pixels per skeleton unit: skeletons span y in [-1, 1], ~17 px, ~20 px with the pen
+_UNIT_PX = 8.0  # pixels per skeleton unit: skeletons span y in [-1, 1], 16 px, ~19 px with the pen
 
 # Distortion ranges (tuned so a linear model stays far below LeNet5, see docs/digits.md).
 _PIECE = 0.2  # longest skeleton segment, in skeleton units (~2 px)
@@ -269,17 +269,21 @@ def _read_cache(path: Path, sizes: dict[str, int]) -> dict[str, tuple[Tensor, Te
 
 
 def _write_cache(path: Path, splits: dict[str, tuple[Tensor, Tensor]]) -> None:
-    """Write atomically: a temp file in the same folder, then os.replace, so readers never see half a file."""
+    """Write atomically: a temp file in the same folder, then os.replace, so readers never see half a file.
+
+    The temp name is unique per writer, so processes rendering the same splits at once do not collide; it is
+    opened with plain open() rather than mkstemp so the file gets the umask's permissions, not 0600.
+    """
     payload = {}
     for stage, (images, labels) in splits.items():
         payload[f"{stage}_images"], payload[f"{stage}_labels"] = images, labels
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "xb") as f:
             torch.save(payload, f)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from cnnexp.registry import Registry
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-LOSSES: Registry[Loss] = Registry("loss")
+LOSSES: Registry[Loss] = Registry("loss", "losses")
 
 
 @LOSSES.register("cross_entropy", "ce", "nll")
