@@ -89,7 +89,8 @@ def test_too_small_input_names_the_layer_the_formula_and_the_size_that_fits(comp
     message = (
         r"model.layers.pool2 \(layer 7, maxpool\): window F=3 is larger than its 2×2 input: "
         r"\(N − F \+ 2P\)/S \+ 1 = \(2 − 3 \+ 0\)/2 \+ 1 < 1; resize the input to at least 67×67 "
-        r"\(data.resize=\[H,W\]\), or use a model made for small inputs such as model=alexnet_small"
+        r"\(model.input.height=67 model.input.width=67 data.adapt=true\), or use a model made for small inputs such as "
+        r"model=alexnet_small"
     )
     with pytest.raises(ConfigError, match=message):
         plan(spec)

@@ -45,11 +45,12 @@ def test_ddp_inside_a_multirun_runs_each_job_once(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     run = cnnexp(tmp_path, "-m", *SMALL, *DDP, "seed=1,2", f"hydra.sweep.dir={sweep}")
     assert run.returncode == 0, run.stderr[-3000:]
-    assert sorted(p.name for p in sweep.iterdir()) == ["0", "1", "multirun.yaml"]
-    for job in ("0", "1"):
-        metrics = json.loads((sweep / job / "metrics.json").read_text())
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    assert [[o for o in job.name.split(",") if o.startswith("seed=")] for job in jobs] == [["seed=1"], ["seed=2"]]
+    for job in jobs:
+        metrics = json.loads((job / "metrics.json").read_text())
         assert (metrics["world_size"], metrics["test_images"], metrics["epochs"]) == (2, 301, 1)
-        assert len(list((sweep / job / "checkpoints").glob("epoch*.ckpt"))) == 1  # trained once
+        assert len(list((job / "checkpoints").glob("epoch*.ckpt"))) == 1  # trained once
     assert run.stdout.count("test accuracy") == 2  # two jobs, each reported by its rank 0 only
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "sweep"]  # no stray run or sweep folders
 
@@ -63,3 +64,26 @@ def test_asking_for_gpus_without_any_is_a_clear_error(tmp_path: Path) -> None:
         "trainer.gpus and set trainer.accelerator=cpu (trainer.devices=2 trainer.strategy=ddp trains with two CPU "
         "processes)."
     )
+
+
+def test_a_failing_job_does_not_stop_the_sweep(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    run = cnnexp(tmp_path, "-m", *SMALL, "model.layers.pool2.F=2,9", f"hydra.sweep.dir={sweep}")
+    assert run.returncode == 0, run.stderr[-3000:]
+    ok, failed = (json.loads(_job(sweep, f"model.layers.pool2.F={f}").joinpath("metrics.json").read_text()) for f in (2, 9))
+    assert ok["status"] == "ok"
+    assert failed["status"] == "failed"
+    assert failed["reason"].startswith("model.layers.pool2 (layer 5, maxpool): window F=9 is larger than its 8×8 input")
+
+
+def test_a_rerun_skips_completed_jobs(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    args = ("-m", *SMALL, "seed=1,2", f"hydra.sweep.dir={sweep}", "skip_completed=true")
+    assert cnnexp(tmp_path, *args).returncode == 0
+    rerun = cnnexp(tmp_path, *args)
+    assert rerun.returncode == 0 and rerun.stdout.count("skipped: ") == 2 and "run folder" not in rerun.stdout
+
+
+def _job(sweep: Path, override: str) -> Path:
+    (job,) = [p for p in sweep.iterdir() if override in p.name.split(",")]
+    return job

@@ -25,7 +25,7 @@ _BATCH = 1024  # images rendered at once; part of the random stream, so changing
 _UNIT_PX = 8.0  # pixels per skeleton unit: skeletons span y in [-1, 1], 16 px, ~19 px with the pen
 
 # Distortion ranges (tuned so a linear model stays far below LeNet5, see docs/digits.md).
-_PIECE = 0.2  # longest skeleton segment, in skeleton units (~2 px)
+_PIECE = 0.2  # longest skeleton segment, in skeleton units (1.6 px before scaling)
 _JITTER = 0.07  # amplitude of the smooth wobble of the skeleton, in skeleton units
 _ROTATE_DEG = 12.0
 _SHEAR = 0.3  # horizontal slant, x += shear * y

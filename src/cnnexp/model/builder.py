@@ -84,5 +84,9 @@ def min_input(spec: ModelSpec) -> int | None:
 
 def _fit_hint(spec: ModelSpec) -> str:
     n = min_input(spec)
-    size = f"resize the input to at least {n}×{n}" if n else "reduce F, S or the number of pooling layers"
-    return f"{size} (data.resize=[H,W]), or use a model made for small inputs such as model=alexnet_small"
+    if n is None:
+        return "reduce F, S or the number of pooling layers, or use a model made for small inputs such as model=alexnet_small"
+    return (
+        f"resize the input to at least {n}×{n} (model.input.height={n} model.input.width={n} data.adapt=true), "
+        f"or use a model made for small inputs such as model=alexnet_small"
+    )

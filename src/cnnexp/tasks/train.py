@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,9 @@ from cnnexp.train.results import log_to_tensorboard, write_json, write_summary
 @TASKS.register("train")
 def train_task(cfg: DictConfig) -> float:
     """Returns the test accuracy (what a sweeper maximises)."""
+    done = _completed(cfg)
+    if done is not None:
+        return done
     resume = _checkpoint(cfg.ckpt_path, required=False)
     with ddp_children(ddp_processes(trainer_kwargs(plain(cfg, "trainer")))):
         return _train(cfg, resume)
@@ -59,6 +63,18 @@ def _test(cfg: DictConfig, path: str) -> float:
     if exp.trainer.is_global_zero:
         _report(cfg, exp, metrics)
     return metrics["test_acc"]
+
+
+def _completed(cfg: DictConfig) -> float | None:
+    """With skip_completed=true, the test accuracy of a job that already finished in this folder."""
+    metrics = Path(str(cfg.output_dir)) / "metrics.json"
+    if not cfg.skip_completed or not metrics.is_file():
+        return None
+    done = json.loads(metrics.read_text())
+    if done.get("status") != "ok":
+        return None
+    print(f"skipped: {metrics} says this job finished (test accuracy {done['test_acc']:.4f})", flush=True)
+    return float(done["test_acc"])
 
 
 def _checkpoint(value: Any, required: bool) -> str | None:

@@ -71,7 +71,9 @@ def child_command(rank: int) -> list[str]:
     hydra = HydraConfig.get()
     return [
         sys.executable, "-m", "cnnexp", *hydra.overrides.task,
-        f"hydra.run.dir={hydra.runtime.output_dir}",
+        # Quoted: a sweep job's folder is named by its overrides ("model=lenet5,seed=1"), and an unquoted
+        # comma would make the child's override a sweep of its own.
+        f'hydra.run.dir="{hydra.runtime.output_dir}"',
         "hydra.output_subdir=null",  # rank 0 already saved the config
         f"hydra.job.name=rank{rank}",
     ]  # fmt: skip
