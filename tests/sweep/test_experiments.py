@@ -1,0 +1,42 @@
+"""Every preset in conf/experiment: each value of each of its sweep axes trains one smoke step."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hydra import compose
+from omegaconf import DictConfig
+
+from cnnexp.tasks import run_task
+from conftest import CONF
+
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+
+
+def _cases() -> list[tuple[str, str, str]]:
+    from hydra import initialize_config_dir
+
+    from cnnexp.schemas import register_schemas
+
+    register_schemas()
+    cases = []
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        for name in EXPERIMENTS:
+            cfg = compose(config_name="config", overrides=[f"experiment={name}"], return_hydra_config=True)
+            for key, values in cfg.hydra.sweeper.params.items():
+                cases += [(name, key, value) for value in str(values).split(",")]
+    return cases
+
+
+def test_every_preset_sweeps_seeds() -> None:
+    assert {name for name, key, _ in _cases() if key == "seed"} == set(EXPERIMENTS)
+
+
+@pytest.mark.parametrize(("name", "key", "value"), _cases())
+def test_every_sweep_value_of_every_preset_runs(tiny_cfg: Callable[..., DictConfig], name: str, key: str, value: str) -> None:
+    cfg = tiny_cfg(f"experiment={name}", f"{key}={value}", "debug=fdr")
+    run_task(cfg)
+    assert json.loads((Path(cfg.output_dir) / "metrics.json").read_text())["status"] == "ok"
