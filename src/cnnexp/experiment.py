@@ -13,6 +13,7 @@ from typing import Any
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
+from cnnexp import CONF_DIR
 from cnnexp.data.folders import class_names, split_folders
 from cnnexp.data.module import ImageDataModule
 from cnnexp.data.spec import DataSpec, parse_data
@@ -25,9 +26,6 @@ from cnnexp.train.instantiate import instantiate_target
 from cnnexp.train.module import Classifier
 from cnnexp.train.optim import make_optimizer, make_schedule
 from cnnexp.train.trainer import make_trainer
-
-
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
 @dataclass

@@ -31,11 +31,14 @@ def _cases() -> list[tuple[str, str, str]]:
     return cases
 
 
+CASES = _cases()  # at collection, before the session's Hydra context opens
+
+
 def test_every_preset_sweeps_seeds() -> None:
-    assert {name for name, key, _ in _cases() if key == "seed"} == set(EXPERIMENTS)
+    assert {name for name, key, _ in CASES if key == "seed"} == set(EXPERIMENTS)
 
 
-@pytest.mark.parametrize(("name", "key", "value"), _cases())
+@pytest.mark.parametrize(("name", "key", "value"), CASES)
 def test_every_sweep_value_of_every_preset_runs(tiny_cfg: Callable[..., DictConfig], name: str, key: str, value: str) -> None:
     cfg = tiny_cfg(f"experiment={name}", f"{key}={value}", "debug=fdr")
     run_task(cfg)
