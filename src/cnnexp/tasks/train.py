@@ -44,7 +44,7 @@ def _train(cfg: DictConfig, resume: str | None) -> float:
     metrics["best_val_acc"] = float(best_val) if best_val is not None else None
     if exp.trainer.is_global_zero:
         _report(cfg, exp, metrics)
-    return metrics["test_acc"]
+    return _optimized(cfg, metrics)
 
 
 @TASKS.register("test")
@@ -74,7 +74,16 @@ def _completed(cfg: DictConfig) -> float | None:
     if done.get("status") != "ok":
         return None
     print(f"skipped: {metrics} says this job finished (test accuracy {done['test_acc']:.4f})", flush=True)
-    return float(done["test_acc"])
+    return _optimized(cfg, done)
+
+
+def _optimized(cfg: DictConfig, metrics: dict[str, Any]) -> float:
+    """The metrics.json figure named by `optimized_metric`: what a sweeper maximises or minimises."""
+    key = str(cfg.optimized_metric)
+    if not isinstance(metrics.get(key), (int, float)):
+        numbers = sorted(k for k, v in metrics.items() if isinstance(v, (int, float)))
+        raise ConfigError(f"optimized_metric={key} is not a figure of metrics.json; choose one of {', '.join(numbers)}.")
+    return float(metrics[key])
 
 
 def _checkpoint(value: Any, required: bool) -> str | None:
