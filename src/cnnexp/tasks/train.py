@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning_fabric.utilities.rank_zero import rank_zero_only
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from cnnexp.errors import ConfigError
 from cnnexp.experiment import Experiment, assemble, plain
 from cnnexp.tasks.base import TASKS
+from cnnexp.train.gpu_slots import gpu_slot
 from cnnexp.train.launch import ddp_children, ddp_processes
 from cnnexp.train.trainer import trainer_kwargs
 from cnnexp.train.results import log_to_tensorboard, write_json, write_summary
@@ -26,8 +30,22 @@ def train_task(cfg: DictConfig) -> float:
     if done is not None:
         return done
     resume = _checkpoint(cfg.ckpt_path, required=False)
-    with ddp_children(ddp_processes(trainer_kwargs(plain(cfg, "trainer")))):
+    with _own_gpu_in_parallel_sweeps(cfg), ddp_children(ddp_processes(trainer_kwargs(plain(cfg, "trainer")))):
         return _train(cfg, resume)
+
+
+@contextlib.contextmanager
+def _own_gpu_in_parallel_sweeps(cfg: DictConfig) -> Iterator[None]:
+    """Under launcher=local_parallel, a one-GPU job takes a GPU no other running job holds (train/gpu_slots.py)."""
+    kwargs = trainer_kwargs(plain(cfg, "trainer"))
+    parallel = HydraConfig.initialized() and HydraConfig.get().runtime.choices.get("hydra/launcher") == "joblib"
+    one_gpu = kwargs.get("accelerator") == "gpu" and kwargs.get("devices") == 1
+    if not (parallel and one_gpu and torch.cuda.device_count() > 1):
+        yield
+        return
+    with gpu_slot(torch.cuda.device_count()) as index:
+        cfg.trainer.gpus, cfg.trainer.accelerator, cfg.trainer.devices = None, "gpu", [index]
+        yield
 
 
 def _train(cfg: DictConfig, resume: str | None) -> float:

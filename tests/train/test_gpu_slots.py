@@ -1,0 +1,45 @@
+"""GPU slots for parallel sweep jobs: running jobs never share a GPU, a finished job frees its GPU."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from pathlib import Path
+
+import pytest
+
+from cnnexp.train import gpu_slots
+
+
+def _hold(lock_dir: str, seconds: float, out: "mp.Queue[tuple[int, float, float]]") -> None:
+    gpu_slots.LOCK_DIR = Path(lock_dir)
+    with gpu_slots.gpu_slot(2, poll_s=0.05) as index:
+        start = time.monotonic()
+        time.sleep(seconds)
+        out.put((index, start, time.monotonic()))
+
+
+def test_three_jobs_on_two_gpus_never_overlap_on_one(tmp_path: Path) -> None:
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    jobs = [ctx.Process(target=_hold, args=(str(tmp_path), 1.0, out)) for _ in range(3)]
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join(timeout=60)
+    held = sorted(out.get(timeout=5) for _ in jobs)
+    assert {index for index, _, _ in held} == {0, 1}
+    by_gpu: dict[int, list[tuple[float, float]]] = {}
+    for index, start, end in held:
+        by_gpu.setdefault(index, []).append((start, end))
+    for spans in by_gpu.values():
+        spans.sort()
+        assert all(earlier[1] <= later[0] for earlier, later in zip(spans, spans[1:]))  # one job at a time
+
+
+def test_the_slot_is_free_again_after_the_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gpu_slots, "LOCK_DIR", tmp_path)
+    with gpu_slots.gpu_slot(1) as first:
+        pass
+    with gpu_slots.gpu_slot(1) as again:
+        assert (first, again) == (0, 0)
