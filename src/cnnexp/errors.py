@@ -10,8 +10,20 @@ import difflib
 from collections.abc import Iterable
 
 
-class ConfigError(ValueError):
+class UserFacingError(Exception):
+    """An error whose message is the whole story for the user: printed as one paragraph, no traceback."""
+
+    exit_code = 2
+
+
+class ConfigError(UserFacingError, ValueError):
     """A mistake in the user's configuration; the message names the key, the numbers and the fix."""
+
+
+class TrainingFailed(UserFacingError):
+    """Training went wrong in a way the user must act on (a loss that became NaN); the message says how."""
+
+    exit_code = 3
 
 
 def closest(name: str, known: Iterable[str]) -> str:

@@ -38,16 +38,21 @@ def train_order(n: int, seed: int, epoch: int, shard: Shard) -> Tensor:
 class TrainBatches:
     """Shuffled batches of in-memory tensors, gathered by index on their device; no workers, no collation."""
 
-    def __init__(self, data: Tensors, batch_size: int, seed: int, shard: Shard, epoch: Callable[[], int]) -> None:
+    def __init__(
+        self, data: Tensors, batch_size: int, seed: int, shard: Shard, epoch: Callable[[], int],
+        done: Callable[[], int] = lambda: 0,
+    ) -> None:  # fmt: skip
         self.data, self.batch_size, self.seed, self.shard = data, batch_size, seed, shard
         self.epoch = epoch  # read when iteration starts: the trainer's epoch, restored on resume
+        # Batches of this epoch trained before a mid-epoch checkpoint: a resumed run skips exactly those.
+        self.done = done
 
     def __len__(self) -> int:
         return math.ceil(len(self.data) // self.shard.world / self.batch_size)
 
     def __iter__(self) -> Iterator[Batch]:
         index = train_order(len(self.data), self.seed, self.epoch(), self.shard).to(self.data.images.device)
-        for start in range(0, len(index), self.batch_size):
+        for start in range(self.done() * self.batch_size, len(index), self.batch_size):
             take = index[start : start + self.batch_size]
             yield self.data.images[take], self.data.labels[take]
 

@@ -133,13 +133,19 @@ class ImageDataModule(pl.LightningDataModule):
     def _epoch(self) -> int:
         return self.trainer.current_epoch if self.trainer is not None else 0
 
+    def _done(self) -> int:
+        """Batches of the current epoch already trained, when resuming from a mid-epoch checkpoint (else 0)."""
+        fit_loop = getattr(self.trainer, "fit_loop", None)
+        loop = fit_loop.epoch_loop if fit_loop is not None else None
+        return loop.batch_progress.current.completed if loop is not None and loop.restarting else 0
+
     def _loader(self, stage: str) -> Iterable[bt.Batch]:
         if not self.parts:
             raise RuntimeError("ImageDataModule: call setup() before asking for a dataloader")
         part, spec, shard = self.parts[stage], self.spec, self._shard()
         if self.spec.in_memory:
             if stage == "train":
-                return bt.TrainBatches(part, spec.batch_size, self.order_seed, shard, self._epoch)
+                return bt.TrainBatches(part, spec.batch_size, self.order_seed, shard, self._epoch, self._done)
             return bt.EvalBatches(part, spec.batch_size, shard)
         pin = self._device().type == "cuda"
         seed = self.order_seed if stage == "train" else None

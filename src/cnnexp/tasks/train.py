@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import contextlib
 import json
+import pickle
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
-from lightning_fabric.utilities.rank_zero import rank_zero_only
 from hydra.core.hydra_config import HydraConfig
+from lightning_fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from cnnexp.errors import ConfigError
 from cnnexp.experiment import Experiment, assemble, plain
 from cnnexp.tasks.base import TASKS
+from cnnexp.train.faults import INTERRUPTED, graceful_ctrl_c
 from cnnexp.train.gpu_slots import gpu_slot
 from cnnexp.train.launch import ddp_children, ddp_processes
 from cnnexp.train.trainer import trainer_kwargs
@@ -32,6 +36,22 @@ def train_task(cfg: DictConfig) -> float:
     resume = _checkpoint(cfg.ckpt_path, required=False)
     with _own_gpu_in_parallel_sweeps(cfg), ddp_children(ddp_processes(trainer_kwargs(plain(cfg, "trainer")))):
         return _train(cfg, resume)
+
+
+def _interrupted(exp: Experiment) -> None:
+    """Report where the checkpoint went and how to continue; exit 143, as a process ended by SIGTERM."""
+    path = exp.run_dir / "checkpoints" / INTERRUPTED
+    if exp.trainer.is_global_zero:
+        write_json(exp.run_dir / "metrics.json", {"status": "interrupted", "checkpoint": str(path),
+                                                  "epoch": exp.trainer.current_epoch, "step": exp.trainer.global_step})  # fmt: skip
+        print(
+            f"cnnexp: interrupted at epoch {exp.trainer.current_epoch}, step {exp.trainer.global_step}; checkpoint "
+            f"{path}. Continue this run with: python -m cnnexp <the same overrides> ckpt_path={path} "
+            f"'hydra.run.dir={exp.run_dir}'",
+            file=sys.stderr,
+            flush=True,
+        )
+    sys.exit(143)
 
 
 @contextlib.contextmanager
@@ -54,7 +74,11 @@ def _train(cfg: DictConfig, resume: str | None) -> float:
         print(exp.summary.table(), flush=True)
         write_summary(exp.run_dir, exp.summary)
     start = time.perf_counter()
-    exp.trainer.fit(exp.module, datamodule=exp.datamodule, ckpt_path=resume)
+    with graceful_ctrl_c():
+        try:
+            exp.trainer.fit(exp.module, datamodule=exp.datamodule, ckpt_path=resume)
+        except SIGTERMException:
+            _interrupted(exp)
     best = exp.trainer.checkpoint_callback.best_model_path if exp.trainer.checkpoint_callback else ""
     best_val = exp.trainer.callback_metrics.get("val/acc_best")  # trainer.test() resets callback_metrics
     tested = exp.trainer.test(exp.module, datamodule=exp.datamodule, ckpt_path="best" if best else None, verbose=False)
@@ -112,7 +136,26 @@ def _checkpoint(value: Any, required: bool) -> str | None:
     path = Path(str(value)).expanduser()
     if not path.is_file():
         raise ConfigError(f"ckpt_path={value}: no such file; give the path of a .ckpt file, e.g. outputs/runs/<run>/checkpoints/last.ckpt.")
+    _weights_only(path)
     return str(path)
+
+
+def _weights_only(path: Path) -> None:
+    """A checkpoint is data: one that needs arbitrary unpickling (code) to load is refused, never run."""
+    try:
+        torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        message = str(err)
+        # torch names a refused class "GLOBAL module.name"; without it the bytes are no checkpoint at all.
+        found = next((line.strip() for line in message.splitlines() if "GLOBAL" in line), "")
+        if not found:
+            raise ConfigError(f"ckpt_path={path}: not a readable checkpoint; is the file complete?") from None
+        raise ConfigError(
+            f"ckpt_path={path}: refused: it holds pickled objects that only code could rebuild ({found}). "
+            f"cnnexp loads checkpoints with weights only; use a checkpoint written by cnnexp."
+        ) from None
+    except (RuntimeError, EOFError, OSError) as err:
+        raise ConfigError(f"ckpt_path={path}: not a readable checkpoint ({err}); is the file complete?") from None
 
 
 def _load_weights(exp: Experiment, path: str) -> None:

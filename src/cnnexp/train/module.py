@@ -41,7 +41,12 @@ class Classifier(pl.LightningModule):
         self.metrics = nn.ModuleDict({f"{s}/{k}": make() for s in STAGES for k, make in kinds.items()})
         # Images seen, summed over ranks: proves that DDP evaluates every test image exactly once.
         self.metrics["test/images"] = SumMetric()
+        # Saved in checkpoints, so that a run resumed mid-epoch reports the same epoch figures.
+        for name, metric in self.metrics.items():
+            if name.startswith("train/"):
+                metric.persistent(True)
         self.val_acc_best = MaxMetric()
+        self.val_acc_best.persistent(True)  # a resumed run remembers the best epoch before the interruption
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -74,15 +79,24 @@ class Classifier(pl.LightningModule):
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         self._step(batch, "test")
 
-    def on_train_start(self) -> None:
-        # The sanity-check validation ran on an untrained model; it must not count as the best.
-        self.val_acc_best.reset()
-
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
-            return
+            return  # the check ran on an untrained model: it must not count as the best
         self.val_acc_best.update(self.metrics["val/acc"].compute())
         self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True, sync_dist=True)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # The random state (dropout, augmentation): with it, a resumed run draws what the uninterrupted one would.
+        checkpoint["rng"] = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            checkpoint["rng"]["cuda"] = torch.cuda.get_rng_state_all()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        rng = checkpoint.get("rng", {})
+        if "torch" in rng:
+            torch.set_rng_state(rng["torch"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory([p for p in self.parameters() if p.requires_grad])

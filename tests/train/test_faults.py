@@ -1,0 +1,109 @@
+"""Faults: a diverging loss, SIGTERM mid-epoch then resume, a kill during a checkpoint write, a hostile checkpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from cnnexp.train.faults import AtomicCheckpointIO
+
+LONG = (
+    "data.train_size=6000", "data.val_size=300", "data.test_size=300", "data.batch_size=20", "trainer.max_epochs=2",
+    "trainer.enable_progress_bar=false", "seed=5",
+)  # fmt: skip
+
+
+def start(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "CNNEXP_DATA": str(tmp_path / "data")}
+    command = [sys.executable, "-m", "cnnexp", *args]
+    return subprocess.Popen(command, cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
+    out, err = proc.communicate(timeout=600)
+    return proc.returncode, out, err
+
+
+def metrics(run: Path) -> dict:
+    return json.loads((run / "metrics.json").read_text())
+
+
+def test_a_diverging_loss_stops_at_once_and_is_recorded(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    code, _, err = finish(start(tmp_path, *LONG[:4], "optimizer=sgd", "optimizer.lr=1e6", f"hydra.run.dir={run}"))
+    assert code == 3
+    assert err.strip().splitlines()[-1].startswith("cnnexp: error: train/loss is nan at step ")
+    assert "no checkpoint had been written yet" in err and "Traceback" not in err
+    assert metrics(run)["status"] == "failed" and "training diverged" in metrics(run)["reason"]
+
+
+def test_sigterm_mid_epoch_then_resume_ends_like_an_uninterrupted_run(tmp_path: Path) -> None:
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert finish(start(tmp_path, *LONG, f"hydra.run.dir={whole}"))[0] == 0
+    proc = start(tmp_path, *LONG, f"hydra.run.dir={cut}")
+    last = cut / "checkpoints" / "last.ckpt"
+    while not last.exists() and proc.poll() is None:  # the end of epoch 0: signal during epoch 1
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    code, _, err = finish(proc)
+    assert code == 143, err[-2000:]
+    interrupted = cut / "checkpoints" / "interrupted.ckpt"
+    state = torch.load(interrupted, weights_only=True)
+    done = state["loops"]["fit_loop"]["epoch_loop.batch_progress"]["current"]["completed"]
+    assert state["epoch"] == 1 and 0 < done < 285  # mid-epoch: 285 batches per epoch
+    assert f"ckpt_path={interrupted}" in err and metrics(cut)["status"] == "interrupted"
+
+    code, _, err = finish(start(tmp_path, *LONG, f"ckpt_path={interrupted}", f"hydra.run.dir={cut}"))
+    assert code == 0, err[-2000:]
+    keys = ("test_acc", "test_loss", "best_val_acc", "epochs")
+    assert [metrics(cut)[k] for k in keys] == [metrics(whole)[k] for k in keys]
+
+
+def test_a_kill_during_a_checkpoint_write_leaves_the_previous_one_intact(tmp_path: Path) -> None:
+    target = tmp_path / "last.ckpt"
+    AtomicCheckpointIO().save_checkpoint({"step": 1, "w": torch.ones(3)}, target)
+    writer = (
+        "import sys, time, torch\n"
+        "from cnnexp.train.faults import AtomicCheckpointIO\n"
+        "def slow(obj, handle):\n"
+        "    handle.write(b'partial'); handle.flush(); print('writing', flush=True); time.sleep(60)\n"
+        "torch.save = slow\n"
+        f"AtomicCheckpointIO().save_checkpoint({{'step': 2}}, {str(target)!r})\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "writing"
+    proc.kill()
+    proc.wait(timeout=30)
+    assert torch.load(target, weights_only=True)["step"] == 1  # the previous checkpoint, whole
+
+
+class Payload:
+    def __reduce__(self) -> tuple:
+        return (os.system, ("touch pwned",))
+
+
+@pytest.mark.parametrize("task", ["train", "test"])
+def test_a_checkpoint_carrying_code_is_refused(tmp_path: Path, task: str) -> None:
+    evil = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "payload": Payload()}, evil, pickle_module=pickle)
+    code, _, err = finish(start(tmp_path, f"task={task}", f"ckpt_path={evil}", f"hydra.run.dir={tmp_path / 'run'}"))
+    assert code == 2 and "Traceback" not in err
+    assert err.startswith(f"cnnexp: error: ckpt_path={evil}: refused: it holds pickled objects that only code could")
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_an_unreadable_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.ckpt"
+    broken.write_bytes(b"not a checkpoint")
+    code, _, err = finish(start(tmp_path, f"ckpt_path={broken}", f"hydra.run.dir={tmp_path / 'run'}"))
+    assert code == 2 and err.startswith(f"cnnexp: error: ckpt_path={broken}: not a readable checkpoint")
