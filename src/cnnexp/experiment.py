@@ -22,6 +22,7 @@ from cnnexp.model.builder import build
 from cnnexp.model.spec import ModelSpec, parse_model
 from cnnexp.model.summary import Summary, summarize
 from cnnexp.train.callbacks import Throughput, make_callbacks
+from cnnexp.train.faults import AtomicCheckpointIO, CheckpointOnInterrupt, StopOnNonFinite
 from cnnexp.train.instantiate import instantiate_target
 from cnnexp.train.module import Classifier
 from cnnexp.train.optim import make_optimizer, make_schedule
@@ -68,7 +69,8 @@ def assemble(cfg: DictConfig) -> Experiment:
     trainer = make_trainer(
         plain(cfg, "trainer"),
         logger=_logger(cfg),
-        callbacks=[*make_callbacks(_callbacks(cfg)), throughput],
+        callbacks=[*make_callbacks(_callbacks(cfg)), throughput, *_fault_callbacks(run_dir)],
+        plugins=[AtomicCheckpointIO()],
         default_root_dir=str(run_dir),
         use_distributed_sampler=False,  # the data module shards itself (see data/module.py)
     )
@@ -101,6 +103,11 @@ def _check_classes(spec: ModelSpec, data: DataSpec) -> None:
             f"model.num_classes={spec.num_classes} but data={data.name} has {data.num_classes} classes; "
             f"drop the model.num_classes override (it follows the data by default) or choose matching data."
         )
+
+
+def _fault_callbacks(run_dir: Path) -> list[pl.Callback]:
+    """Always on: stop on a non-finite loss, checkpoint on an interruption (train/faults.py)."""
+    return [StopOnNonFinite(), CheckpointOnInterrupt(str(run_dir / "checkpoints"))]
 
 
 def _callbacks(cfg: DictConfig) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from hydra.core.config_store import ConfigStore
 from cnnexp.data.schema import DataConf
 from cnnexp.model.schema import ModelConf
 from cnnexp.train import schema as ts
+from cnnexp.viz.schema import KernelsConf
 
 
 def register_schemas() -> None:
@@ -24,6 +25,7 @@ def register_schemas() -> None:
         "callbacks": ts.callbacks_schema(),
         "logger_tensorboard": ts.logger_schema(),
         "scheduler_none": ts.NoSchedulerConf,
+        "kernels": KernelsConf,
     }
     for name, cls in ts.OPTIMIZERS.items():
         nodes[f"optimizer_{name}"] = ts.signature_schema(cls, f"{cls.__name__}Conf", True, ("params",))

@@ -47,13 +47,14 @@ def parse_model(cfg: Mapping[str, Any]) -> ModelSpec:
 
 
 def parse_layers(raw: Any) -> tuple[tuple[str, LayerSpec], ...]:
-    if not isinstance(raw, Mapping) or not raw:
+    # A layer set to null (`model.layers.drop1=null`) is removed: the override form of deleting a layer.
+    # Checked after the removal: a stack whose every layer is null has nothing to plan or build.
+    named = [(str(name), layer) for name, layer in raw.items() if layer is not None] if isinstance(raw, Mapping) else []
+    if not named:
         raise ConfigError(
-            "model.layers must be a non-empty mapping of named layers, e.g. "
+            "model.layers must be a non-empty mapping of named layers (a layer set to null is removed), e.g. "
             "`layers: {conv1: {type: conv, filters: 6, F: 5}, ...}`."
         )
-    # A layer set to null (`model.layers.drop1=null`) is removed: the override form of deleting a layer.
-    named = [(str(name), layer) for name, layer in raw.items() if layer is not None]
     return tuple((name, parse_layer(layer, Place(i, name))) for i, (name, layer) in enumerate(named))
 
 

@@ -13,8 +13,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from cnnexp.errors import ConfigError
-from cnnexp.tasks import summary, train  # noqa: F401  (importing registers the tasks)
+from cnnexp.errors import TrainingFailed, UserFacingError
+from cnnexp.tasks import kernels, summary, train  # noqa: F401  (importing registers the tasks)
 from cnnexp.tasks.base import TASKS
 from cnnexp.train.results import write_json
 
@@ -32,9 +32,11 @@ def run_task(cfg: DictConfig) -> Any:
     except Exception as err:
         if _in_multirun():
             return _record_failure(cfg, err)
-        if isinstance(err, ConfigError) and os.environ.get("HYDRA_FULL_ERROR") != "1":
+        if isinstance(err, TrainingFailed):
+            _record_failure(cfg, err)
+        if isinstance(err, UserFacingError) and os.environ.get("HYDRA_FULL_ERROR") != "1":
             print(f"cnnexp: error: {err}", file=sys.stderr)
-            sys.exit(2)
+            sys.exit(err.exit_code)
         raise
 
 
@@ -43,10 +45,11 @@ def _in_multirun() -> bool:
 
 
 def _record_failure(cfg: DictConfig, err: Exception) -> float:
-    reason = str(err) if isinstance(err, ConfigError) else f"{type(err).__name__}: {err}"
-    if not isinstance(err, ConfigError):
+    reason = str(err) if isinstance(err, UserFacingError) else f"{type(err).__name__}: {err}"
+    if not isinstance(err, UserFacingError):
         log.exception("job failed")  # a bug, not a user mistake: keep the traceback in the job's log
-    print(f"cnnexp: error: job failed, the sweep goes on: {reason}", file=sys.stderr)
+    if _in_multirun():
+        print(f"cnnexp: error: job failed, the sweep goes on: {reason}", file=sys.stderr)
     run_dir = Path(str(cfg.output_dir))
     metrics = run_dir / "metrics.json"
     old = json.loads(metrics.read_text()) if metrics.is_file() else {}

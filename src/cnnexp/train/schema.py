@@ -20,7 +20,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 
 PRIMITIVE = (bool, int, float, str, type(None))
 # Trainer arguments that cnnexp sets itself from other groups (see train/trainer.py make_trainer).
-TRAINER_MANAGED = ("logger", "callbacks", "default_root_dir", "use_distributed_sampler")
+TRAINER_MANAGED = ("logger", "callbacks", "default_root_dir", "use_distributed_sampler", "plugins")
 
 
 def signature_schema(cls: type, name: str, partial: bool = False, skip: tuple[str, ...] = ()) -> type:
@@ -62,11 +62,14 @@ class LossConf:
 
 
 def callbacks_schema() -> type:
+    from cnnexp.viz.callback import Pictures  # here, not at the top: it pulls in matplotlib and the data module
+
     entries = {
         "checkpoint": plc.ModelCheckpoint,
         "lr_monitor": plc.LearningRateMonitor,
         "early_stopping": plc.EarlyStopping,
         "progress": plc.TQDMProgressBar,
+        "pictures": Pictures,
     }
     fields = [(key, Optional[signature_schema(cls, f"{cls.__name__}Conf")], field(default=None))
               for key, cls in entries.items()]  # fmt: skip

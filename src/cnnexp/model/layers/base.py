@@ -62,8 +62,9 @@ class LayerSpec:
                 continue
             name = aliases.get(key, key)
             if name not in fields:
+                # str(): YAML keys may be numbers (`{type: conv, 3: 5}`), and difflib only compares strings.
                 raise ConfigError(
-                    f"{place}: unknown field '{key}'.{closest(key, [*fields, *aliases])} "
+                    f"{place}: unknown field '{key}'.{closest(str(key), [*fields, *aliases])} "
                     f"A {cls.type_name} layer takes: {cls.field_list()}."
                 )
             if name in values:

@@ -1,0 +1,112 @@
+"""cnnexp's benchmark: `python bench/run.py [--size tiny|full] [--out docs/benchmarks_latest.md]`.
+
+Measures every row of docs/benchmarks.md side by side in this one run (same model, data, batch size and
+steps on both sides), prints the table and writes it, with the machine it ran on, to --out. A figure is
+always a ratio or a time measured now, never a stored number. The GPU rows run when torch sees a GPU;
+otherwise they are printed as not measured. `--size tiny` runs everything at toy sizes (CI checks that it
+runs; its figures mean nothing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+
+import goals
+import rows_gpu
+from cnnexp_side import quiet_lightning
+from procs import REPO
+from rows import Bench, lenet_epoch, lenet_throughput
+from rows_process import memory, startup
+from sizes import SIZES, Size
+from table import Row, markdown
+
+NO_GPU = "no GPU on this machine"
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=sorted(SIZES), default="full")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks_latest.md")
+    parser.add_argument("--data-root", type=Path, default=Path(os.environ.get("CNNEXP_DATA", REPO / "data")),
+                        help="where the rendered digits are cached (as data.root)")  # fmt: skip
+    parser.add_argument("--gpu-rows-on-cpu", action="store_true",
+                        help="run the GPU rows' code on the CPU (checks the code path; not GPU figures)")  # fmt: skip
+    return parser.parse_args(argv)
+
+
+def cpu_rows(bench: Bench) -> tuple[list[Row], list[str]]:
+    throughput, _ = lenet_throughput(bench, goals.CPU["lenet_throughput"])
+    epoch, _ = lenet_epoch(bench, goals.CPU["lenet_epoch"])
+    memory_row, note = memory(bench, goals.CPU["memory"])
+    return [throughput, epoch, startup(bench, goals.CPU["startup"]), memory_row], [note]
+
+
+def gpu_rows(bench: Bench) -> list[Row]:
+    throughput, _ = lenet_throughput(bench, goals.GPU["lenet_throughput"])
+    epoch, epoch_seconds = lenet_epoch(bench, goals.GPU["lenet_epoch"])
+    alexnet, alexnet_rate = rows_gpu.alexnet_throughput(bench)
+    return [
+        throughput, epoch, alexnet,
+        rows_gpu.absolute(bench, "alexnet_absolute", alexnet_rate, f"{alexnet_rate:,.0f} img/s"),
+        rows_gpu.absolute(bench, "epoch_absolute", epoch_seconds, f"{epoch_seconds:.3f} s"),
+    ]  # fmt: skip
+
+
+def machine() -> str:
+    """What the figures came from: they are only comparable with figures from the same line."""
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    load = "/".join(f"{x:.1f}" for x in os.getloadavg())
+    return (
+        f"{time.strftime('%Y-%m-%d %H:%M')}; CPU {_cpu_model()}, {os.cpu_count()} cores, torch threads "
+        f"{torch.get_num_threads()}; GPU {gpu}; Python {platform.python_version()}, torch {torch.__version__}, "
+        f"pytorch_lightning {pl.__version__}; load average at the start {load}"
+    )
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def report(size: Size, rows: list[Row], notes: list[str], where: str, seconds: float) -> str:
+    lines = [f"# cnnexp benchmark, size {size.name}", "", where, "", markdown(rows), ""]
+    lines += [f"- {note}" for note in notes]
+    load = "/".join(f"{x:.1f}" for x in os.getloadavg())
+    lines += [f"- the whole benchmark took {seconds:.0f} s; load average at the end {load}", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    size = SIZES[args.size]
+    quiet_lightning()
+    where, began = machine(), time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="cnnexp-bench-") as scratch:
+        tmp = Path(scratch)
+        rows, notes = cpu_rows(Bench(size, torch.device("cpu"), tmp / "cpu", args.data_root))
+        if torch.cuda.is_available() or args.gpu_rows_on_cpu:
+            device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+            rows += gpu_rows(Bench(size, device, tmp / "gpu", args.data_root))
+        else:
+            rows += rows_gpu.not_measured_rows(NO_GPU, size.train_images)
+    text = report(size, rows, notes, where, time.perf_counter() - began)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+    print(f"written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""`python -m cnnexp.report PATH` and the Hydra callback: the report on demand, and never a failed sweep."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from omegaconf import DictConfig, OmegaConf
+
+from cnnexp.report.callback import ReportCallback
+
+
+def _report(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "cnnexp.report", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_command_writes_and_prints_the_report(sweep_copy: Path) -> None:
+    done = _report(str(sweep_copy))
+    assert done.returncode == 0, done.stderr
+    assert "| # | model" in done.stdout and "0.9133" in done.stdout
+    for name in ("report.md", "report.csv", "report_groups.csv", "val_acc_curves.png", "final_accuracy.png"):
+        assert (sweep_copy / name).is_file()
+        assert str(sweep_copy / name) in done.stdout
+
+
+def test_a_missing_folder_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    done = _report(str(tmp_path / "nope"))
+    assert done.returncode == 2
+    assert done.stderr.startswith("cnnexp: error: sweep folder") and "does not exist" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
+def _config(sweep_dir: Path, task: str = "train") -> DictConfig:
+    return OmegaConf.create({"task": task, "hydra": {"sweep": {"dir": str(sweep_dir)}}})
+
+
+def test_callback_writes_the_report(sweep_copy: Path) -> None:
+    ReportCallback().on_multirun_end(config=_config(sweep_copy))
+    assert "6 jobs: 4 ok, 2 failed." in (sweep_copy / "report.md").read_text()
+
+
+def test_callback_never_raises(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        ReportCallback().on_multirun_end(config=_config(tmp_path / "nope"))
+        ReportCallback().on_multirun_end(config=OmegaConf.create({}))  # no hydra.sweep.dir at all
+    assert len(caplog.records) == 2 and "sweep report not written" in caplog.records[0].getMessage()
+
+
+def test_callback_skips_summary_sweeps(sweep_copy: Path) -> None:
+    ReportCallback().on_multirun_end(config=_config(sweep_copy, task="summary"))
+    assert not (sweep_copy / "report.md").exists()
