@@ -73,3 +73,13 @@ def _not_a_sweep(root: Path, case: str) -> Path:
 def test_not_a_sweep_folder_is_a_config_error(tmp_path: Path, case: str, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         collect_sweep(_not_a_sweep(tmp_path, case))
+
+
+def test_a_damaged_job_is_failed_not_fatal(tmp_path: Path, fakes: Any) -> None:
+    fakes.write_job(tmp_path / "0", 0, ["model=a"], {"status": "ok", "test_acc": 0.5}, [])
+    fakes.write_job(tmp_path / "1", 1, ["model=b"], {"status": "ok", "test_acc": 0.6}, [])
+    (tmp_path / "1" / ".hydra" / "overrides.yaml").write_text("- [unclosed")
+    (tmp_path / "0" / "metrics.json").write_text('{"status": "ok", "test_')  # a half-written file
+    jobs = collect_sweep(tmp_path).jobs
+    assert [job.status for job in jobs] == ["failed", "failed"]
+    assert jobs[0].reason.startswith("metrics.json unreadable") and "overrides.yaml unreadable" in jobs[1].reason

@@ -125,8 +125,11 @@ def find_job_folders(root: Path) -> list[Path]:
 
 
 def read_job(folder: Path) -> Job:
-    overrides = parse_overrides(yaml.safe_load((folder / ".hydra" / "overrides.yaml").read_text()) or [])
     metrics, problem = _read_metrics(folder / "metrics.json")
+    try:
+        overrides = parse_overrides(yaml.safe_load((folder / ".hydra" / "overrides.yaml").read_text()) or [])
+    except (OSError, yaml.YAMLError, TypeError) as err:  # one damaged job must not hide the others
+        overrides, problem = {}, problem or f".hydra/overrides.yaml unreadable: {err}"
     return Job(folder, overrides, metrics, _job_num(folder), problem)
 
 
