@@ -19,6 +19,7 @@ import torch
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
+from torch.utils.flop_counter import FlopCounterMode
 
 from cnnexp.errors import ConfigError
 from cnnexp.model.activations import ACTIVATIONS
@@ -179,13 +180,17 @@ def test_every_layer_type_and_field_has_values_to_fuzz() -> None:
 
 # Wrong values: the edges a size or a number can take first, then any YAML value of the wrong type.
 EDGES = st.sampled_from(
-    [0, -1, 2**31, 2**63, 10**30, 10**9, 1.5, math.nan, math.inf, -math.inf, None, True, "", [], [1], [1, 2, 3], [[]]]
+    [0, -1, 2**31, 2**63, 10**30, 10**400, 10**9, 1.5, math.nan, math.inf, -math.inf, None, True, "", [], [1], [1, 2, 3], [[]]]
 )
 JUNK = _mostly(EDGES, st.one_of(
     st.text(max_size=4), st.floats(-10, 10), st.integers(-3, 9), st.sampled_from(["same", "valid", [[1, 2], [3]], [[[1]], [[1, 2]]]]),
     st.lists(st.integers(-1, 9), max_size=3), st.lists(st.text(max_size=2), max_size=3),
     st.dictionaries(st.text(max_size=3), st.integers(0, 3), max_size=2),
 ), 50)  # fmt: skip
+
+
+LAYER_NAMES = st.one_of(st.sampled_from(["", "a.b", "forward", "training", "pop", "_modules", 1, "1", "conv 1"]),
+                        st.text(max_size=4))
 
 
 def _typo(draw: st.DrawFn, word: str) -> str:
@@ -215,15 +220,17 @@ def _reorder(draw: st.DrawFn, cfg: Cfg) -> None:
         return
     items = list(layers.items())
     i, j = draw(st.integers(0, len(items) - 1)), draw(st.integers(0, len(items) - 1))
-    how = draw(st.sampled_from(["drop", "duplicate", "swap", "null"]))
+    how = draw(st.sampled_from(["drop", "duplicate", "swap", "null", "rename"]))
     if how == "drop":
         del items[i]
     elif how == "duplicate":
         items.insert(i, (f"{items[i][0]}_copy{j}", copy.deepcopy(items[i][1])))
     elif how == "swap":
         items[i], items[j] = items[j], items[i]
-    else:  # `model.layers.NAME=null` removes a layer
+    elif how == "null":  # `model.layers.NAME=null` removes a layer
         items[i] = (items[i][0], None)
+    else:  # names are free, but the built nn.Sequential has attributes of its own and its keys use "."
+        items[i] = (draw(LAYER_NAMES), items[i][1])
     cfg["layers"] = dict(items)
 
 
@@ -282,10 +289,13 @@ def _plans(cfg: Cfg) -> bool:
     return True
 
 
+VALID = st.one_of(st.sampled_from(SHIPPED), stack().filter(_plans))
+
+
 @st.composite
 def mutated(draw: st.DrawFn) -> Cfg:
     """A shipped model (shrunk) or a random stack that plans, with one to three mistakes made in it."""
-    cfg = copy.deepcopy(draw(st.one_of(st.sampled_from(SHIPPED), stack().filter(_plans))))
+    cfg = copy.deepcopy(draw(VALID))
     for _ in range(draw(_mostly(st.just(1), st.integers(2, 3), 60))):
         draw(st.sampled_from(MUTATIONS))(draw, cfg)
     return cfg
@@ -313,8 +323,10 @@ def _check(cfg: Cfg) -> str:
     x = torch.randn(2, *spec.input_shape)
     with torch.no_grad():
         for row, child in zip(rows, net):
-            x = child(x)
+            with FlopCounterMode(display=False) as flops:
+                x = child(x)
             assert tuple(x.shape[1:]) == row.out_shape, row
+            assert flops.get_total_flops() == 2 * len(x) * row.macs, row  # FLOPs = 2 × mult-adds, per image
             assert sum(p.numel() for p in child.parameters()) == row.params, row
             assert sum(p.numel() for p in child.parameters() if p.requires_grad) == row.trainable, row
     return "built"

@@ -43,7 +43,7 @@ class Window:
         return 0 if self.ceil or self.span < 0 else self.span % self.s
 
     def formula(self) -> str:
-        f = "F" if self.d == 1 else "D(F−1)−1"
+        f = "F" if self.d == 1 else "(D(F−1)+1)"  # the dilated filter's extent
         return f"(N − {f} + 2P)/S + 1 = ({self.n} − {self.extent} + {2 * self.p})/{self.s} + 1"
 
 

@@ -7,6 +7,7 @@ ConfigError that names the place, the value and what is allowed. Layer dataclass
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -14,11 +15,23 @@ from cnnexp.errors import ConfigError
 
 Pair = tuple[int, int]
 Reader = Callable[[Any, str], Any]
+# PyTorch's pooling kernels take F, S and P as 32-bit ints (and any size past int64 fails to unpack): a bound
+# here turns "value cannot be converted to type int without overflow" at the first forward into a ConfigError.
+LARGEST_INT = 2**31 - 1
 
 
 def _is_int(value: Any) -> bool:
     # YAML `true` is a bool, and bool is an int subclass in Python: a flag is never a size.
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _finite(value: float) -> bool:
+    # YAML's .nan passes every range check (all comparisons are false) and torch then refuses it (dropout p)
+    # or computes NaN silently; .inf is no setting either, nor an integer too large for a float (10**400).
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def integer(minimum: int) -> Reader:
@@ -27,6 +40,8 @@ def integer(minimum: int) -> Reader:
             raise ConfigError(f"{where} must be an integer, got {value!r}; write e.g. {max(minimum, 1) + 2}.")
         if value < minimum:
             raise ConfigError(f"{where} must be at least {minimum}, got {value}.")
+        if value > LARGEST_INT:
+            raise ConfigError(f"{where} must be at most {LARGEST_INT} (PyTorch takes sizes as 32-bit integers), got {value}.")
         return value
 
     return read
@@ -60,6 +75,8 @@ def number(minimum: float, maximum: float | None = None, *, open_max: bool = Fal
     def read(value: Any, where: str) -> float:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise ConfigError(f"{where} must be a number, got {value!r}.")
+        if not _finite(value):
+            raise ConfigError(f"{where} must be a finite number, got {value!r}.")
         too_big = maximum is not None and (value >= maximum if open_max else value > maximum)
         if value < minimum or too_big:
             upper = "" if maximum is None else f" and {'below' if open_max else 'at most'} {maximum}"
@@ -95,7 +112,9 @@ def matrix(value: Any, where: str) -> tuple[tuple[tuple[float, ...], ...], ...]:
     """
     if not isinstance(value, (list, tuple)) or not value:
         raise ConfigError(f"{where} must be a matrix of numbers such as [[0, 1, 0], [1, -4, 1], [0, 1, 0]].")
-    bank = value if isinstance(value[0], (list, tuple)) and isinstance(value[0][0], (list, tuple)) else [value]
+    # A bank is a list of matrices; `value[0]` may be an empty row (`[[]]`), which _one_matrix then refuses.
+    first = value[0]
+    bank = value if isinstance(first, (list, tuple)) and first and isinstance(first[0], (list, tuple)) else [value]
     mats = tuple(_one_matrix(m, f"{where}[{i}]" if len(bank) > 1 else where) for i, m in enumerate(bank))
     if len({(len(m), len(m[0])) for m in mats}) > 1:
         raise ConfigError(f"{where}: every kernel of the bank must have the same size.")
@@ -111,4 +130,6 @@ def _one_matrix(rows: Any, where: str) -> tuple[tuple[float, ...], ...]:
         for x in r:
             if not isinstance(x, (int, float)) or isinstance(x, bool):
                 raise ConfigError(f"{where}: kernel entries must be numbers, got {x!r}.")
+            if not _finite(x):
+                raise ConfigError(f"{where}: kernel entries must be finite, got {x!r}.")
     return tuple(tuple(float(x) for x in r) for r in rows)

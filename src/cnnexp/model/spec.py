@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from torch import nn
+
 from cnnexp.errors import ConfigError, closest
 from cnnexp.model import fields as fd
 from cnnexp.model.activations import ACTIVATIONS
@@ -14,6 +16,9 @@ from cnnexp.model.layers import LAYERS, LayerSpec, Place
 
 MODEL_KEYS = ("name", "input", "num_classes", "activation", "init", "strict", "layers")
 INPUT_KEYS = ("channels", "height", "width")
+# Layer names become nn.Sequential children (net.conv1, state-dict key conv1.weight): add_module refuses a name
+# that is empty, contains '.', or is already an attribute of the Sequential (forward, training, pop, ...).
+RESERVED_NAMES = frozenset(dir(nn.Sequential()))
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,19 @@ def parse_layers(raw: Any) -> tuple[tuple[str, LayerSpec], ...]:
             "model.layers must be a non-empty mapping of named layers (a layer set to null is removed), e.g. "
             "`layers: {conv1: {type: conv, filters: 6, F: 5}, ...}`."
         )
+    for i, (name, _) in enumerate(named):
+        _check_name(name, i, [n for n, _ in named[:i]])
     return tuple((name, parse_layer(layer, Place(i, name))) for i, (name, layer) in enumerate(named))
+
+
+def _check_name(name: str, index: int, before: list[str]) -> None:
+    if name in before:  # YAML keys 1 and '1' are two keys, but one name
+        raise ConfigError(f"model.layers: layers {before.index(name)} and {index} are both named '{name}'; rename one.")
+    why = ("is empty" if not name else "contains '.', which separates the keys of the state dict" if "." in name
+           else "is taken by PyTorch's nn.Sequential, which holds the layers" if name in RESERVED_NAMES else "")  # fmt: skip
+    if why:
+        fix = name.replace(".", "_") if "." in name else f"{name or 'layer'}{index}"
+        raise ConfigError(f"model.layers: the name {name!r} of layer {index} {why}; rename it, e.g. '{fix}'.")
 
 
 def parse_layer(raw: Any, place: Place) -> LayerSpec:

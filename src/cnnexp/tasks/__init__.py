@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 
 from cnnexp.errors import TrainingFailed, UserFacingError
 from cnnexp.tasks import kernels, summary, train  # noqa: F401  (importing registers the tasks)
+from cnnexp.targets import check_targets
 from cnnexp.tasks.base import TASKS
 from cnnexp.train.results import write_json
 
@@ -28,6 +29,7 @@ def run_task(cfg: DictConfig) -> Any:
     failing job must not stop the others: its failure goes into its metrics.json, and the sweep goes on.
     """
     try:
+        check_targets(cfg)
         return TASKS.get(str(cfg.task), "task")(cfg)
     except Exception as err:
         if _in_multirun():

@@ -62,6 +62,7 @@ class LossConf:
 
 
 def callbacks_schema() -> type:
+    from cnnexp.train.speed import SpeedUp
     from cnnexp.viz.callback import Pictures  # here, not at the top: it pulls in matplotlib and the data module
 
     entries = {
@@ -70,6 +71,7 @@ def callbacks_schema() -> type:
         "early_stopping": plc.EarlyStopping,
         "progress": plc.TQDMProgressBar,
         "pictures": Pictures,
+        "speed": SpeedUp,
     }
     fields = [(key, Optional[signature_schema(cls, f"{cls.__name__}Conf")], field(default=None))
               for key, cls in entries.items()]  # fmt: skip

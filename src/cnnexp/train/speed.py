@@ -1,9 +1,14 @@
 """Speed settings that depend on the device a run trains on: memory format, TF32, torch.compile, precision.
 
-Each switch left at None follows the device: on a CUDA GPU, channels_last (cuDNN's tensor-core convolutions
-work in NHWC; NCHW weights cost a layout change around every convolution) and TF32 matmuls; on a CPU
-neither (no tensor cores; the CPU kernels are measured no faster for these models). torch.compile is off
-unless asked: it spends tens of seconds to minutes before the first step, which only long runs win back.
+Each switch left at None follows the device:
+- channels_last: on for CUDA (cuDNN's tensor-core convolutions work in NHWC; NCHW weights cost a layout
+  change around every convolution) and for CPUs with oneDNN (its convolutions are NHWC-native: LeNet5
+  trains 1.1× faster on the 2-core Xeon of docs/benchmarks.md); numerically the same model either way.
+- tf32: float32 matmuls on TF32 tensor cores, CUDA only.
+- compile: off unless asked; torch.compile spends tens of seconds to minutes before the first step, which
+  only long runs win back.
+- precision (`auto_precision`, for trainer.precision=auto): bf16-mixed on GPUs with bfloat16, 16-mixed on
+  older GPUs, 32-true on a CPU.
 cuDNN autotuning is Lightning's own switch, `trainer.benchmark` (conf/trainer/default.yaml).
 
 `SpeedUp` applies them in `setup`, before Lightning moves the model and builds the optimiser: a memory-format
@@ -21,12 +26,13 @@ from torch import nn
 from cnnexp.errors import ConfigError
 
 PRECISION_AUTO = "auto"
+GPU_NAMES = ("gpu", "cuda")
 
 
 def auto_precision(accelerator: str) -> str:
     """trainer.precision=auto: bf16-mixed on GPUs with bfloat16 (Ampere and later), 16-mixed on older ones,
-    32-true on a CPU (CPU autocast to bfloat16 is slower than float32 on most CPUs)."""
-    gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    32-true on a CPU (bf16 autocast on a CPU changes the numbers, and is slower without AMX)."""
+    gpu = accelerator in GPU_NAMES or (accelerator == "auto" and torch.cuda.is_available())
     if not gpu:
         return "32-true"
     return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
@@ -39,34 +45,37 @@ def resolve_precision(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {**kwargs, "precision": auto_precision(str(kwargs.get("accelerator", "auto")).lower())}
 
 
-def _follow(choice: bool | None, cuda: bool) -> bool:
-    return cuda if choice is None else bool(choice)
+def channels_last_for(device_type: str, choice: bool | None = None) -> bool:
+    """Whether a model on `device_type` ("cuda", "cpu", ...) trains in channels_last; `choice` None follows it."""
+    if choice is not None:
+        return choice
+    return device_type == "cuda" or (device_type == "cpu" and torch.backends.mkldnn.is_available())
 
 
 class SpeedUp(pl.Callback):
-    """channels_last / tf32: None follows the device (on for CUDA); compile: torch.compile the model's `net`."""
+    """channels_last / tf32: None follows the device (see above); compile: torch.compile the model's `net`."""
 
     def __init__(self, channels_last: bool | None = None, compile: bool = False, tf32: bool | None = None) -> None:
         for name, value in (("channels_last", channels_last), ("compile", compile), ("tf32", tf32)):
             if value is not None and not isinstance(value, bool):
                 raise ConfigError(f"callbacks.speed.{name} must be true, false or null (follow the device), got {value!r}.")
         self.channels_last, self.compile, self.tf32 = channels_last, compile, tf32
-        self.applied: list[str] = []  # what setup did, for logs and tests
+        self.applied: list[str] | None = None  # what setup did (None: not yet), for logs and tests
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if self.applied:  # fit then test: once is enough
+        if self.applied is not None:  # fit then test: once is enough
             return
-        cuda = trainer.strategy.root_device.type == "cuda"
-        if _follow(self.channels_last, cuda):
+        self.applied = []
+        device = trainer.strategy.root_device.type
+        if channels_last_for(device, self.channels_last):
             pl_module.to(memory_format=torch.channels_last)  # 4-D weights only; the rest are left alone
             self.applied.append("channels_last")
-        if _follow(self.tf32, cuda):
-            torch.set_float32_matmul_precision("high")  # float32 matmuls on TF32 tensor cores
+        if device == "cuda" if self.tf32 is None else self.tf32:
+            torch.set_float32_matmul_precision("high")
             self.applied.append("tf32")
         if self.compile:
             _compile(pl_module)
             self.applied.append("compile")
-        self.applied.append("checked")  # so an all-off run is not set up again either
 
 
 def _compile(module: pl.LightningModule) -> None:

@@ -14,8 +14,8 @@ import torch
 from lightning_fabric.utilities.exceptions import MisconfigurationException
 
 from cnnexp.errors import ConfigError
+from cnnexp.train.speed import GPU_NAMES, resolve_precision
 
-GPU_NAMES = ("gpu", "cuda")
 CPU_HINT = (
     "run on the CPU instead: drop trainer.gpus and set trainer.accelerator=cpu "
     "(trainer.devices=2 trainer.strategy=ddp trains with two CPU processes)"
@@ -30,7 +30,7 @@ def trainer_kwargs(cfg: Mapping[str, Any]) -> dict[str, Any]:
         kwargs.update(_from_gpus(gpus, kwargs))
     if str(kwargs.get("accelerator", "")).lower() in GPU_NAMES:
         _require_gpus(int(kwargs["devices"]) if isinstance(kwargs.get("devices"), int) else 1, "trainer.accelerator=gpu")
-    return kwargs
+    return resolve_precision(kwargs)  # after the translation: `auto` depends on the accelerator
 
 
 def _from_gpus(gpus: Any, kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -67,8 +67,12 @@ class LocalResponseNorm(LayerSpec):
         return Inferred(shape)
 
     def build(self, shape: Shape, activation: str) -> nn.Module:
+        # torch pads the channels by size/2 on each side, so memory grows with size: `size: 1000000000` on a
+        # small map asks for gigabytes. A window of 2C − 1 already covers every channel from every channel,
+        # so any larger size sums the same a² and gives the same output: build that one.
+        size = min(self.size, 2 * shape[0] - 1)
         # torch divides alpha by size (a mean over the window); the paper sums, so scale it back.
-        return nn.LocalResponseNorm(self.size, self.alpha * self.size, self.beta, self.k)
+        return nn.LocalResponseNorm(size, self.alpha * size, self.beta, self.k)
 
     def geometry(self) -> str:
         return f"n={self.size}"
