@@ -14,12 +14,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ContextManager
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.data import DataLoader
 
 from clocks import StepWindow, sync
 
@@ -88,17 +90,38 @@ def plain_loop(
     raise AssertionError("unreachable: in_memory_batches never ends")
 
 
-def classic_epoch(
-    net: nn.Module, root: Path, mean: tuple[float, ...], std: tuple[float, ...], batch: int, lr: float,
-    device: torch.device,
-) -> float:  # fmt: skip
-    """Seconds of one training epoch over torchvision's MNIST reader of `root`, per-sample transforms."""
-    from torchvision import datasets, transforms  # only this peer needs torchvision
+@dataclass(frozen=True)
+class ClassicData:
+    """pytorch/examples' MNIST input pipeline over the MNIST files under `root`."""
 
-    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(mean, std)])
-    dataset = datasets.MNIST(str(root), train=True, download=False, transform=transform)
-    cuda = {"num_workers": 1, "pin_memory": True} if device.type == "cuda" else {}
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True, **cuda)
+    root: Path
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    batch: int
+    device: torch.device
+
+    def loader(self) -> DataLoader:
+        from torchvision import datasets, transforms  # only this peer needs torchvision
+
+        transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(self.mean, self.std)])
+        dataset = datasets.MNIST(str(self.root), train=True, download=False, transform=transform)
+        cuda = {"num_workers": 1, "pin_memory": True} if self.device.type == "cuda" else {}
+        return DataLoader(dataset, batch_size=self.batch, shuffle=True, **cuda)
+
+
+def classic_data_seconds(data: ClassicData) -> float:
+    """One epoch of the classic pipeline's batches alone (decode, per-sample transforms, collate, copy)."""
+    sync(data.device)
+    start = time.perf_counter()
+    for x, y in data.loader():
+        x.to(data.device), y.to(data.device)
+    sync(data.device)
+    return time.perf_counter() - start
+
+
+def classic_epoch(net: nn.Module, data: ClassicData, lr: float) -> float:
+    """Seconds of one training epoch of `net` fed by the classic pipeline, as pytorch/examples trains."""
+    loader, device = data.loader(), data.device
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     sync(device)
     start = time.perf_counter()

@@ -38,6 +38,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks_latest.md")
     parser.add_argument("--data-root", type=Path, default=Path(os.environ.get("CNNEXP_DATA", REPO / "data")),
                         help="where the rendered digits are cached (as data.root)")  # fmt: skip
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for every side (default: torch's own); 1 steadies figures on a busy machine")  # fmt: skip
+    parser.add_argument("--rows", choices=("all", "cpu", "gpu"), default="all", help="which rows to run")
     parser.add_argument("--gpu-rows-on-cpu", action="store_true",
                         help="run the GPU rows' code on the CPU (checks the code path; not GPU figures)")  # fmt: skip
     return parser.parse_args(argv)
@@ -45,20 +48,27 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def cpu_rows(bench: Bench) -> tuple[list[Row], list[str]]:
     throughput, _ = lenet_throughput(bench, goals.CPU["lenet_throughput"])
-    epoch, _ = lenet_epoch(bench, goals.CPU["lenet_epoch"])
-    memory_row, note = memory(bench, goals.CPU["memory"])
-    return [throughput, epoch, startup(bench, goals.CPU["startup"]), memory_row], [note]
+    epoch, _, epoch_note = lenet_epoch(bench, goals.CPU["lenet_epoch"])
+    memory_row, memory_note = memory(bench, goals.CPU["memory"])
+    return [throughput, epoch, startup(bench, goals.CPU["startup"]), memory_row], [epoch_note, memory_note]
 
 
-def gpu_rows(bench: Bench) -> list[Row]:
+def gpu_rows(bench: Bench) -> tuple[list[Row], list[str]]:
     throughput, _ = lenet_throughput(bench, goals.GPU["lenet_throughput"])
-    epoch, epoch_seconds = lenet_epoch(bench, goals.GPU["lenet_epoch"])
+    epoch, epoch_seconds, epoch_note = lenet_epoch(bench, goals.GPU["lenet_epoch"])
     alexnet, alexnet_rate = rows_gpu.alexnet_throughput(bench)
     return [
         throughput, epoch, alexnet,
         rows_gpu.absolute(bench, "alexnet_absolute", alexnet_rate, f"{alexnet_rate:,.0f} img/s"),
         rows_gpu.absolute(bench, "epoch_absolute", epoch_seconds, f"{epoch_seconds:.3f} s"),
-    ]  # fmt: skip
+    ], [epoch_note]  # fmt: skip
+
+
+def _gpu_part(size: Size, tmp: Path, args: argparse.Namespace) -> tuple[list[Row], list[str]]:
+    if not (torch.cuda.is_available() or args.gpu_rows_on_cpu):
+        return rows_gpu.not_measured_rows(NO_GPU, size.train_images), []
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return gpu_rows(Bench(size, device, tmp / "gpu", args.data_root))
 
 
 def machine() -> str:
@@ -90,16 +100,20 @@ def report(size: Size, rows: list[Row], notes: list[str], where: str, seconds: f
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     size = SIZES[args.size]
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # the child processes' torch reads it
     quiet_lightning()
     where, began = machine(), time.perf_counter()
+    rows: list[Row] = []
+    notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="cnnexp-bench-") as scratch:
         tmp = Path(scratch)
-        rows, notes = cpu_rows(Bench(size, torch.device("cpu"), tmp / "cpu", args.data_root))
-        if torch.cuda.is_available() or args.gpu_rows_on_cpu:
-            device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-            rows += gpu_rows(Bench(size, device, tmp / "gpu", args.data_root))
-        else:
-            rows += rows_gpu.not_measured_rows(NO_GPU, size.train_images)
+        if args.rows in ("all", "cpu"):
+            rows, notes = cpu_rows(Bench(size, torch.device("cpu"), tmp / "cpu", args.data_root))
+        if args.rows in ("all", "gpu"):
+            more, more_notes = _gpu_part(size, tmp, args)
+            rows, notes = rows + more, notes + more_notes
     text = report(size, rows, notes, where, time.perf_counter() - began)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

@@ -8,6 +8,7 @@ format torchvision reads MNIST from), so the only difference between the sides i
 from __future__ import annotations
 
 import struct
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,8 +16,10 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
+from clocks import sync
 from cnnexp.data.module import ImageDataModule
 from cnnexp.data.spec import parse_data
+from cnnexp.data.transforms import BatchTransform
 from cnnexp.experiment import model_spec, plain
 
 IDX_IMAGES = 0x00000803  # IDX magic: unsigned bytes, 3 dimensions
@@ -33,17 +36,39 @@ class Split:
     std: tuple[float, ...]
 
 
-def train_split(cfg: DictConfig) -> Split:
-    """The train and test splits cnnexp's data module makes from `cfg` (rendered or read from the cache)."""
-    spec = model_spec(cfg)
-    datamodule = ImageDataModule(parse_data(plain(cfg, "data")), spec.input_shape)
+def data_module(cfg: DictConfig) -> ImageDataModule:
+    """cnnexp's data module for `cfg`, set up (the digits rendered or read from the cache), on the CPU."""
+    datamodule = ImageDataModule(parse_data(plain(cfg, "data")), model_spec(cfg).input_shape)
     datamodule.prepare_data()
     datamodule.setup("fit")
+    return datamodule
+
+
+def train_split(cfg: DictConfig) -> Split:
+    """The train and test splits cnnexp's data module makes from `cfg`."""
+    datamodule = data_module(cfg)
     train, test = datamodule.parts["train"], datamodule.parts["test"]
+    mean, std = _transform(datamodule).mean, _transform(datamodule).std
+    return Split(train.images, train.labels, test.images, test.labels, mean, std)  # type: ignore[union-attr]
+
+
+def data_path_seconds(cfg: DictConfig, device: torch.device) -> float:
+    """One epoch of cnnexp's training batches alone (gather by index, normalise), without the model."""
+    datamodule = data_module(cfg)
+    datamodule.parts["train"] = datamodule.parts["train"].to(device)  # type: ignore[union-attr]
+    transform = _transform(datamodule)
+    sync(device)
+    start = time.perf_counter()
+    for images, _ in datamodule.train_dataloader():
+        transform(images, train=True)
+    sync(device)
+    return time.perf_counter() - start
+
+
+def _transform(datamodule: ImageDataModule) -> BatchTransform:
     if datamodule.transform is None:
         raise RuntimeError("ImageDataModule.setup() made no BatchTransform")
-    mean, std = datamodule.transform.mean, datamodule.transform.std
-    return Split(train.images, train.labels, test.images, test.labels, mean, std)  # type: ignore[union-attr]
+    return datamodule.transform
 
 
 def write_mnist(split: Split, root: Path) -> Path:

@@ -1,0 +1,60 @@
+"""The benchmark runs, at its tiny size, exactly as documented (docs/benchmarks.md), and writes every row.
+
+No timing is asserted: on a shared CI machine the figures are noise at this size. What is checked is that the
+command works end to end and that its table has every row of the issue, each with a ratio (or a reason).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import ROOT
+
+COLUMNS = ["figure", "device", "cnnexp", "peer", "ratio", "goal", "met"]
+CPU_FIGURES = ("LeNet5 training throughput", "LeNet5 epoch (", "start-up:", "peak memory")
+GPU_FIGURES = ("LeNet5 training throughput", "LeNet5 epoch (", "AlexNet (torchvision layout", "AlexNet training images/s", "LeNet5 epoch of")
+
+
+def _bench(tmp_path: Path, *args: str) -> list[list[str]]:
+    """Run `python bench/run.py --size tiny ARGS` and return its table's rows as cells (header first)."""
+    out = tmp_path / "benchmarks_latest.md"
+    env = {**os.environ, "CNNEXP_DATA": str(tmp_path.parent / "data")}  # the digits the other tests render
+    command = [sys.executable, "bench/run.py", "--size", "tiny", "--threads", "1", "--out", str(out), *args]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert out.is_file()
+    lines = [line for line in out.read_text().splitlines() if line.startswith("| ")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+
+
+def _check(rows: list[list[str]], figures: tuple[str, ...]) -> None:
+    header, body = rows[0], rows[1:]
+    assert header == COLUMNS
+    assert [next((f for f in figures if row[0].startswith(f)), None) for row in body] == list(figures)
+    for row in body:
+        assert len(row) == len(COLUMNS), row
+        if row[-1].startswith("not measured"):
+            assert row[-1].startswith("not measured: "), "a row that is not measured says why"
+        else:
+            assert any(ch.isdigit() for ch in row[4]), f"no figure in the ratio column: {row}"
+            assert row[-1] in ("yes", "no")
+
+
+def test_tiny_benchmark_writes_every_row(tmp_path: Path) -> None:
+    rows = _bench(tmp_path)
+    gpu = torch.cuda.is_available()
+    _check(rows, CPU_FIGURES + GPU_FIGURES)
+    gpu_rows = rows[1 + len(CPU_FIGURES) :]
+    assert all(row[-1].startswith("not measured") for row in gpu_rows) is not gpu
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the GPU rows run for real on a GPU machine")
+def test_gpu_rows_code_runs_on_the_cpu(tmp_path: Path) -> None:
+    """No GPU here: run the GPU rows' code (bf16-mixed, channels_last AlexNet) on the CPU, so it cannot rot."""
+    _check(_bench(tmp_path, "--rows", "gpu", "--gpu-rows-on-cpu"), GPU_FIGURES)
