@@ -17,7 +17,6 @@ from omegaconf import DictConfig
 from cnnexp import CONF_DIR
 from cnnexp.experiment import Experiment, assemble
 from cnnexp.schemas import register_schemas
-from cnnexp.train.speed import SpeedUp
 
 
 def compose_cfg(*overrides: str) -> DictConfig:
@@ -33,12 +32,10 @@ def quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def fit(cfg: DictConfig, clocks: list[pl.Callback], speed: SpeedUp | None = None) -> Experiment:
-    """assemble + trainer.fit with the clocks (and, for the GPU rows, the speed settings) added."""
+def fit(cfg: DictConfig, clocks: list[pl.Callback]) -> Experiment:
+    """assemble + trainer.fit with the clocks added (speed settings come from the config, as in a run)."""
     exp = assemble(cfg)
     exp.trainer.callbacks.extend(clocks)
-    if speed is not None and not any(isinstance(c, SpeedUp) for c in exp.trainer.callbacks):
-        exp.trainer.callbacks.append(speed)  # once conf/callbacks carries `speed`, the config's own wins
     exp.trainer.fit(exp.module, datamodule=exp.datamodule)
     return exp
 

@@ -12,7 +12,6 @@ import torch
 import torchvision
 
 from clocks import StepWindow
-from cnnexp.train.speed import SpeedUp
 from cnnexp_side import fit
 from goals import GPU, figure
 from hooks import WindowCallback
@@ -22,7 +21,7 @@ from splits import train_split
 from table import Goal, Row, measured, median, not_measured, spread
 
 # Later overrides win, as on the command line: these replace the LeNet5 size's batch.
-ALEXNET = ("model=alexnet_torchvision", "data.adapt=true", "trainer.precision=bf16-mixed")
+ALEXNET = ("model=alexnet_torchvision", "data.adapt=true", "trainer.precision=bf16-mixed", "callbacks.speed.channels_last=true")
 PRECISION = "bf16-mixed"
 SIDE = 224
 
@@ -31,7 +30,7 @@ def not_measured_rows(why: str, images: int) -> list[Row]:
 
 
 def alexnet_throughput(bench: Bench) -> tuple[Row, float]:
-    """cnnexp's runner (SpeedUp: channels_last) vs the plain loop; also returns cnnexp's images/s."""
+    """cnnexp's runner (callbacks.speed: channels_last) vs the plain loop; also returns cnnexp's images/s."""
     size = bench.size
     extra = (*ALEXNET, f"data.batch_size={size.alexnet_batch}", f"trainer.max_steps={size.warmup + size.alexnet_steps + 1}")
     base = bench.cfg("alexnet_split", *extra)
@@ -43,7 +42,7 @@ def alexnet_throughput(bench: Bench) -> tuple[Row, float]:
 
     def ours(rep: int) -> float:
         window = StepWindow(size.warmup, size.alexnet_steps)
-        fit(bench.cfg(f"alexnet{rep}", *extra), [WindowCallback(window)], SpeedUp(channels_last=True))
+        fit(bench.cfg(f"alexnet{rep}", *extra), [WindowCallback(window)])
         return window.seconds
 
     def peer(rep: int) -> float:

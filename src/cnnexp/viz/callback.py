@@ -1,8 +1,8 @@
 """The `pictures` callback: kernels, feature maps, confusion matrix and mistakes, in TensorBoard every N epochs
 and as PNG files in the run folder at the end of testing.
 
-Costs on the training path: nothing per step. Per epoch, every rank reads the epoch's loss and accuracy
-for the curves (one host sync). In a validation epoch that draws, a forward hook keeps each batch's logits
+Costs on the training path: nothing per step. The curves come from the epoch figures the Classifier
+keeps (train/module.py: `history`, saved in checkpoints). In a validation epoch that draws, a forward hook keeps each batch's logits
 (no second forward pass) and `Mistakes` accumulates on the device; the drawing happens once, at the
 epoch's end, on rank 0.
 
@@ -30,8 +30,6 @@ from cnnexp.errors import ConfigError
 from cnnexp.viz import pictures as pic
 from cnnexp.viz.probe import Mistakes, feature_maps, first_conv
 
-CURVES = ("train/loss", "train/acc", "val/loss", "val/acc")
-
 
 class Pictures(pl.Callback):
     """Draw what the network learned; see docs/pictures.md for every tag and file."""
@@ -48,32 +46,10 @@ class Pictures(pl.Callback):
                 raise ConfigError(f"callbacks.pictures.{key} must be an integer ≥ 0, got {value!r}.")
         self.every_n_epochs, self.max_images, self.max_maps = every_n_epochs, max_images, max_maps
         self.png, self.dirpath = png, dirpath
-        self.history: dict[int, dict[str, float]] = {}  # epoch -> {"train/loss": ..., "val/acc": ...}
         self._mistakes: Mistakes | None = None
         self._hook: RemovableHandle | None = None
         self._logits: list[Tensor] = []
         self._drawn_at: int | None = None  # global step whose kernels and feature maps TensorBoard has
-
-    # -- the training curves: kept in checkpoints, so a resumed run draws all its epochs ---------------------
-
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._record(trainer, "train")
-
-    def _record(self, trainer: pl.Trainer, stage: str) -> None:
-        """This epoch's loss and accuracy of `stage`, read when that stage's epoch ends (so a run validating
-        every k-th epoch gets no stale val points). Every rank reads: a metric's compute may be collective."""
-        metrics = trainer.callback_metrics
-        values = {k: float(metrics[k]) for k in CURVES if k.startswith(f"{stage}/") and k in metrics}
-        self.history.setdefault(trainer.current_epoch, {}).update(values)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"history": {int(e): dict(v) for e, v in self.history.items()}}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        # Merge, never replace: testing the best checkpoint restores callbacks too, and must not cut the
-        # curves back to the epoch that checkpoint was saved at.
-        for epoch, values in state_dict.get("history", {}).items():
-            self.history.setdefault(int(epoch), dict(values))
 
     # -- validation every N epochs, and the test -------------------------------------------------------------
 
@@ -117,8 +93,6 @@ class Pictures(pl.Callback):
             self._logits.clear()
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not trainer.sanity_checking:
-            self._record(trainer, "val")
         if self._mistakes is None:
             return
         mistakes, counts = self._end_pass(trainer)
@@ -195,8 +169,9 @@ class Pictures(pl.Callback):
         for key, image in images.items():
             # feature_maps/conv1 -> feature_maps_conv1.png; confusion_matrix/test -> confusion_matrix.png
             pic.save_png(image, folder / f"{key.removesuffix('/test').replace('/', '_').replace('.', '_')}.png")
-        if self.history:
-            pic.save_png(pic.curves_figure(self.history), folder / "curves.png")
+        history = getattr(trainer.lightning_module, "history", None)  # Classifier's epoch figures
+        if history:
+            pic.save_png(pic.curves_figure(history), folder / "curves.png")
         if counts is not None:
             names = _class_names(trainer)
             table = {"rows": "true", "columns": "predicted", "classes": names, "counts": counts.tolist()}
