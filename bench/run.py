@@ -1,4 +1,4 @@
-"""cnnexp's benchmark: `python bench/run.py [--size tiny|full] [--out docs/benchmarks_latest.md]`.
+"""cnnexp's benchmark: `python bench/run.py [--size tiny|full] [--out outputs/benchmarks_latest.md]`.
 
 Measures every row of docs/benchmarks.md side by side in this one run (same model, data, batch size and
 steps on both sides), prints the table and writes it, with the machine it ran on, to --out. A figure is
@@ -35,7 +35,7 @@ NO_GPU = "no GPU on this machine"
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="full")
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks_latest.md")
+    parser.add_argument("--out", type=Path, default=REPO / "outputs" / "benchmarks_latest.md")
     parser.add_argument("--data-root", type=Path, default=Path(os.environ.get("CNNEXP_DATA", REPO / "data")),
                         help="where the rendered digits are cached (as data.root)")  # fmt: skip
     parser.add_argument("--threads", type=int, default=None,

@@ -83,6 +83,17 @@ def test_resume_continues_at_the_next_epoch(tiny_cfg: Tiny) -> None:
     assert torch.load(Path(resumed.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
 
 
+def test_last_ckpt_is_the_last_epoch_even_when_it_is_not_the_best(tiny_cfg: Tiny) -> None:
+    # Rank by val/loss the wrong way round (max): the best stays epoch 0, and Lightning 2.6's save_last would
+    # leave last.ckpt there too.
+    cfg = tiny_cfg("trainer.max_epochs=3", "callbacks.checkpoint.monitor=val/loss", "callbacks.checkpoint.filename=best")
+    run_task(cfg)
+    folder = Path(cfg.output_dir) / "checkpoints"
+    assert torch.load(folder / "best.ckpt", weights_only=True)["epoch"] == 0
+    assert torch.load(folder / "last.ckpt", weights_only=True)["epoch"] == 2
+    assert sorted(p.name for p in folder.iterdir()) == ["best.ckpt", "last.ckpt"]
+
+
 def test_task_test_evaluates_a_checkpoint(tiny_cfg: Tiny) -> None:
     trained = tiny_cfg(run="trained")
     accuracy = run_task(trained)

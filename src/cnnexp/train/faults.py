@@ -45,12 +45,19 @@ class StopOnNonFinite(pl.Callback):
         bad = bool(trainer.strategy.reduce_boolean_decision(bool(self._first_bad >= 0), all=False))
         if bad:
             step = int(self._first_bad) if self._first_bad is not None else trainer.global_step
-            saved = trainer.checkpoint_callback.last_model_path if trainer.checkpoint_callback else ""
+            saved = latest_checkpoint(trainer)
             kept = f"the last good checkpoint is {saved}" if saved else "no checkpoint had been written yet"
             raise TrainingFailed(
                 f"train/loss is {float(loss)} at step {step} (epoch {trainer.current_epoch}): training diverged; "
                 f"{kept} (these weights were not saved). Lower optimizer.lr, or try another activation or init."
             )
+
+
+def latest_checkpoint(trainer: pl.Trainer) -> str:
+    """The newest file any ModelCheckpoint of the run has written ("" before the first)."""
+    paths = [p for cb in trainer.checkpoint_callbacks for p in (cb.best_model_path, cb.last_model_path) if p]
+    existing = [p for p in paths if os.path.isfile(p)]
+    return max(existing, key=os.path.getmtime) if existing else ""
 
 
 class CheckpointOnInterrupt(pl.Callback):

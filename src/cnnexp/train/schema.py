@@ -67,6 +67,7 @@ def callbacks_schema() -> type:
 
     entries = {
         "checkpoint": plc.ModelCheckpoint,
+        "last": plc.ModelCheckpoint,
         "lr_monitor": plc.LearningRateMonitor,
         "early_stopping": plc.EarlyStopping,
         "progress": plc.TQDMProgressBar,
