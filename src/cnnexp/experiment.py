@@ -24,6 +24,7 @@ from cnnexp.model.summary import Summary, summarize
 from cnnexp.train.callbacks import Throughput, make_callbacks
 from cnnexp.train.faults import AtomicCheckpointIO, CheckpointOnInterrupt, StopOnNonFinite
 from cnnexp.train.instantiate import instantiate_target
+from cnnexp.train.slurm import cluster_plugins
 from cnnexp.train.module import Classifier
 from cnnexp.train.optim import make_optimizer, make_schedule
 from cnnexp.train.trainer import make_trainer
@@ -70,7 +71,7 @@ def assemble(cfg: DictConfig) -> Experiment:
         plain(cfg, "trainer"),
         logger=_logger(cfg),
         callbacks=[*make_callbacks(_callbacks(cfg)), throughput, *_fault_callbacks(run_dir)],
-        plugins=[AtomicCheckpointIO()],
+        plugins=[AtomicCheckpointIO(), *cluster_plugins()],
         default_root_dir=str(run_dir),
         use_distributed_sampler=False,  # the data module shards itself (see data/module.py)
     )
