@@ -81,3 +81,9 @@ def test_usr2_in_a_submitit_job_checkpoints_requeues_and_the_requeued_job_resume
     requeued = assemble(cfg)  # SLURM runs the same job again, in the same folder
     requeued.trainer.fit(requeued.module, datamodule=requeued.datamodule)
     assert requeued.trainer.ckpt_path == str(hpc)
+    # The first job trained on after the signal (SLURM had not stopped it yet): the requeued job, resumed
+    # mid-epoch from step 3, ends where it did.
+    figures = ("train/loss", "train/acc", "val/loss", "val/acc")
+    assert [float(requeued.trainer.callback_metrics[k]) for k in figures] == [
+        float(exp.trainer.callback_metrics[k]) for k in figures
+    ]
