@@ -2,8 +2,9 @@
 
 Each switch left at None follows the device:
 - channels_last: on for CUDA (cuDNN's tensor-core convolutions work in NHWC; NCHW weights cost a layout
-  change around every convolution) and for CPUs with oneDNN (its convolutions are NHWC-native: LeNet5
-  trains 1.1× faster on the 2-core Xeon of docs/benchmarks.md); numerically the same model either way.
+  change around every convolution) and for CPUs with oneDNN (its convolutions are NHWC-native; measured
+  faster for LeNet5 on the development CPU, docs/benchmarks.md); the same model either way, up to float
+  rounding.
 - tf32: float32 matmuls on TF32 tensor cores, CUDA only.
 - compile: off unless asked; torch.compile spends tens of seconds to minutes before the first step, which
   only long runs win back.
