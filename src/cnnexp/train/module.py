@@ -7,7 +7,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from torch import nn
-from torchmetrics import MaxMetric, MeanMetric, Metric, SumMetric
+from torchmetrics import MaxMetric, MeanMetric, SumMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from cnnexp.train.loss import LOSSES
@@ -50,6 +50,8 @@ class Classifier(pl.LightningModule):
         for name, metric in self.metrics.items():
             if name.startswith("train/"):
                 metric.persistent(True)
+        # Each stage's metrics, listed once: the step walks only its own.
+        self._by_stage = {s: [(n, m) for n, m in self.metrics.items() if n.startswith(f"{s}/")] for s in STAGES}
         self.val_acc_best = MaxMetric()
         self.val_acc_best.persistent(True)  # a resumed run remembers the best epoch before the interruption
         # epoch -> {"train/loss": ..., "val/acc": ...}: the curves drawn at the end (viz/callback.py); saved in
@@ -66,7 +68,7 @@ class Classifier(pl.LightningModule):
         # Metric objects accumulate on the device; nothing here waits for the GPU (no .item()). They are
         # logged once per epoch (_log_epoch): `self.log(name, metric)` in the step costs Lightning a
         # `metric.to(device)` walk per call, measured at 2.4 ms of a 16 ms LeNet5 step on a CPU.
-        for name, metric in self._stage_metrics(stage):
+        for name, metric in self._by_stage[stage]:
             if name.endswith("/loss"):
                 metric.update(loss.detach(), weight=y.shape[0])
             elif name.endswith("/images"):
@@ -77,13 +79,12 @@ class Classifier(pl.LightningModule):
             self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False)
         return loss
 
-    def _stage_metrics(self, stage: str) -> list[tuple[str, Metric]]:
-        return [(name, metric) for name, metric in self.metrics.items() if name.startswith(f"{stage}/")]
-
-    def _log_epoch(self, stage: str) -> None:
-        """Log the stage's epoch figures and start the next epoch afresh. compute() reduces over DDP ranks."""
-        for name, metric in self._stage_metrics(stage):
-            if metric.update_called:  # a stage with no batches (limit_val_batches=0) has nothing to report
+    def _log_epoch(self, stage: str, report: bool = True) -> None:
+        """Log the stage's epoch figures (if `report`) and start the next epoch afresh. compute() reduces over
+        DDP ranks."""
+        for name, metric in self._by_stage[stage]:
+            # A stage with no batches (limit_val_batches=0) has nothing to report.
+            if report and metric.update_called:
                 value = metric.compute()
                 self.log(name, value, prog_bar=name in ("val/loss", "val/acc"))
                 if stage != "test":
@@ -103,14 +104,11 @@ class Classifier(pl.LightningModule):
         self._log_epoch("train")
 
     def on_validation_epoch_end(self) -> None:
-        if self.trainer.sanity_checking:  # an untrained model: its figures count neither as epoch 0 nor as best
-            for _, metric in self._stage_metrics("val"):
-                metric.reset()
-            return
-        if self.metrics["val/acc"].update_called:
+        sanity = self.trainer.sanity_checking  # an untrained model: counts neither as epoch 0 nor as best
+        if not sanity and self.metrics["val/acc"].update_called:
             self.val_acc_best.update(self.metrics["val/acc"].compute())
             self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True)
-        self._log_epoch("val")
+        self._log_epoch("val", report=not sanity)
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch("test")

@@ -18,6 +18,8 @@ from omegaconf import MISSING
 from pytorch_lightning import callbacks as plc
 from pytorch_lightning.loggers import TensorBoardLogger
 
+from cnnexp.train.speed import SpeedUp
+
 PRIMITIVE = (bool, int, float, str, type(None))
 # Trainer arguments that cnnexp sets itself from other groups (see train/trainer.py make_trainer).
 TRAINER_MANAGED = ("logger", "callbacks", "default_root_dir", "use_distributed_sampler", "plugins")
@@ -62,7 +64,6 @@ class LossConf:
 
 
 def callbacks_schema() -> type:
-    from cnnexp.train.speed import SpeedUp
     from cnnexp.viz.callback import Pictures  # here, not at the top: it pulls in matplotlib and the data module
 
     entries = {

@@ -71,7 +71,8 @@ class SpeedUp(pl.Callback):
         if channels_last_for(device, self.channels_last):
             pl_module.to(memory_format=torch.channels_last)  # 4-D weights only; the rest are left alone
             self.applied.append("channels_last")
-        if device == "cuda" if self.tf32 is None else self.tf32:
+        tf32 = device == "cuda" if self.tf32 is None else self.tf32
+        if tf32:
             torch.set_float32_matmul_precision("high")
             self.applied.append("tf32")
         if self.compile:

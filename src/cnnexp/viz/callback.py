@@ -2,8 +2,8 @@
 and as PNG files in the run folder at the end of testing.
 
 Costs on the training path: nothing per step. The curves come from the epoch figures the Classifier
-keeps (train/module.py: `history`, saved in checkpoints). In a validation epoch that draws, a forward hook keeps each batch's logits
-(no second forward pass) and `Mistakes` accumulates on the device; the drawing happens once, at the
+keeps (train/module.py: `history`, saved in checkpoints). In a validation epoch that draws, a forward hook
+keeps each batch's logits (no second forward pass) and `Mistakes` accumulates on the device; the drawing happens once, at the
 epoch's end, on rank 0.
 
 Under DDP each rank evaluates its own shard: the confusion counts are summed over ranks (all ranks reduce,
