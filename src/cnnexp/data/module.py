@@ -17,8 +17,9 @@ from cnnexp.data import batches as bt
 from cnnexp.data.sources import SOURCES
 from cnnexp.data.spec import DataSpec
 from cnnexp.data.split import STAGES, Part, Source, Tensors, as_dataset, as_tensors, split
-from cnnexp.data.transforms import BatchTransform, Shape, channel_stats, check_adapt, shape_text
+from cnnexp.data.transforms import BatchTransform, Shape, channel_stats, check_adapt
 from cnnexp.errors import ConfigError
+from cnnexp.fields import fmt_shape
 
 STREAMED_MEAN = 0.5  # no pass over a folder on disk just for statistics: 0.5 maps 0..1 to -1..1
 
@@ -84,13 +85,13 @@ class ImageDataModule(pl.LightningDataModule):
     def describe(self) -> str:
         """One line for the logs: sizes, shape, where the data lives, normalisation, adaptation, augmentation."""
         spec = self.spec
-        head = f"data={spec.name} {shape_text(spec.shape)}, batch {spec.batch_size}"
+        head = f"data={spec.name} {fmt_shape(spec.shape)}, batch {spec.batch_size}"
         if not self.parts:
             return f"{head} (not loaded yet)"
         sizes = " / ".join(f"{len(self.parts[s])} {s}" for s in STAGES)
         where = self._where()
         norm = f"mean {_rounded(self.transform.mean)} std {_rounded(self.transform.std)}" if self.transform else ""
-        extra = [f"adapted to {shape_text(self.model_input)}"] if self.model_input != spec.shape else []
+        extra = [f"adapted to {fmt_shape(self.model_input)}"] if self.model_input != spec.shape else []
         if spec.augment.active:
             extra.append(f"augment translate {spec.augment.translate}px flip {spec.augment.flip}")
         return ", ".join([f"{head}: {sizes} images, {len(self.class_names)} classes", where, norm, *extra])
@@ -110,9 +111,9 @@ class ImageDataModule(pl.LightningDataModule):
                 f"set data.num_classes={len(source.classes)}."
             )
         if isinstance(source.train, Tensors) and tuple(source.train.images.shape[1:]) != spec.shape:
-            native = shape_text(tuple(source.train.images.shape[1:]))  # type: ignore[arg-type]
+            native = fmt_shape(tuple(source.train.images.shape[1:]))  # type: ignore[arg-type]
             raise ConfigError(
-                f"data.channels/height/width say {shape_text(spec.shape)} but data={spec.name} images are {native}; "
+                f"data.channels/height/width say {fmt_shape(spec.shape)} but data={spec.name} images are {native}; "
                 f"these keys state the data's own shape (set them to {native}); to feed a model of another "
                 f"shape, set data.adapt=true."
             )

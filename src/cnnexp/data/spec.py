@@ -16,7 +16,7 @@ from omegaconf import MISSING
 from cnnexp.data.schema import AugmentConf, DataConf
 from cnnexp.data.sources import SOURCES
 from cnnexp.errors import ConfigError, closest
-from cnnexp.model import fields as fd
+from cnnexp import fields as fd
 
 DATA_KEYS = tuple(f.name for f in fields(DataConf))
 AUGMENT_KEYS = tuple(f.name for f in fields(AugmentConf))
@@ -83,7 +83,7 @@ READERS: dict[str, fd.Reader] = {
 
 def parse_data(cfg: Mapping[str, Any]) -> DataSpec:
     """Check and type a `data` config (a plain mapping, interpolations resolved)."""
-    _no_unknown(cfg, DATA_KEYS, "data")
+    fd.no_unknown(cfg, DATA_KEYS, "data")
     for key in REQUIRED:
         if key not in cfg:
             raise ConfigError(f"data.{key} is missing; every conf/data file states {', '.join(REQUIRED)}.")
@@ -137,7 +137,7 @@ def _per_channel(raw: Any, where: str, channels: int, minimum: float) -> tuple[f
 def _augment(raw: Any, height: int, width: int) -> Augment:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"data.augment must be a mapping such as {{translate: 2, flip: false}}, got {raw!r}.")
-    _no_unknown(raw, AUGMENT_KEYS, "data.augment")
+    fd.no_unknown(raw, AUGMENT_KEYS, "data.augment")
     translate = fd.integer(0)(raw.get("translate", AugmentConf.translate), "data.augment.translate")
     if translate >= min(height, width):
         raise ConfigError(
@@ -145,11 +145,3 @@ def _augment(raw: Any, height: int, width: int) -> Augment:
             f"use fewer pixels than {min(height, width)}."
         )
     return Augment(translate=translate, flip=fd.boolean(raw.get("flip", AugmentConf.flip), "data.augment.flip"))
-
-
-def _no_unknown(raw: Mapping[str, Any], known: tuple[str, ...], where: str) -> None:
-    for key in raw:
-        if key not in known:
-            hint = closest(str(key), known)
-            raise ConfigError(f"{where}: unknown key '{key}'.{hint} Known keys: {', '.join(known)}.")
-

@@ -15,13 +15,10 @@ from torch import Tensor
 
 from cnnexp.data.spec import Augment
 from cnnexp.errors import ConfigError
+from cnnexp.fields import fmt_shape
 
 Shape = tuple[int, int, int]  # C, H, W
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, PIL's RGB -> "L" weights
-
-
-def shape_text(shape: Shape) -> str:
-    return "×".join(map(str, shape))
 
 
 def check_adapt(data: Shape, model: Shape, adapt: bool, data_name: str, fitting_models: Sequence[str] = ()) -> None:
@@ -38,9 +35,9 @@ def check_adapt(data: Shape, model: Shape, adapt: bool, data_name: str, fitting_
     steps = [f"resize to {model[1]}×{model[2]}"] if data[1:] != model[1:] else []
     if data[0] != model[0]:
         steps.append("repeat the grey channel 3 times" if data[0] == 1 else "convert RGB to grey")
-    others = " or ".join(f"model={name}" for name in fitting_models) or f"one whose model.input is {shape_text(data)}"
+    others = " or ".join(f"model={name}" for name in fitting_models) or f"one whose model.input is {fmt_shape(data)}"
     raise ConfigError(
-        f"model takes {shape_text(model)} but data={data_name} gives {shape_text(data)}; set data.adapt=true "
+        f"model takes {fmt_shape(model)} but data={data_name} gives {fmt_shape(data)}; set data.adapt=true "
         f"to {' and '.join(steps)}, or use a model made for this data (e.g. {others})."
     )
 
@@ -79,10 +76,15 @@ def flip(x: Tensor) -> Tensor:
     return torch.where(chosen[:, None, None, None], x.flip(-1), x)
 
 
+def to_grey(x: Tensor) -> Tensor:
+    """RGB (..., 3, H, W) -> grey (..., 1, H, W) with PIL's "L" weights; any leading dims, any float dtype."""
+    return torch.einsum("...chw,c->...hw", x, x.new_tensor(LUMA)).unsqueeze(-3)
+
+
 def adapt(x: Tensor, model: Shape) -> Tensor:
     """Float (B, C, H, W) to the model's channels and size; RGB->grey before resizing, grey->RGB after (cheaper)."""
     if x.shape[1] == 3 and model[0] == 1:
-        x = torch.einsum("bchw,c->bhw", x, x.new_tensor(LUMA)).unsqueeze(1)
+        x = to_grey(x)
     if tuple(x.shape[-2:]) != model[1:]:
         x = F.interpolate(x, size=model[1:], mode="bilinear", align_corners=False, antialias=True)
     if x.shape[1] == 1 and model[0] == 3:

@@ -50,7 +50,3 @@ class Window:
 def fmt_pair(values: tuple[int, int]) -> str:
     """'3' for a square window, '3×5' otherwise."""
     return str(values[0]) if values[0] == values[1] else f"{values[0]}×{values[1]}"
-
-
-def fmt_shape(shape: tuple[int, ...]) -> str:
-    return "×".join(str(x) for x in shape)

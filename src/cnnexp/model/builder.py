@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from torch import nn
 
 from cnnexp.errors import ConfigError
-from cnnexp.model.arithmetic import fmt_shape
+from cnnexp.fields import fmt_shape
 from cnnexp.model.init import init_weights
 from cnnexp.model.layers import Place, Shape
 from cnnexp.model.layers.sliding import DoesNotFit

@@ -9,7 +9,7 @@ from typing import Any
 from torch import nn
 
 from cnnexp.errors import ConfigError, closest
-from cnnexp.model import fields as fd
+from cnnexp import fields as fd
 from cnnexp.model.activations import ACTIVATIONS
 from cnnexp.model.init import INIT_SCHEMES
 from cnnexp.model.layers import LAYERS, LayerSpec, Place
@@ -34,7 +34,7 @@ class ModelSpec:
 
 def parse_model(cfg: Mapping[str, Any]) -> ModelSpec:
     """Check and type a `model` config (a plain mapping, interpolations resolved)."""
-    _no_unknown(cfg, MODEL_KEYS, "model")
+    fd.no_unknown(cfg, MODEL_KEYS, "model")
     shape = _input_shape(cfg.get("input"))
     activation = ACTIVATIONS.canonical(fd.text(cfg.get("activation", "relu"), "model.activation"), "model.activation")
     init = fd.text(cfg.get("init", "auto"), "model.init")
@@ -88,11 +88,5 @@ def parse_layer(raw: Any, place: Place) -> LayerSpec:
 def _input_shape(raw: Any) -> tuple[int, int, int]:
     if not isinstance(raw, Mapping):
         raise ConfigError("model.input must give channels, height and width, e.g. {channels: 1, height: 28, width: 28}.")
-    _no_unknown(raw, INPUT_KEYS, "model.input")
+    fd.no_unknown(raw, INPUT_KEYS, "model.input")
     return tuple(fd.integer(1)(raw.get(k), f"model.input.{k}") for k in INPUT_KEYS)  # type: ignore[return-value]
-
-
-def _no_unknown(raw: Mapping[str, Any], known: tuple[str, ...], where: str) -> None:
-    for key in raw:
-        if key not in known:
-            raise ConfigError(f"{where}: unknown key '{key}'.{closest(str(key), known)} Known keys: {', '.join(known)}.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cnnexp.model.arithmetic import fmt_shape
+from cnnexp.fields import fmt_shape
 from cnnexp.model.builder import Row, plan
 from cnnexp.model.spec import ModelSpec
 

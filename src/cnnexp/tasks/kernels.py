@@ -17,7 +17,7 @@ from cnnexp.data.spec import parse_data
 from cnnexp.data.split import Tensors
 from cnnexp.errors import ConfigError
 from cnnexp.experiment import plain
-from cnnexp.model import fields as fd
+from cnnexp import fields as fd
 from cnnexp.tasks.base import TASKS
 from cnnexp.viz import kernels as kn
 

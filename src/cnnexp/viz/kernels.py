@@ -15,13 +15,12 @@ from typing import Any, cast
 import torch
 from torch import Tensor
 
+from cnnexp import fields as fd
+from cnnexp.data.transforms import to_grey
 from cnnexp.errors import ConfigError
-from cnnexp.model import fields as fd
 from cnnexp.model.layers import Place
 from cnnexp.model.layers.conv import Conv
 from cnnexp.viz import pictures as pic
-
-LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as PIL's "L" mode
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,7 @@ def grey(image: Tensor) -> Tensor:
     """uint8 or float (C, H, W) with 1 or 3 channels -> float (H, W) on 0..255."""
     x = image.float()
     if x.shape[0] == 3:
-        return torch.einsum("c,chw->hw", torch.tensor(LUMA), x)
+        return to_grey(x)[0]
     return x[0]
 
 

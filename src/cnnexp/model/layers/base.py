@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from torch import nn
 
 from cnnexp.errors import ConfigError, closest
-from cnnexp.model.arithmetic import fmt_shape
+from cnnexp.fields import fmt_shape
 from cnnexp.registry import Registry
 
 Shape = tuple[int, ...]  # (C, H, W) for feature maps, (D,) for flat features; never the batch

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from cnnexp.model import fields as fd
+from cnnexp import fields as fd
 from cnnexp.model.activations import ACTIVATIONS, make_activation
 from cnnexp.model.layers.base import LAYERS, Inferred, LayerSpec, Place, Shape, need_flat, need_map, spec_field
 

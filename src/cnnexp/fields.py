@@ -1,17 +1,17 @@
-"""Typed field readers for the layer-stack language.
+"""Typed readers for YAML values, shared by every config group (model layers, data, tasks).
 
 Each reader takes the raw YAML value and the place it came from, and returns a clean Python value or raises a
-ConfigError that names the place, the value and what is allowed. Layer dataclasses name a reader per field in
-`field(metadata=...)`, so the parsing of a layer is one loop over its fields (see layers/base.py).
+ConfigError that names the place, the value and what is allowed. Dataclasses name a reader per field in
+`field(metadata=...)`, so reading a layer or a group is one loop over its fields.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from cnnexp.errors import ConfigError
+from cnnexp.errors import ConfigError, closest
 
 Pair = tuple[int, int]
 Reader = Callable[[Any, str], Any]
@@ -133,3 +133,16 @@ def _one_matrix(rows: Any, where: str) -> tuple[tuple[float, ...], ...]:
             if not _finite(x):
                 raise ConfigError(f"{where}: kernel entries must be finite, got {x!r}.")
     return tuple(tuple(float(x) for x in r) for r in rows)
+
+
+def no_unknown(raw: Mapping[str, Any], known: Iterable[str], where: str) -> None:
+    """Refuse a key that nothing reads, with the closest known key as a hint."""
+    names = list(known)
+    for key in raw:
+        if key not in names:
+            raise ConfigError(f"{where}: unknown key '{key}'.{closest(str(key), names)} Known keys: {', '.join(names)}.")
+
+
+def fmt_shape(shape: tuple[int, ...]) -> str:
+    """(3, 227, 227) -> '3×227×227': how every message and table writes a shape."""
+    return "×".join(str(x) for x in shape)
