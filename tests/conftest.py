@@ -19,13 +19,17 @@ Compose = Callable[..., DictConfig]
 
 
 @pytest.fixture(scope="session")
-def compose_cfg() -> Iterator[Compose]:
-    """compose_cfg("model=alexnet", ...) -> the composed config, as `python -m cnnexp ...` would see it."""
+def compose_cfg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
+    """compose_cfg("model=alexnet", ...) -> the composed config, as `python -m cnnexp ...` would see it.
+
+    Outside a Hydra run there is no hydra.runtime.output_dir for `output_dir` to follow: a session folder
+    stands in (an `output_dir=` override given to `run` wins)."""
     register_schemas()
+    scratch = tmp_path_factory.mktemp("composed")
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
 
         def run(*overrides: str) -> DictConfig:
-            return compose(config_name="config", overrides=list(overrides))
+            return compose(config_name="config", overrides=[f"output_dir={scratch}", *overrides])
 
         yield run
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import torch
 
 from cnnexp.data.folders import Decode
 from cnnexp.data.module import ImageDataModule
+from cnnexp.data.sources import resolve_data
 from cnnexp.data.spec import DataSpec
 from cnnexp.errors import ConfigError
 
@@ -98,6 +100,14 @@ def test_class_count_must_match_num_classes(spec_for: SpecFor, prepared: Prepare
         prepared(folder_spec(spec_for, image_tree(TREE), num_classes=5))
     counted = prepared(folder_spec(spec_for, image_tree(TREE, "counted"), num_classes=None))
     assert counted.class_names == ["cat", "dog", "owl"]
+
+
+def test_the_run_reads_the_class_count_from_the_folder(spec_for: SpecFor, image_tree: ImageTree) -> None:
+    spec = folder_spec(spec_for, image_tree(TREE), num_classes=None)
+    assert resolve_data(spec).num_classes == 3, "data.num_classes: null is the number of class folders"
+    assert resolve_data(replace(spec, num_classes=3)) == replace(spec, num_classes=3)
+    with pytest.raises(ConfigError, match=r"data\.channels must be 1 \(grey\) or 3 \(RGB\) for data=image_folder, got 2"):
+        resolve_data(replace(spec, channels=2))
 
 
 def test_a_corrupt_image_is_named_before_training(spec_for: SpecFor, image_tree: ImageTree) -> None:

@@ -1,4 +1,4 @@
-"""conf/data files against the schema and parse_data; every mistake in a data key is a ConfigError naming it."""
+"""conf/data files against the schema and read_data; every mistake in a data key is a ConfigError naming it."""
 
 from __future__ import annotations
 
@@ -8,17 +8,25 @@ from typing import Any
 import pytest
 from omegaconf import OmegaConf
 
-from cnnexp.data.schema import DataConf
-from cnnexp.data.sources import SOURCES
-from cnnexp.data.spec import DATA_KEYS, DataSpec, parse_data
+from cnnexp.data.sources import SOURCES, resolve_data
+from cnnexp.data.spec import DataSpec, read_data
 from cnnexp.errors import ConfigError
+from cnnexp.groups import schema_of
+
+DataConf = schema_of(DataSpec)  # the schema Hydra checks conf/data files against
+DATA_KEYS = tuple(DataSpec.__dataclass_fields__)
+
+
+def parse_data(raw: dict[str, Any]) -> DataSpec:
+    """As the run reads it: the typed group, then what its source decides."""
+    return resolve_data(read_data(raw))
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "data"
 DATA_FILES = sorted(CONF.glob("*.yaml"))
 
 
 def plain(path: Path, **changes: Any) -> dict[str, Any]:
-    """A conf/data file merged into its schema and resolved, as the entry point hands it to parse_data."""
+    """A conf/data file merged into its schema and resolved, as the entry point hands it to read_data."""
     raw = OmegaConf.load(path)
     raw.pop("defaults")
     merged = OmegaConf.merge(OmegaConf.structured(DataConf), raw, changes)
@@ -88,7 +96,7 @@ def test_required_keys_and_folder_channels() -> None:
     unset = r"data=image_folder needs data\.root \(left as \?\?\? in its YAML\); e\.g\. data\.root="
     with pytest.raises(ConfigError, match=unset):
         parse_data(plain(CONF / "image_folder.yaml"))
-    assert parse_data({**cfg, "num_classes": None}).num_classes is None, "null: count the class folders"
+    assert read_data({**cfg, "num_classes": None}).num_classes is None, "null: the source counts the class folders"
     del cfg["height"]
     with pytest.raises(ConfigError, match=r"data\.height is missing"):
         parse_data(cfg)
@@ -96,7 +104,8 @@ def test_required_keys_and_folder_channels() -> None:
 
 def test_dataspec_defaults_are_the_schema_defaults() -> None:
     spec = DataSpec(name="mnist", root=Path("/d"), channels=1, height=28, width=28, num_classes=10)
-    schema = DataConf()
-    assert (spec.batch_size, spec.val_size, spec.seed, spec.num_workers) == (
-        schema.batch_size, schema.val_size, schema.seed, schema.num_workers,
+    schema = OmegaConf.structured(DataConf)
+    assert (spec.batch_size, spec.val_size, spec.seed, spec.num_workers, spec.augment.translate) == (
+        schema.batch_size, schema.val_size, schema.seed, schema.num_workers, schema.augment.translate,
     )  # fmt: skip
+    assert OmegaConf.is_missing(schema, "root") and OmegaConf.is_missing(schema, "num_classes")

@@ -9,7 +9,7 @@ import pytest
 from cnnexp.errors import ConfigError
 from cnnexp.model.builder import plan
 from cnnexp.model.spec import parse_model
-from cnnexp.experiment import model_spec
+from cnnexp.run import read_run
 from conftest import Compose
 from helpers import spec_of
 
@@ -85,7 +85,7 @@ def test_model_level_mistakes(extra: dict[str, Any], message: str) -> None:
 
 
 def test_too_small_input_names_the_layer_the_formula_and_the_size_that_fits(compose_cfg: Compose) -> None:
-    spec = model_spec(compose_cfg("model=alexnet", "model.input.height=28", "model.input.width=28"))
+    spec = read_run(compose_cfg("model=alexnet", "model.input.height=28", "model.input.width=28")).model
     message = (
         r"model.layers.pool2 \(layer 7, maxpool\): window F=3 is larger than its 2×2 input: "
         r"\(N − F \+ 2P\)/S \+ 1 = \(2 − 3 \+ 0\)/2 \+ 1 < 1; resize the input to at least 67×67 "
@@ -97,5 +97,5 @@ def test_too_small_input_names_the_layer_the_formula_and_the_size_that_fits(comp
 
 
 def test_a_layer_set_to_null_is_removed(compose_cfg: Compose) -> None:
-    spec = model_spec(compose_cfg("model=alexnet_small", "model.layers.drop6=null"))
+    spec = read_run(compose_cfg("model=alexnet_small", "model.layers.drop6=null")).model
     assert "drop6" not in [name for name, _ in spec.layers]

@@ -8,7 +8,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from cnnexp.model.builder import build, plan
-from cnnexp.experiment import model_spec
+from cnnexp.run import read_run
 from conftest import MODEL_NAMES, Compose
 
 
@@ -22,7 +22,7 @@ def _observed_shapes(net: nn.Sequential, x: torch.Tensor) -> list[tuple[int, ...
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_planned_figures_equal_the_built_module(compose_cfg: Compose, name: str) -> None:
-    spec = model_spec(compose_cfg(f"model={name}"))
+    spec = read_run(compose_cfg(f"model={name}")).model
     rows, net = plan(spec), build(spec).eval()
     assert [row.name for row in rows] == [n for n, _ in net.named_children()]
     assert [row.params for row in rows] == [sum(p.numel() for p in c.parameters()) for c in net]
@@ -34,7 +34,7 @@ def test_planned_figures_equal_the_built_module(compose_cfg: Compose, name: str)
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_multiply_adds_equal_torch_flop_counter(compose_cfg: Compose, name: str) -> None:
-    spec = model_spec(compose_cfg(f"model={name}"))
+    spec = read_run(compose_cfg(f"model={name}")).model
     net = build(spec).eval()
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         net(torch.randn(1, *spec.input_shape))
@@ -43,7 +43,7 @@ def test_multiply_adds_equal_torch_flop_counter(compose_cfg: Compose, name: str)
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_forward_backward_is_finite_with_a_gradient_for_every_trainable_parameter(compose_cfg: Compose, name: str) -> None:
-    spec = model_spec(compose_cfg(f"model={name}"))
+    spec = read_run(compose_cfg(f"model={name}")).model
     torch.manual_seed(0)
     net = build(spec).train()
     out = net(torch.randn(2, *spec.input_shape))

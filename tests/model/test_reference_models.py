@@ -7,17 +7,17 @@ import torchvision
 
 from cnnexp.model.builder import build, plan
 from cnnexp.model.summary import summarize
-from cnnexp.experiment import model_spec
+from cnnexp.run import read_run
 from conftest import Compose
 
 
 def _params_by_layer(compose_cfg: Compose, *overrides: str) -> dict[str, int]:
-    return {row.name: row.params for row in plan(model_spec(compose_cfg(*overrides))) if row.params}
+    return {row.name: row.params for row in plan(read_run(compose_cfg(*overrides)).model) if row.params}
 
 
 def test_lenet5_slide(compose_cfg: Compose) -> None:
     assert _params_by_layer(compose_cfg, "model=lenet5") == {"conv1": 520, "conv2": 10_020, "fc1": 160_500, "fc2": 5_010}
-    assert summarize(model_spec(compose_cfg("model=lenet5"))).params == 176_050
+    assert summarize(read_run(compose_cfg("model=lenet5")).model).params == 176_050
 
 
 def test_lenet5_1998(compose_cfg: Compose) -> None:
@@ -28,7 +28,7 @@ def test_lenet5_1998(compose_cfg: Compose) -> None:
 
 
 def test_alexnet_2012(compose_cfg: Compose) -> None:
-    spec = model_spec(compose_cfg("model=alexnet", "model.num_classes=1000"))
+    spec = read_run(compose_cfg("model=alexnet", "model.num_classes=1000")).model
     rows = plan(spec)
     assert summarize(spec).params == 60_965_224
     spatial = [row.out_shape[1] for row in rows if row.type in ("conv", "maxpool")]
@@ -38,18 +38,18 @@ def test_alexnet_2012(compose_cfg: Compose) -> None:
 
 def test_alexnet_2012_without_groups(compose_cfg: Compose) -> None:
     ungrouped = [f"model.layers.{name}.groups=1" for name in ("conv2", "conv4", "conv5")]
-    spec = model_spec(compose_cfg("model=alexnet", "model.num_classes=1000", *ungrouped))
+    spec = read_run(compose_cfg("model=alexnet", "model.num_classes=1000", *ungrouped)).model
     assert summarize(spec).params == 62_378_344
 
 
 def test_alexnet_torchvision_count(compose_cfg: Compose) -> None:
-    assert summarize(model_spec(compose_cfg("model=alexnet_torchvision", "model.num_classes=1000"))).params == 61_100_840
+    assert summarize(read_run(compose_cfg("model=alexnet_torchvision", "model.num_classes=1000")).model).params == 61_100_840
 
 
 def test_alexnet_torchvision_equals_torchvision_with_its_weights(compose_cfg: Compose) -> None:
     torch.manual_seed(0)
     reference = torchvision.models.alexnet(num_classes=1000).eval()
-    ours = build(model_spec(compose_cfg("model=alexnet_torchvision", "model.num_classes=1000"))).eval()
+    ours = build(read_run(compose_cfg("model=alexnet_torchvision", "model.num_classes=1000")).model).eval()
     theirs = list(reference.state_dict().values())
     mine = ours.state_dict()
     assert [tuple(t.shape) for t in theirs] == [tuple(t.shape) for t in mine.values()]

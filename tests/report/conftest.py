@@ -1,8 +1,8 @@
 """A fake sweep folder laid out as a Hydra multirun leaves it: 2 models × 2 seeds, one failed job, one crashed.
 
-Each job has .hydra/overrides.yaml and hydra.yaml (for the job number), metrics.json unless it crashed, and
-real TensorBoard event files with `val/acc` and `epoch` at the steps Lightning would log them. The builders and
-the data reach the tests through the `fakes` fixture (a test module cannot import a conftest).
+Each job has .hydra/overrides.yaml and hydra.yaml (for the job number), and metrics.json with the epoch history
+a run records, unless it crashed. The builders and the data reach the tests through the `fakes` fixture (a test
+module cannot import a conftest).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import yaml
 from cnnexp.report.build import Report, write_report
 
 FAILED_REASON = "model.layers[4] (pool1): window F=3 does not fit a 2x2 input; use F=2 | or drop pool1."
-STEPS_PER_EPOCH = 10
 
 
 def _metrics(model: str, params: int, test_acc: float, best_val: float, wall: float, ips: float) -> dict[str, Any]:
@@ -37,20 +36,9 @@ JOBS: list[tuple[str, int, dict[str, Any] | None, list[float]]] = [
     ("linear", 1, _metrics("linear", 7850, 0.8166666666666667, 0.8, 1.25, 40123.0), [0.6, 0.75, 0.8]),
     ("linear", 2, _metrics("linear", 7850, 0.8433333333333334, 0.82, 1.5, 39876.5), [0.62, 0.78, 0.82]),
     ("alexnet_small", 1, {"status": "failed", "reason": FAILED_REASON}, []),
-    ("alexnet_small", 2, None, [0.3]),  # crashed in its second epoch
+    ("alexnet_small", 2, None, []),  # crashed before writing metrics.json
 ]
 COMMON = ["trainer.max_epochs=3"]
-
-
-def write_events(folder: Path, accs: list[float]) -> None:
-    from torch.utils.tensorboard import SummaryWriter
-
-    writer = SummaryWriter(str(folder))
-    for epoch, acc in enumerate(accs):
-        step = (epoch + 1) * STEPS_PER_EPOCH - 1  # the last step of the epoch, as Lightning logs val metrics
-        writer.add_scalar("epoch", float(epoch), step)
-        writer.add_scalar("val/acc", acc, step)
-    writer.close()
 
 
 def write_job(folder: Path, num: int, overrides: list[str], metrics: dict[str, Any] | None, accs: list[float]) -> None:
@@ -58,9 +46,8 @@ def write_job(folder: Path, num: int, overrides: list[str], metrics: dict[str, A
     (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
     (folder / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"job": {"num": num}}}))
     if metrics is not None:
-        (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    if accs:
-        write_events(folder / "tb", accs)
+        history = {str(epoch): {"val/acc": acc, "train/loss": 1.0 - acc} for epoch, acc in enumerate(accs)}
+        (folder / "metrics.json").write_text(json.dumps({**metrics, "history": history}, indent=2))
 
 
 def make_sweep(root: Path, jobs: list[tuple[str, int, dict[str, Any] | None, list[float]]] = JOBS) -> Path:

@@ -9,7 +9,7 @@ import pytest
 
 from cnnexp.errors import ConfigError
 from cnnexp.report.collect import NO_METRICS, collect_sweep, find_job_folders, parse_overrides
-from cnnexp.report.curves import read_val_curve
+from cnnexp.report.curves import val_curve
 
 
 def test_jobs_in_launch_order_with_swept_and_common_keys(fake_sweep: Path, fakes: Any) -> None:
@@ -34,11 +34,12 @@ def test_groups_drop_the_seed(fake_sweep: Path) -> None:
     assert groups[0].stat("test_acc").n == 2
 
 
-def test_val_curve_per_epoch(fake_sweep: Path, fakes: Any) -> None:
-    curve = read_val_curve(fake_sweep / "0")
+def test_val_curve_per_epoch_from_the_recorded_history(fake_sweep: Path, fakes: Any) -> None:
+    jobs = collect_sweep(fake_sweep).jobs
+    curve = val_curve(jobs[0].metrics)
     assert [epoch for epoch, _ in curve] == [1, 2, 3]
-    assert [acc for _, acc in curve] == pytest.approx(fakes.jobs[0][3], abs=1e-6)  # stored as float32
-    assert read_val_curve(fake_sweep / "4") == []
+    assert [acc for _, acc in curve] == fakes.jobs[0][3]
+    assert val_curve(jobs[4].metrics) == [] and val_curve({"history": {"x": {"val/acc": 1}, "0": "junk"}}) == []
 
 
 def test_jobs_two_levels_down_are_found(tmp_path: Path, fakes: Any) -> None:

@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 
 from cnnexp.errors import ConfigError
 from cnnexp.experiment import assemble
+from cnnexp.run import read_run
 from cnnexp.tasks import run_task
 from cnnexp.tasks.base import TASKS
 from conftest import CONF, MODEL_NAMES
@@ -34,7 +35,7 @@ def _metrics(cfg: DictConfig) -> dict:
 @pytest.mark.parametrize(("group", "option"), [(g, o) for g in GROUPS for o in _options(g)])
 def test_every_config_group_option_instantiates(tiny_cfg: Tiny, group: str, option: str) -> None:
     extra = ("data.root=/nonexistent", "data.num_classes=3") if option == "image_folder" else ()
-    exp = assemble(tiny_cfg(f"{group}={option}", *extra))
+    exp = assemble(read_run(tiny_cfg(f"{group}={option}", *extra)))
     assert exp.trainer is not None and exp.module.net is not None
 
 
@@ -119,5 +120,5 @@ def test_user_mistakes_are_config_errors(tiny_cfg: Tiny, overrides: tuple[str, .
     if torch.cuda.is_available():
         pytest.skip("the GPU errors need a machine without GPUs")
     with pytest.raises(ConfigError, match=message):
-        cfg = tiny_cfg(*overrides)
-        TASKS.get(str(cfg.task), "task")(cfg)
+        run = read_run(tiny_cfg(*overrides))
+        TASKS.get(run.options.task, "task")(run)

@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 
 from cnnexp.errors import ConfigError
 from cnnexp.experiment import assemble
+from cnnexp.run import read_run
 from cnnexp.train.slurm import cluster_plugins, requeue_signal
 
 Tiny = Callable[..., DictConfig]
@@ -71,14 +72,14 @@ def test_usr2_in_a_submitit_job_checkpoints_requeues_and_the_requeued_job_resume
         monkeypatch.setenv(key, value)
 
     cfg = tiny_cfg("trainer.accelerator=cpu", "trainer.devices=1")
-    exp = assemble(cfg)
+    exp = assemble(read_run(cfg))
     exp.trainer.callbacks.append(SignalAt(3, signal.SIGUSR2))
     exp.trainer.fit(exp.module, datamodule=exp.datamodule)
     hpc = exp.run_dir / "hpc_ckpt_1.ckpt"
     assert calls.read_text() == "requeue 42\n"
     assert torch.load(hpc, weights_only=True)["global_step"] == 3
 
-    requeued = assemble(cfg)  # SLURM runs the same job again, in the same folder
+    requeued = assemble(read_run(cfg))  # SLURM runs the same job again, in the same folder
     requeued.trainer.fit(requeued.module, datamodule=requeued.datamodule)
     assert requeued.trainer.ckpt_path == str(hpc)
     # The first job trained on after the signal (SLURM had not stopped it yet): the requeued job, resumed

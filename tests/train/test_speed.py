@@ -12,6 +12,7 @@ from torch import nn
 
 from cnnexp.errors import ConfigError
 from cnnexp.experiment import assemble
+from cnnexp.run import read_run
 from cnnexp.train.speed import SpeedUp, auto_precision, channels_last_for, resolve_precision
 
 Tiny = Callable[..., DictConfig]
@@ -46,7 +47,7 @@ def test_compile_compiles_the_net_in_place(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_a_run_trains_in_channels_last(tiny_cfg: Tiny) -> None:
-    exp = assemble(tiny_cfg("trainer.max_steps=2", "trainer.limit_val_batches=0", "callbacks.checkpoint=null"))
+    exp = assemble(read_run(tiny_cfg("trainer.max_steps=2", "trainer.limit_val_batches=0", "callbacks.checkpoint=null")))
     speed = SpeedUp(channels_last=True)
     exp.trainer.callbacks.append(speed)
     exp.trainer.fit(exp.module, datamodule=exp.datamodule)

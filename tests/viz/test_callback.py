@@ -16,6 +16,7 @@ from torch import nn
 from cnnexp.errors import ConfigError
 from cnnexp.tasks import run_task
 from cnnexp.train.module import Classifier
+from cnnexp.train.instantiate import Target
 from cnnexp.train.optim import make_optimizer
 from cnnexp.viz import pictures as pic
 from cnnexp.viz.callback import Pictures
@@ -89,7 +90,7 @@ def test_checkpoints_keep_the_curves_for_a_resumed_run(run: Path) -> None:
 
 
 def test_testing_an_older_best_checkpoint_keeps_every_epoch_of_the_curves() -> None:
-    module = Classifier(nn.Linear(2, 2), 2, make_optimizer({"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.1}))
+    module = Classifier(nn.Linear(2, 2), 2, make_optimizer(Target("torch.optim.SGD", {"lr": 0.1}, partial=True)))
     module.history = {0: {"val/acc": 0.5}, 1: {"val/acc": 0.4}}
     module.on_load_checkpoint({"history": {0: {"val/acc": 0.5}}})  # what the best checkpoint (epoch 0) holds
     assert module.history == {0: {"val/acc": 0.5}, 1: {"val/acc": 0.4}}

@@ -13,6 +13,7 @@ from PIL import Image
 
 from cnnexp.errors import ConfigError
 from cnnexp.tasks import run_task
+from cnnexp.run import read_run
 from cnnexp.tasks.kernels import kernels_task
 from cnnexp.viz.kernels import parse_kernels
 
@@ -88,18 +89,18 @@ def test_without_an_image_a_test_image_of_the_data_is_used(tiny_cfg: Tiny, tmp_p
 )
 def test_mistakes_name_the_key(tiny_cfg: Tiny, overrides: list[str], match: str) -> None:
     with pytest.raises(ConfigError, match=match):
-        kernels_task(tiny_cfg("task=kernels", *overrides))
+        kernels_task(read_run(tiny_cfg("task=kernels", *overrides)))
 
 
 def test_a_kernel_larger_than_the_image_says_so(tiny_cfg: Tiny, image_file: Path) -> None:
     big = "[" + ",".join(["[" + ",".join(["1"] * 7) + "]"] * 7) + "]"
     with pytest.raises(ConfigError, match=r"kernels.kernels.edges.*larger than its 5×5 input"):
-        kernels_task(tiny_cfg("task=kernels", f"kernels.image={image_file}", f"kernels.kernels.edges={big}"))
+        kernels_task(read_run(tiny_cfg("task=kernels", f"kernels.image={image_file}", f"kernels.kernels.edges={big}")))
 
 
 def test_an_index_past_the_test_split_names_the_key(tiny_cfg: Tiny) -> None:
     with pytest.raises(ConfigError, match=r"kernels.index=500 but data=digits has 200 test images"):
-        kernels_task(tiny_cfg("task=kernels", "kernels.index=500"))
+        kernels_task(read_run(tiny_cfg("task=kernels", "kernels.index=500")))
 
 
 def test_a_misspelled_key_fails_at_compose_time(tiny_cfg: Tiny) -> None:

@@ -1,16 +1,16 @@
 """data=image_folder: a folder of class folders, root/{train,test}[/val]/<class>/<image files>.
 
 Every mistake in the layout is found before training starts: a missing split, no class folders, an empty
-class, classes that differ between splits, a class count that disagrees with data.num_classes, and (in
-`prepare_folder`) any image file that PIL cannot read.
+class, classes that differ between splits, and (in `prepare_folder`) any image file that PIL cannot read.
+`complete_folder` gives the run what the folder decides: the class count when data.num_classes is null.
 """
 
 from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PIL import Image
 from torch import Tensor
@@ -18,11 +18,9 @@ from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.transforms.functional import pil_to_tensor
 
+from cnnexp.data.spec import DataSpec
 from cnnexp.data.split import Source
 from cnnexp.errors import ConfigError
-
-if TYPE_CHECKING:
-    from cnnexp.data.spec import DataSpec
 
 MODES = {1: "L", 3: "RGB"}  # data.channels -> PIL mode
 SHOWN = 5  # bad files listed by name in one message
@@ -78,7 +76,17 @@ def _has_image(folder: Path) -> bool:
     return any(f.lower().endswith(IMG_EXTENSIONS) for _, _, files in os.walk(folder, followlinks=True) for f in files)
 
 
-def checked_classes(spec: DataSpec, folders: dict[str, Path]) -> list[str]:
+def complete_folder(spec: DataSpec) -> DataSpec:
+    """The spec checked for folders, with num_classes counted from root/train when it is null."""
+    if spec.channels not in MODES:
+        raise ConfigError(f"data.channels must be 1 (grey) or 3 (RGB) for data=image_folder, got {spec.channels}.")
+    if spec.num_classes is not None:
+        return spec
+    return replace(spec, num_classes=len(class_names(split_folders(spec)["train"])))
+
+
+def checked_classes(folders: dict[str, Path]) -> list[str]:
+    """The class names, the same in every split (or the labels would not match)."""
     classes = class_names(folders["train"])
     for stage, folder in folders.items():
         other = classes if stage == "train" else class_names(folder)
@@ -89,29 +97,25 @@ def checked_classes(spec: DataSpec, folders: dict[str, Path]) -> list[str]:
                 f"(only in train: {only_train or 'none'}; only in {stage}: {only_other or 'none'}); "
                 f"every split needs the same class folders, or the labels would not match."
             )
-    if spec.num_classes is not None and spec.num_classes != len(classes):
-        raise ConfigError(
-            f"data.num_classes={spec.num_classes} but {folders['train']} has {len(classes)} class folders "
-            f"({', '.join(classes)}); set data.num_classes={len(classes)}, or null to count them."
-        )
     return classes
 
 
-def _datasets(spec: DataSpec) -> tuple[dict[str, ImageFolder], list[str]]:
+def _datasets(spec: DataSpec) -> tuple[dict[str, ImageFolder], list[str], Path]:
     folders = split_folders(spec)
-    classes = checked_classes(spec, folders)
+    classes = checked_classes(folders)
     decode = Decode(spec.channels, spec.height, spec.width)
-    return {stage: ImageFolder(str(path), loader=decode) for stage, path in folders.items()}, classes
+    return {stage: ImageFolder(str(path), loader=decode) for stage, path in folders.items()}, classes, folders["train"]
 
 
 def load_folder(spec: DataSpec) -> Source:
-    parts, classes = _datasets(spec)
-    return Source(train=parts["train"], test=parts["test"], classes=classes, val=parts.get("val"))
+    parts, classes, train = _datasets(spec)
+    origin = f"{train} has {len(classes)} class folders ({', '.join(classes)})"
+    return Source(train=parts["train"], test=parts["test"], classes=classes, val=parts.get("val"), origin=origin)
 
 
 def prepare_folder(spec: DataSpec) -> None:
     """Check the layout and open every image file once, so a bad file stops the run before training."""
-    parts, _ = _datasets(spec)
+    parts, _, _ = _datasets(spec)
     paths = [path for part in parts.values() for path, _ in part.samples]
     with ThreadPoolExecutor(max_workers=max(1, spec.num_workers)) as pool:
         problems = [p for p in pool.map(_problem, paths) if p]

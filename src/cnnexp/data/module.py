@@ -66,7 +66,31 @@ class ImageDataModule(pl.LightningDataModule):
 
     @property
     def num_train(self) -> int:
-        return len(self.parts["train"]) if self.parts else 0
+        return self.count("train")
+
+    def count(self, stage: str) -> int:
+        """Images in a split (0 before setup, or for an empty split)."""
+        part = self.parts.get(stage)
+        return len(part) if part is not None else 0
+
+    def sample(self, stage: str, index: int, key: str = "index") -> tuple[torch.Tensor, int]:
+        """Image `index` of a split as stored (uint8 C×H×W, before any transform) and its label; `key` names
+        the setting that chose the index, for the error when there is no such image."""
+        size = self.count(stage)
+        if not 0 <= index < size:
+            raise ConfigError(
+                f"{key}={index} but data={self.spec.name} has {size} {stage} images (data.{stage}_size); "
+                f"choose an index below {size}."
+            )
+        part = self.parts[stage]
+        raw, label = (part.images[index], part.labels[index]) if isinstance(part, Tensors) else part[index]
+        return raw, int(label)
+
+    def as_model_input(self, raw: torch.Tensor, device: torch.device) -> torch.Tensor:
+        """One stored image (C, H, W) as the model sees it in evaluation: (1, C', H', W'), normalised, adapted."""
+        if self.transform is None:
+            raise RuntimeError("ImageDataModule: call setup() before transforming images")
+        return self.transform(raw[None].to(device), train=False)
 
     def train_dataloader(self) -> Iterable[bt.Batch]:
         return self._loader("train")
@@ -105,10 +129,12 @@ class ImageDataModule(pl.LightningDataModule):
 
     def _check(self, source: Source) -> None:
         spec = self.spec
-        if spec.num_classes is not None and spec.num_classes != len(source.classes):
+        count = len(source.classes)
+        if spec.num_classes is not None and spec.num_classes != count:
+            origin = source.origin or f"data={spec.name} has {count} classes"
             raise ConfigError(
-                f"data.num_classes={spec.num_classes} but data={spec.name} has {len(source.classes)} classes; "
-                f"set data.num_classes={len(source.classes)}."
+                f"data.num_classes={spec.num_classes} but {origin}; set data.num_classes={count}, "
+                f"or null to follow the data."
             )
         if isinstance(source.train, Tensors) and tuple(source.train.images.shape[1:]) != spec.shape:
             native = fmt_shape(tuple(source.train.images.shape[1:]))  # type: ignore[arg-type]

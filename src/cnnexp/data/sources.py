@@ -9,31 +9,40 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from torchvision import datasets
 
 from cnnexp.data.digits import load_digits
-from cnnexp.data.folders import load_folder, prepare_folder
+from cnnexp.data.folders import complete_folder, load_folder, prepare_folder
+from cnnexp.data.spec import DataSpec
 from cnnexp.data.split import Source, Tensors
 from cnnexp.errors import ConfigError
 from cnnexp.registry import Registry
 
-if TYPE_CHECKING:  # spec.py imports this registry to check data.name
-    from cnnexp.data.spec import DataSpec
+
+def _as_declared(spec: DataSpec) -> DataSpec:
+    return spec
 
 
 @dataclass(frozen=True)
 class SourceKind:
     prepare: Callable[[DataSpec], None]  # once per machine (Lightning's prepare_data)
     load: Callable[[DataSpec], Source]  # every process (Lightning's setup)
+    complete: Callable[[DataSpec], DataSpec] = _as_declared  # at the edge: checks and values the source decides
 
 
 SOURCES: Registry[SourceKind] = Registry("data source")
+
+
+def resolve_data(spec: DataSpec) -> DataSpec:
+    """The spec with its source's canonical name and what that source decides (an image folder's classes)."""
+    name = SOURCES.canonical(spec.name, "data.name")
+    return SOURCES.get(name, "data.name").complete(replace(spec, name=name))
 
 
 def _digits(spec: DataSpec) -> Source:
@@ -49,7 +58,7 @@ def _render_digits(spec: DataSpec) -> None:
 
 
 SOURCES.add("digits", SourceKind(prepare=_render_digits, load=_digits))
-SOURCES.add("image_folder", SourceKind(prepare=prepare_folder, load=load_folder))
+SOURCES.add("image_folder", SourceKind(prepare=prepare_folder, load=load_folder, complete=complete_folder))
 
 
 # --- torchvision's datasets: their own files, download mirrors and checksums --------------------------------

@@ -8,16 +8,14 @@ seed never moves an image between train and val.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import Union
 
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
+from cnnexp.data.spec import DataSpec
 from cnnexp.errors import ConfigError
-
-if TYPE_CHECKING:  # spec.py imports the sources, which import this module
-    from cnnexp.data.spec import DataSpec
 
 STAGES = ("train", "val", "test")
 
@@ -52,6 +50,7 @@ class Source:
     test: Part
     classes: list[str]
     val: Part | None = None  # the source's own validation split (image_folder root/val); else held out of train
+    origin: str = ""  # where the classes come from, for messages: "data=digits", "<root>/train"
 
 
 def seeded_order(n: int, seed: int) -> Tensor:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnnexp.report.collect import Sweep, collect_sweep
-from cnnexp.report.curves import read_val_curve
+from cnnexp.report.curves import val_curve
 from cnnexp.report.plots import plot_final_accuracy, plot_val_curves
 from cnnexp.report.tables import group_rows, job_rows, markdown, write_csv
 
@@ -28,7 +28,7 @@ def write_report(sweep_dir: Path | str) -> Report:
     """Collect every job under `sweep_dir` and write the report there; ConfigError if it is no sweep folder."""
     sweep = collect_sweep(sweep_dir)
     root = sweep.root
-    curves = {job.folder: read_val_curve(job.folder) for job in sweep.jobs}
+    curves = {job.folder: val_curve(job.metrics) for job in sweep.jobs}
     images = [plot_val_curves(sweep, curves, root / CURVES_PNG), plot_final_accuracy(sweep, root / FINAL_PNG)]
     write_csv(root / CSV, job_rows(sweep))
     files = [root / MARKDOWN, root / CSV]

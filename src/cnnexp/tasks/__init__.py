@@ -12,10 +12,11 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 
 from cnnexp.errors import TrainingFailed, UserFacingError
+from cnnexp.run import read_run
 from cnnexp.tasks import kernels, summary, train  # noqa: F401  (importing registers the tasks)
-from cnnexp.targets import check_targets
 from cnnexp.tasks.base import TASKS
 from cnnexp.train.results import write_json
 
@@ -29,8 +30,8 @@ def run_task(cfg: DictConfig) -> Any:
     failing job must not stop the others: its failure goes into its metrics.json, and the sweep goes on.
     """
     try:
-        check_targets(cfg)
-        return TASKS.get(str(cfg.task), "task")(cfg)
+        run = read_run(cfg)
+        return TASKS.get(run.options.task, "task")(run)
     except Exception as err:
         if _in_multirun():
             return _record_failure(cfg, err)
@@ -52,8 +53,15 @@ def _record_failure(cfg: DictConfig, err: Exception) -> float:
         log.exception("job failed")  # a bug, not a user mistake: keep the traceback in the job's log
     if _in_multirun():
         print(f"cnnexp: error: job failed, the sweep goes on: {reason}", file=sys.stderr)
-    run_dir = Path(str(cfg.output_dir))
-    metrics = run_dir / "metrics.json"
+    metrics = _run_dir(cfg) / "metrics.json"
     old = json.loads(metrics.read_text()) if metrics.is_file() else {}
     write_json(metrics, {**old, "status": "failed", "reason": reason})
     return float("nan")  # what a sweeper (Optuna) reads as a failed trial
+
+
+def _run_dir(cfg: DictConfig) -> Path:
+    """The job's folder, also when the config could not be read into a Run (a broken interpolation)."""
+    try:
+        return Path(str(cfg.output_dir))
+    except OmegaConfBaseException:
+        return Path(HydraConfig.get().runtime.output_dir)

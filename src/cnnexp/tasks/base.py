@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from omegaconf import DictConfig
-
 from cnnexp.registry import Registry
+from cnnexp.run import Run
 
-TASKS: Registry[Callable[[DictConfig], Any]] = Registry("task")
+TASKS: Registry[Callable[[Run], Any]] = Registry("task")

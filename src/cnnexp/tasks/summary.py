@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 
-from omegaconf import DictConfig
-
-from cnnexp.experiment import model_spec
 from cnnexp.model.summary import Summary, summarize
+from cnnexp.run import Run
 from cnnexp.tasks.base import TASKS
 
 
 @TASKS.register("summary")
-def summary_task(cfg: DictConfig) -> Summary:
-    summary = summarize(model_spec(cfg))
-    print(json.dumps(summary.to_dict(), indent=2) if cfg.json else summary.table())
+def summary_task(run: Run) -> Summary:
+    summary = summarize(run.model)
+    print(json.dumps(summary.to_dict(), indent=2) if run.options.json else summary.table())
     return summary

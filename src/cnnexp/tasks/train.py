@@ -14,28 +14,27 @@ from typing import Any
 import torch
 from hydra.core.hydra_config import HydraConfig
 from lightning_fabric.utilities.rank_zero import rank_zero_only
-from omegaconf import DictConfig
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from cnnexp.errors import ConfigError
-from cnnexp.experiment import Experiment, assemble, plain
+from cnnexp.experiment import Experiment, assemble
+from cnnexp.run import Run
 from cnnexp.tasks.base import TASKS
 from cnnexp.train.faults import INTERRUPTED, graceful_ctrl_c
 from cnnexp.train.gpu_slots import gpu_slot
 from cnnexp.train.launch import ddp_children, ddp_processes
-from cnnexp.train.trainer import trainer_kwargs
 from cnnexp.train.results import log_to_tensorboard, write_json, write_summary
 
 
 @TASKS.register("train")
-def train_task(cfg: DictConfig) -> float:
-    """Returns the test accuracy (what a sweeper maximises)."""
-    done = _completed(cfg)
+def train_task(run: Run) -> float:
+    """Returns the figure named by `optimized_metric` (what a sweeper maximises), test accuracy by default."""
+    done = _completed(run)
     if done is not None:
         return done
-    resume = _checkpoint(cfg.ckpt_path, required=False)
-    with _own_gpu_in_parallel_sweeps(cfg), ddp_children(ddp_processes(trainer_kwargs(plain(cfg, "trainer")))):
-        return _train(cfg, resume)
+    resume = _checkpoint(run.options.ckpt_path) if run.options.ckpt_path else None
+    with _own_gpu_in_parallel_sweeps(run) as run, ddp_children(ddp_processes(run.trainer.args)):
+        return _train(run, resume)
 
 
 def _interrupted(exp: Experiment) -> None:
@@ -55,21 +54,21 @@ def _interrupted(exp: Experiment) -> None:
 
 
 @contextlib.contextmanager
-def _own_gpu_in_parallel_sweeps(cfg: DictConfig) -> Iterator[None]:
-    """Under launcher=local_parallel, a one-GPU job takes a GPU no other running job holds (train/gpu_slots.py)."""
-    kwargs = trainer_kwargs(plain(cfg, "trainer"))
+def _own_gpu_in_parallel_sweeps(run: Run) -> Iterator[Run]:
+    """Under launcher=local_parallel, a one-GPU job takes a GPU no other running job holds (train/gpu_slots.py):
+    the Run it trains is the same run on that GPU."""
+    args = run.trainer.args
     parallel = HydraConfig.initialized() and HydraConfig.get().runtime.choices.get("hydra/launcher") == "joblib"
-    one_gpu = kwargs.get("accelerator") == "gpu" and kwargs.get("devices") == 1
+    one_gpu = args.get("accelerator") == "gpu" and args.get("devices") == 1
     if not (parallel and one_gpu and torch.cuda.device_count() > 1):
-        yield
+        yield run
         return
     with gpu_slot(torch.cuda.device_count()) as index:
-        cfg.trainer.gpus, cfg.trainer.accelerator, cfg.trainer.devices = None, "gpu", [index]
-        yield
+        yield run.on_gpu(index)
 
 
-def _train(cfg: DictConfig, resume: str | None) -> float:
-    exp = assemble(cfg)
+def _train(run: Run, resume: str | None) -> float:
+    exp = assemble(run)
     if rank_zero_only.rank == 0:  # DDP children run this file too; only rank 0 writes and prints
         print(exp.summary.table(), flush=True)
         write_summary(exp.run_dir, exp.summary)
@@ -85,59 +84,56 @@ def _train(cfg: DictConfig, resume: str | None) -> float:
     metrics = _metrics(exp, tested[0], time.perf_counter() - start, best)
     metrics["best_val_acc"] = float(best_val) if best_val is not None else None
     if exp.trainer.is_global_zero:
-        _report(cfg, exp, metrics)
-    return _optimized(cfg, metrics)
+        _report(exp, metrics)
+    return _optimized(run, metrics)
 
 
 @TASKS.register("test")
-def test_task(cfg: DictConfig) -> float:
-    path = _checkpoint(cfg.ckpt_path, required=True)
-    with ddp_children(ddp_processes(trainer_kwargs(plain(cfg, "trainer")))):
-        return _test(cfg, path)
+def test_task(run: Run) -> float:
+    if run.options.ckpt_path is None:
+        raise ConfigError("task=test needs ckpt_path=PATH (a .ckpt file from a run's checkpoints/ folder).")
+    path = _checkpoint(run.options.ckpt_path)
+    with ddp_children(ddp_processes(run.trainer.args)):
+        return _test(run, path)
 
 
-def _test(cfg: DictConfig, path: str) -> float:
-    exp = assemble(cfg)
+def _test(run: Run, path: str) -> float:
+    exp = assemble(run)
     _load_weights(exp, path)
     start = time.perf_counter()
     tested = exp.trainer.test(exp.module, datamodule=exp.datamodule, verbose=False)
     metrics = {**_metrics(exp, tested[0], time.perf_counter() - start, path), "epochs": None}
     if exp.trainer.is_global_zero:
-        _report(cfg, exp, metrics)
+        _report(exp, metrics)
     return metrics["test_acc"]
 
 
-def _completed(cfg: DictConfig) -> float | None:
-    """With skip_completed=true, the test accuracy of a job that already finished in this folder."""
-    metrics = Path(str(cfg.output_dir)) / "metrics.json"
-    if not cfg.skip_completed or not metrics.is_file():
+def _completed(run: Run) -> float | None:
+    """With skip_completed=true, the figure of a job that already finished in this folder."""
+    metrics = run.output_dir / "metrics.json"
+    if not run.options.skip_completed or not metrics.is_file():
         return None
     done = json.loads(metrics.read_text())
     if done.get("status") != "ok":
         return None
     print(f"skipped: {metrics} says this job finished (test accuracy {done['test_acc']:.4f})", flush=True)
-    return _optimized(cfg, done)
+    return _optimized(run, done)
 
 
-def _optimized(cfg: DictConfig, metrics: dict[str, Any]) -> float:
+def _optimized(run: Run, metrics: dict[str, Any]) -> float:
     """The metrics.json figure named by `optimized_metric`: what a sweeper maximises or minimises."""
-    key = str(cfg.optimized_metric)
+    key = run.options.optimized_metric
     if not isinstance(metrics.get(key), (int, float)):
         numbers = sorted(k for k, v in metrics.items() if isinstance(v, (int, float)))
         raise ConfigError(f"optimized_metric={key} is not a figure of metrics.json; choose one of {', '.join(numbers)}.")
     return float(metrics[key])
 
 
-def _checkpoint(value: Any, required: bool) -> str | None:
-    if value is None:
-        if required:
-            raise ConfigError("task=test needs ckpt_path=PATH (a .ckpt file from a run's checkpoints/ folder).")
-        return None
-    path = Path(str(value)).expanduser()
-    if not path.is_file():
+def _checkpoint(value: Path) -> str:
+    if not value.is_file():
         raise ConfigError(f"ckpt_path={value}: no such file; give the path of a .ckpt file, e.g. outputs/runs/<run>/checkpoints/last.ckpt.")
-    _weights_only(path)
-    return str(path)
+    _weights_only(value)
+    return str(value)
 
 
 def _weights_only(path: Path) -> None:
@@ -164,7 +160,7 @@ def _load_weights(exp: Experiment, path: str) -> None:
     missing, unexpected = exp.module.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise ConfigError(
-            f"ckpt_path={path} does not fit model={exp.model.name}: {len(missing)} weights missing, "
+            f"ckpt_path={path} does not fit model={exp.run.model.name}: {len(missing)} weights missing, "
             f"{len(unexpected)} unexpected (e.g. {(missing or unexpected)[0]}); pass the model the checkpoint was trained with."
         )
 
@@ -172,8 +168,8 @@ def _load_weights(exp: Experiment, path: str) -> None:
 def _metrics(exp: Experiment, tested: dict[str, float], seconds: float, checkpoint: str) -> dict[str, Any]:
     return {
         "status": "ok",
-        "model": exp.model.name,
-        "data": exp.data.name,
+        "model": exp.run.model.name,
+        "data": exp.run.data.name,
         "test_acc": float(tested["test/acc"]),
         "test_loss": float(tested["test/loss"]),
         "test_images": int(tested["test/images"]),
@@ -186,18 +182,21 @@ def _metrics(exp: Experiment, tested: dict[str, float], seconds: float, checkpoi
         "train_images_per_s": round(exp.throughput.images_per_second, 1),
         "world_size": exp.trainer.world_size,
         "checkpoint": checkpoint,
+        # The epoch figures (train/val loss and accuracy) the curves and the sweep report are drawn from.
+        "history": {str(epoch): values for epoch, values in sorted(exp.module.history.items())},
     }
 
 
-def _report(cfg: DictConfig, exp: Experiment, metrics: dict[str, Any]) -> None:
+def _report(exp: Experiment, metrics: dict[str, Any]) -> None:
     write_json(exp.run_dir / "metrics.json", metrics)
+    run = exp.run
     choices = {
-        "optimizer": str(cfg.optimizer._target_).rsplit(".", 1)[-1],
-        "lr": float(cfg.optimizer.lr),
-        "batch_size": exp.data.batch_size,
-        "loss": str(cfg.loss.name),
-        "data": exp.data.name,
-        "seed": int(cfg.seed),
+        "optimizer": run.optimizer.class_name,
+        "lr": float(run.optimizer.args.get("lr", float("nan"))),
+        "batch_size": run.data.batch_size,
+        "loss": run.loss.name,
+        "data": run.data.name,
+        "seed": run.options.seed,
     }
     final = {k: metrics[k] for k in ("test_acc", "best_val_acc") if metrics.get(k) is not None}
     log_to_tensorboard(exp.trainer, exp.summary, choices, final)

@@ -1,15 +1,17 @@
-"""Callbacks from conf/callbacks, and the throughput meter behind metrics.json's images/s."""
+"""conf/callbacks (its schema, its typed value, the callbacks built from it), and the throughput meter behind
+metrics.json's images/s."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Optional
 
 import pytorch_lightning as pl
 import torch
 
-from cnnexp.train.instantiate import instantiate_target
+from cnnexp.train.instantiate import Target, read_target, signature_schema
 
 
 class Throughput(pl.Callback):
@@ -53,6 +55,20 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def make_callbacks(cfg: Mapping[str, Any] | None) -> list[pl.Callback]:
-    """One callback per entry of the `callbacks` group; an entry set to null is switched off."""
-    return [instantiate_target(entry, f"callbacks.{name}") for name, entry in (cfg or {}).items() if entry]
+def callbacks_schema(entries: Mapping[str, type]) -> type:
+    """One optional entry per callback key, each listing its class's constructor arguments."""
+    fields = [(key, Optional[signature_schema(cls, f"{cls.__name__}Conf")], dataclasses.field(default=None))
+              for key, cls in entries.items()]  # fmt: skip
+    return dataclasses.make_dataclass("CallbacksConf", fields)
+
+
+def read_callbacks(raw: Mapping[str, Any] | None, trainer: Mapping[str, Any]) -> dict[str, Target]:
+    """The callbacks switched on (an entry set to null is off), by key."""
+    entries = {str(name): read_target(entry, f"callbacks.{name}") for name, entry in (raw or {}).items() if entry}
+    if trainer.get("enable_progress_bar") is False:
+        entries.pop("progress", None)  # Lightning refuses a progress bar callback when the bar is off
+    return entries
+
+
+def make_callbacks(entries: Mapping[str, Target]) -> list[pl.Callback]:
+    return [target.build(f"callbacks.{name}") for name, target in entries.items()]

@@ -1,22 +1,87 @@
-"""Hydra instantiation at the edge, with user mistakes turned into ConfigErrors."""
+"""Groups that name a class to build (`_target_`): their schema, their typed value, and their instantiation.
+
+A schema lists exactly the constructor arguments of its class (torch.optim.Adam, pl.Trainer, ...), so a
+misspelled key fails when Hydra composes the config, and every real argument can be overridden from the
+command line without a `+`. The typed value, `Target`, is the class's dotted name and its arguments as plain
+data: what a run records, and what is built (with a bad class or argument named by its group) when needed.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
+from omegaconf import MISSING
 
 from cnnexp.errors import ConfigError
+
+TARGET, PARTIAL = "_target_", "_partial_"
+PRIMITIVE = (bool, int, float, str, type(None))
+
+
+@dataclass(frozen=True)
+class Target:
+    """A class to build: `target` names it, `args` are its keyword arguments (plain data, read-only by use)."""
+
+    target: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+    partial: bool = False  # build a functools.partial waiting for the rest (an optimizer's parameters)
+
+    @property
+    def class_name(self) -> str:
+        return self.target.rsplit(".", 1)[-1]
+
+    def build(self, group: str, **kwargs: Any) -> Any:
+        return instantiate_target(self.to_dict(), group, **kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {TARGET: self.target, **({PARTIAL: True} if self.partial else {}), **self.args}
+
+
+def read_target(raw: Any, group: str) -> Target:
+    """A Target from a group's plain mapping (`_target_`, `_partial_`, then the arguments)."""
+    if not isinstance(raw, Mapping) or not isinstance(raw.get(TARGET), str) or not raw[TARGET]:
+        raise ConfigError(f"{group}: needs a `_target_` naming the class to build, e.g. choose {group}= from conf/{group}/.")
+    args = {str(k): v for k, v in raw.items() if k not in (TARGET, PARTIAL)}
+    return Target(raw[TARGET], args, bool(raw.get(PARTIAL, False)))
 
 
 def instantiate_target(cfg: Mapping[str, Any], group: str, **kwargs: Any) -> Any:
     """`hydra.utils.instantiate`, where a bad class name or argument names the config group to fix."""
-    if not isinstance(cfg, Mapping) or "_target_" not in cfg:
+    if not isinstance(cfg, Mapping) or TARGET not in cfg:
         raise ConfigError(f"{group}: needs a `_target_` naming the class to build, e.g. choose {group}= from conf/{group}/.")
     try:
         return instantiate(dict(cfg), **kwargs)
     except InstantiationException as err:
         reason = str(err).strip().splitlines()[-1]
-        raise ConfigError(f"{group}: cannot build {cfg['_target_']}: {reason}") from None
+        raise ConfigError(f"{group}: cannot build {cfg[TARGET]}: {reason}") from None
+
+
+def signature_schema(cls: type, name: str, partial: bool = False, skip: tuple[str, ...] = ()) -> type:
+    """A dataclass with `_target_` and one field per constructor argument of `cls`."""
+    fields: list[tuple[str, Any, Any]] = [(TARGET, str, field(default=f"{cls.__module__}.{cls.__qualname__}"))]
+    if partial:
+        fields.append((PARTIAL, bool, field(default=True)))
+    for param in list(inspect.signature(cls.__init__).parameters.values())[1:]:
+        if param.name in skip or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        value = _default(param)
+        # A list default must be built fresh for each config (dataclasses refuse a shared mutable default).
+        made = field(default_factory=lambda v=value: list(v)) if isinstance(value, list) else field(default=value)
+        fields.append((param.name, Any, made))
+    return dataclasses.make_dataclass(name, fields)
+
+
+def _default(param: inspect.Parameter) -> Any:
+    if param.default is inspect.Parameter.empty:
+        return MISSING
+    value = param.default
+    if isinstance(value, tuple) and all(isinstance(v, PRIMITIVE) for v in value):
+        return list(value)
+    # Objects (a Tensor, an enum) cannot live in YAML: null means "the class's own default".
+    return value if isinstance(value, PRIMITIVE) else None

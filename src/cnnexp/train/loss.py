@@ -1,12 +1,15 @@
-"""Losses by name: cross-entropy, and the lecture's quadratic cost on one-hot targets."""
+"""conf/loss: losses by name (cross-entropy, and the lecture's quadratic cost on one-hot targets)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
+from cnnexp import fields as fd
+from cnnexp.groups import read_group, setting
 from cnnexp.registry import Registry
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -25,3 +28,20 @@ def quadratic(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     a = logits.float().softmax(dim=1)
     y = F.one_hot(target, a.shape[1]).to(a.dtype)
     return 0.5 * (y - a).pow(2).sum(dim=1).mean()
+
+
+def _loss_name(value: object, where: str) -> str:
+    return LOSSES.canonical(fd.text(value, where), where)
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    name: str = setting(_loss_name, "cross_entropy")
+
+    @property
+    def fn(self) -> Loss:
+        return LOSSES.get(self.name, "loss.name")
+
+
+def read_loss(raw: object) -> LossSpec:
+    return read_group(LossSpec, raw, "loss")

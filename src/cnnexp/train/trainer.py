@@ -1,13 +1,16 @@
-"""The Lightning Trainer from conf/trainer: any Trainer argument passes through, plus `gpus`.
+"""conf/trainer: its schema (every pl.Trainer argument, plus `gpus`), its typed value, and the Trainer.
 
 Lightning 2 dropped `Trainer(gpus=N)`, yet users write `trainer.gpus=2`; it means accelerator=gpu,
-devices=N, and DDP when N > 1.
+devices=N, and DDP when N > 1. The translation (and precision=auto) happens once, when the run is read.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Optional
 
 import pytorch_lightning as pl
 import torch
@@ -16,10 +19,41 @@ from lightning_fabric.utilities.exceptions import MisconfigurationException
 from cnnexp.errors import ConfigError
 from cnnexp.train.speed import GPU_NAMES, resolve_precision
 
+# Trainer arguments that cnnexp sets itself from other groups (see make_trainer's `managed`).
+TRAINER_MANAGED = ("logger", "callbacks", "default_root_dir", "use_distributed_sampler", "plugins")
 CPU_HINT = (
     "run on the CPU instead: drop trainer.gpus and set trainer.accelerator=cpu "
     "(trainer.devices=2 trainer.strategy=ddp trains with two CPU processes)"
 )
+
+
+def trainer_schema() -> type:
+    """Every pl.Trainer argument, defaulting to null = Lightning's own default, plus cnnexp's `gpus`."""
+    params = list(inspect.signature(pl.Trainer.__init__).parameters.values())[1:]
+    named = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    args = [(p.name, Any, field(default=None)) for p in params if p.kind in named and p.name not in TRAINER_MANAGED]
+    return dataclasses.make_dataclass("TrainerConf", [("gpus", Optional[int], field(default=None)), *args])
+
+
+@dataclass(frozen=True)
+class TrainerSpec:
+    """The pl.Trainer arguments of a run, `gpus` translated and precision=auto resolved (plain data)."""
+
+    args: Mapping[str, Any]
+
+    def on_gpu(self, index: int) -> TrainerSpec:
+        """The same run on GPU `index` alone (a parallel-sweep job that holds that GPU)."""
+        return TrainerSpec({**self.args, "accelerator": "gpu", "devices": [index]})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.args)
+
+
+def read_trainer(raw: Mapping[str, Any]) -> TrainerSpec:
+    clash = sorted(set(raw) & set(TRAINER_MANAGED))
+    if clash:
+        raise ConfigError(f"trainer.{clash[0]} is set by cnnexp itself; configure it through its own group instead.")
+    return TrainerSpec(trainer_kwargs(raw))
 
 
 def trainer_kwargs(cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -51,13 +85,9 @@ def _require_gpus(count: int, asked: str) -> None:
         raise ConfigError(f"{asked} asks for {count} GPU(s) but this machine has {have}; {CPU_HINT}.")
 
 
-def make_trainer(cfg: Mapping[str, Any], **managed: Any) -> pl.Trainer:
+def make_trainer(spec: TrainerSpec, **managed: Any) -> pl.Trainer:
     """`managed` holds what cnnexp sets itself (logger, callbacks, run folder)."""
-    kwargs = trainer_kwargs(cfg)
-    clash = sorted(set(kwargs) & set(managed))
-    if clash:
-        raise ConfigError(f"trainer.{clash[0]} is set by cnnexp itself; configure it through its own group instead.")
     try:
-        return pl.Trainer(**kwargs, **managed)
+        return pl.Trainer(**spec.args, **managed)
     except (MisconfigurationException, ValueError, TypeError) as err:
         raise ConfigError(f"trainer: Lightning refused these settings: {err}") from None

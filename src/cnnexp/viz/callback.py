@@ -25,7 +25,6 @@ from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
 from cnnexp.data.module import ImageDataModule
-from cnnexp.data.split import Tensors
 from cnnexp.errors import ConfigError
 from cnnexp.viz import pictures as pic
 from cnnexp.viz.probe import Mistakes, feature_maps, first_conv
@@ -193,13 +192,12 @@ def _fixed_image(trainer: pl.Trainer, device: torch.device) -> tuple[Tensor, str
     datamodule = getattr(trainer, "datamodule", None)
     if not isinstance(datamodule, ImageDataModule) or datamodule.transform is None:
         return None
-    parts = [(s, p) for s in ("val", "test") if (p := datamodule.parts.get(s)) is not None and len(p)]
-    if not parts:
+    stage = next((s for s in ("val", "test") if datamodule.count(s)), None)
+    if stage is None:
         return None
-    stage, part = parts[0]
-    raw, label = (part.images[0], part.labels[0]) if isinstance(part, Tensors) else part[0]
-    caption = f"input: {stage} image 0, class {_name(datamodule.class_names, int(label))}"
-    return datamodule.transform(raw[None].to(device), train=False), caption
+    raw, label = datamodule.sample(stage, 0)
+    caption = f"input: {stage} image 0, class {_name(datamodule.class_names, label)}"
+    return datamodule.as_model_input(raw, device), caption
 
 
 def _name(names: list[str], index: int) -> str:

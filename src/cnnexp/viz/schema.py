@@ -1,18 +1,38 @@
-"""Schema of conf/kernels (task=kernels): a misspelled key fails when Hydra composes the config.
+"""conf/kernels (task=kernels), declared once: the typed value and, derived from it, its Hydra schema.
 
-Kept apart from viz/kernels.py so that registering the schemas at start-up does not import matplotlib.
+Kept apart from viz/kernels.py so that reading the config does not import matplotlib. The kernels themselves
+are conv layers of the stack language, parsed by task=kernels (viz/kernels.py `parse_kernels`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cnnexp import fields as fd
+from cnnexp.errors import ConfigError
+from cnnexp.groups import read_group, setting
 
 
-@dataclass
-class KernelsConf:
-    image: Optional[str] = None  # an image file; null: a test image of the data config
-    index: int = 0  # which test image, when image is null
-    padding: Any = 0  # P of every kernel that does not set its own
-    kernels: Dict[str, Any] = field(default_factory=dict)  # name -> matrix, or {kernel: ..., kernel_scale: ...}
-    out: Optional[str] = None  # folder for the PNGs; null: the run folder
+def _path(value: Any, where: str) -> Path | None:
+    return None if value is None else Path(fd.text(str(value), where)).expanduser()
+
+
+def _mapping(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must map names to kernels, e.g. {{edges: [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]]}}.")
+    return value
+
+
+@dataclass(frozen=True)
+class KernelsSpec:
+    image: Path | None = setting(_path, None)  # an image file; null: a test image of the data config
+    index: int = setting(fd.integer(0), 0)  # which test image, when image is null
+    padding: Any = setting(fd.padding, 0)  # P of every kernel that does not set its own
+    kernels: dict[str, Any] = setting(_mapping, factory=dict)  # name -> matrix, or {kernel: ..., kernel_scale: ...}
+    out: Path | None = setting(_path, None)  # folder for the PNGs; null: the run folder
+
+
+def read_kernels(raw: Any) -> KernelsSpec:
+    return read_group(KernelsSpec, raw, "kernels")

@@ -1,0 +1,155 @@
+"""The edge: the composed config read once into a frozen, typed `Run` that every task receives.
+
+Each group is read by the module of its own package (data/spec.py, model/spec.py, train/optim.py, ...); this
+file only calls them in order and adds what one group decides for another: an image folder's class count
+becomes the model's `num_classes` when the model follows the data. Nothing writes to the DictConfig after
+Hydra composed it. `Run.to_dict` / `Run.from_dict` turn a run into plain data and back, without Hydra.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from cnnexp import fields as fd
+from cnnexp.data.sources import resolve_data
+from cnnexp.data.spec import DataSpec, read_data
+from cnnexp.errors import ConfigError
+from cnnexp.groups import read_group, setting, to_plain
+from cnnexp.model.spec import ModelSpec, parse_model
+from cnnexp.targets import check_targets
+from cnnexp.train.callbacks import read_callbacks
+from cnnexp.train.instantiate import Target
+from cnnexp.train.logger import read_logger
+from cnnexp.train.loss import LossSpec, read_loss
+from cnnexp.train.optim import ScheduleSpec, read_optimizer, read_schedule
+from cnnexp.train.trainer import TrainerSpec, read_trainer
+from cnnexp.viz.schema import KernelsSpec, read_kernels
+
+GROUPS = ("model", "data", "optimizer", "scheduler", "loss", "trainer", "callbacks", "logger", "kernels")
+# torch.manual_seed takes any int, but numpy's and DataLoader workers' seeds must fit 32 bits unsigned.
+LARGEST_SEED = 2**32 - 1
+
+
+def _seed(value: Any, where: str) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # `seed=1e3` is a whole number written as a float; 1.5 is not, and is refused
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= LARGEST_SEED:
+        raise ConfigError(
+            f"{where} must be a whole number from 0 to {LARGEST_SEED} (numpy and DataLoader workers take 32-bit "
+            f"seeds), got {value!r}."
+        )
+    return value
+
+
+def _optional_path(value: Any, where: str) -> Path | None:
+    return None if value is None else Path(fd.text(str(value), where)).expanduser()
+
+
+def _path(value: Any, where: str) -> Path:
+    return Path(fd.text(str(value), where)).expanduser()
+
+
+@dataclass(frozen=True)
+class Options:
+    """The top-level keys of conf/config.yaml."""
+
+    task: str = setting(fd.text, "train")
+    seed: int = setting(_seed, 0)
+    ckpt_path: Path | None = setting(_optional_path, None)
+    json: bool = setting(fd.boolean, False)
+    optimized_metric: str = setting(fd.text, "test_acc")
+    skip_completed: bool = setting(fd.boolean, False)
+    output_dir: Path = setting(_path, Path("."))
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run, as typed values: what the tasks build from, and what a checkpoint records."""
+
+    model: ModelSpec
+    data: DataSpec
+    optimizer: Target
+    scheduler: ScheduleSpec | None
+    loss: LossSpec
+    trainer: TrainerSpec
+    callbacks: Mapping[str, Target]
+    logger: Target | None
+    kernels: KernelsSpec
+    options: Options
+
+    @property
+    def output_dir(self) -> Path:
+        return self.options.output_dir
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (dicts, lists, str, numbers, bools, None): JSON- and YAML-safe, loadable with weights_only."""
+        return {
+            "model": self.model.to_dict(),
+            "data": to_plain(self.data),
+            "optimizer": self.optimizer.to_dict(),
+            "scheduler": self.scheduler.to_dict() if self.scheduler else None,
+            "loss": to_plain(self.loss),
+            "trainer": self.trainer.to_dict(),
+            "callbacks": {name: target.to_dict() for name, target in self.callbacks.items()},
+            "logger": self.logger.to_dict() if self.logger else None,
+            "kernels": to_plain(self.kernels),
+            **to_plain(self.options),
+        }
+
+    @classmethod
+    def from_dict(cls, plain: Mapping[str, Any]) -> Run:
+        """The run `to_dict` wrote, checked again by the same readers (a checkpoint is data, never trusted)."""
+        return read_tree(plain)
+
+    def on_gpu(self, index: int) -> Run:
+        return replace(self, trainer=self.trainer.on_gpu(index))
+
+
+def read_run(cfg: DictConfig) -> Run:
+    """The one reader of a composed config: `_target_` policy, interpolations, then each group in turn."""
+    check_targets(cfg)
+    return read_tree(resolved(cfg))
+
+
+def resolved(cfg: DictConfig) -> dict[str, Any]:
+    """The whole config as plain data, every interpolation resolved (a broken one is the user's mistake)."""
+    try:
+        tree = OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as err:
+        where = getattr(err, "full_key", "") or "the config"
+        raise ConfigError(f"{where}: {str(err).splitlines()[0]}; fix the interpolation (${{...}}) or the key it names.") from None
+    assert isinstance(tree, dict)  # a composed config is a mapping at the top
+    return tree
+
+
+def read_tree(tree: Mapping[str, Any]) -> Run:
+    """A Run from the whole config as plain data (composed and resolved, or a record of one)."""
+    data = resolve_data(read_data(tree["data"]))
+    model = _model(tree["model"], data)
+    trainer = read_trainer(tree.get("trainer") or {})
+    options = read_group(Options, {k: v for k, v in tree.items() if k not in GROUPS}, "")
+    return Run(
+        model=model,
+        data=data,
+        optimizer=read_optimizer(tree["optimizer"]),
+        scheduler=read_schedule(tree.get("scheduler")),
+        loss=read_loss(tree.get("loss") or {}),
+        trainer=trainer,
+        callbacks=read_callbacks(tree.get("callbacks"), trainer.args),
+        logger=read_logger(tree.get("logger")),
+        kernels=read_kernels(tree.get("kernels") or {}),
+        options=options,
+    )
+
+
+def _model(raw: Any, data: DataSpec) -> ModelSpec:
+    """The model, its class count following the data's when the YAML left it to the data (null)."""
+    if isinstance(raw, Mapping) and raw.get("num_classes") is None and data.num_classes is not None:
+        raw = {**raw, "num_classes": data.num_classes}
+    return parse_model(raw)
