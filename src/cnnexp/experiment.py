@@ -24,6 +24,7 @@ from cnnexp.model.summary import Summary, summarize
 from cnnexp.train.callbacks import Throughput, make_callbacks
 from cnnexp.train.faults import AtomicCheckpointIO, CheckpointOnInterrupt, StopOnNonFinite
 from cnnexp.train.instantiate import instantiate_target
+from cnnexp.train.loss import LOSSES
 from cnnexp.train.slurm import cluster_plugins
 from cnnexp.train.module import Classifier
 from cnnexp.train.optim import make_optimizer, make_schedule
@@ -63,7 +64,7 @@ def assemble(cfg: DictConfig) -> Experiment:
     datamodule = ImageDataModule(data, spec.input_shape, fitting, order_seed=int(cfg.seed))
     module = Classifier(
         build(spec), spec.num_classes, make_optimizer(plain(cfg, "optimizer")),
-        make_schedule(plain(cfg, "scheduler")), str(cfg.loss.name),
+        make_schedule(plain(cfg, "scheduler")), LOSSES.get(str(cfg.loss.name), "loss.name"),
     )  # fmt: skip
     throughput = Throughput()
     run_dir = Path(str(cfg.output_dir))
