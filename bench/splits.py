@@ -16,11 +16,11 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
-from clocks import sync
 from cnnexp.data.module import ImageDataModule
 from cnnexp.data.spec import parse_data
 from cnnexp.data.transforms import BatchTransform
 from cnnexp.experiment import model_spec, plain
+from peers import sync
 
 IDX_IMAGES = 0x00000803  # IDX magic: unsigned bytes, 3 dimensions
 IDX_LABELS = 0x00000801  # unsigned bytes, 1 dimension

@@ -1,0 +1,118 @@
+"""Where the framework's cost per training step goes: `python bench/where.py [--batch 32] [--repeats 3]`.
+
+Runs LeNet5 in cnnexp's runner paired step by step with the plain loop (cnnexp_side.PairedSteps), first as
+`python -m cnnexp` runs it, then with its parts switched off one after another, cumulatively:
+
+1. cnnexp's per-step work in the LightningModule (metric bookkeeping, train/loss_step every N steps);
+2. cnnexp's callbacks (throughput meter, NaN stop, interrupt checkpoint, pictures; SpeedUp stays, since it
+   sets the memory format both sides train in);
+3. Lightning's callbacks (the two checkpoints, the learning-rate monitor, the progress bar);
+4. the logger.
+
+What is left is Lightning's own loop: its data fetcher, the batch-transfer hooks, automatic optimisation (the
+closure, zero_grad, backward and optimizer-step wrappers and their hooks), progress tracking. The clock is the
+process's CPU time with one torch thread, so other processes' load on a shared machine inflates it far less
+than wall time. The figures are for reading the shares; bench/run.py gives the table's figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning import callbacks as plc
+
+from cnnexp.experiment import assemble
+from cnnexp.train.callbacks import Throughput
+from cnnexp.train.faults import CheckpointOnInterrupt, StopOnNonFinite
+from cnnexp.train.metrics import StageMetrics
+from cnnexp.train.module import Classifier
+from cnnexp.viz.callback import Pictures
+from cnnexp_side import Bench, PairedSteps, quiet_lightning
+from peers import normaliser, plain_iterations
+from splits import train_split
+from table import FULL, median
+
+LEVELS = (
+    "the runner as `python -m cnnexp` runs it",
+    "minus cnnexp's per-step work in the module",
+    "minus cnnexp's callbacks",
+    "minus Lightning's callbacks and progress bar",
+    "minus the logger: Lightning's loop alone",
+)
+OURS = (Throughput, StopOnNonFinite, CheckpointOnInterrupt, Pictures)
+LIGHTNINGS = (plc.ModelCheckpoint, plc.LearningRateMonitor, plc.TQDMProgressBar)
+
+
+@contextmanager
+def module_work_off(level: int) -> Iterator[None]:
+    """From level 1 on: no metric bookkeeping and no train/loss_step in the step (the rest of the step stays)."""
+    saved = StageMetrics.add, Classifier._writes_step_logs
+    if level >= 1:
+        StageMetrics.add = lambda self, logits, labels, loss: None  # type: ignore[method-assign]
+        Classifier._writes_step_logs = lambda self: False  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        StageMetrics.add, Classifier._writes_step_logs = saved  # type: ignore[method-assign]
+
+
+def cost(bench: Bench, level: int, rep: int) -> tuple[float, float]:
+    """Mean CPU seconds per iteration (cnnexp, plain loop) at `level`."""
+    size = bench.size
+    steps = (f"trainer.max_steps={size.warmup + size.steps + 1}", "trainer.limit_val_batches=0")
+    quiet = ("trainer.enable_progress_bar=false", "callbacks.progress=null") if level >= 3 else ()
+    cfg = bench.cfg(f"level{level}_{rep}", *steps, *quiet, *(("~logger",) if level >= 4 else ()))
+    split = train_split(cfg)
+    prep = normaliser(split.mean, split.std, bench.device)
+    plain = plain_iterations(bench.net(cfg), split.images, split.labels, prep, size.batch, float(cfg.optimizer.lr), bench.seed)
+    clock = PairedSteps(plain, clock=time.process_time)
+    exp = assemble(cfg)
+    dropped = (*(OURS if level >= 2 else ()), *(LIGHTNINGS if level >= 3 else ()))
+    exp.trainer.callbacks[:] = [cb for cb in exp.trainer.callbacks if not isinstance(cb, dropped)] + [clock]
+    with module_work_off(level):
+        exp.trainer.fit(exp.module, datamodule=exp.datamodule)
+    timed = slice(size.warmup, size.warmup + size.steps)
+    ours, peer = clock.ours[timed], clock.peer[timed]
+    return sum(ours) / len(ours), sum(peer) / len(peer)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--data-root", type=Path, default=Path(os.environ.get("CNNEXP_DATA", Path(__file__).parents[1] / "data")))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    quiet_lightning()
+    size = replace(FULL, batch=args.batch, steps=args.steps)
+    results: dict[int, list[tuple[float, float]]] = {level: [] for level in range(len(LEVELS))}
+    with tempfile.TemporaryDirectory(prefix="cnnexp-where-") as scratch:
+        bench = Bench(size, torch.device("cpu"), Path(scratch), args.data_root)
+        for rep in range(args.repeats):  # levels in turns, reversed every other repeat: drift hits all alike
+            for level in range(len(LEVELS)) if rep % 2 == 0 else reversed(range(len(LEVELS))):
+                results[level].append(cost(bench, level, rep))
+    print(f"LeNet5, batch {args.batch}, {args.steps} steps x {args.repeats} repeats, CPU time, 1 torch thread")
+    print("| runner | cnnexp ms/step | plain loop ms/step | framework cost ms/step | this part |")
+    print("|---|---|---|---|---|")
+    costs = [median([(o - p) * 1e3 for o, p in results[level]]) for level in range(len(LEVELS))]
+    for level, text in enumerate(LEVELS):
+        ours, peer = (median([pair[i] * 1e3 for pair in results[level]]) for i in (0, 1))
+        part = f"{costs[level] - costs[level + 1]:.3f}" if level + 1 < len(LEVELS) else f"{costs[level]:.3f}"
+        print(f"| {text} | {ours:.3f} | {peer:.3f} | {costs[level]:.3f} | {part} |")
+    return 0
+
+
+if __name__ == "__main__":
+    pl.seed_everything(0, verbose=False)
+    sys.exit(main())
