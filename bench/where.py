@@ -34,7 +34,6 @@ from pytorch_lightning import callbacks as plc
 from cnnexp.experiment import assemble
 from cnnexp.train.callbacks import Throughput
 from cnnexp.train.faults import CheckpointOnInterrupt, StopOnNonFinite
-from cnnexp.train.metrics import StageMetrics
 from cnnexp.train.module import Classifier
 from cnnexp.viz.callback import Pictures
 from cnnexp_side import Bench, PairedSteps, quiet_lightning
@@ -53,17 +52,30 @@ OURS = (Throughput, StopOnNonFinite, CheckpointOnInterrupt, Pictures)
 LIGHTNINGS = (plc.ModelCheckpoint, plc.LearningRateMonitor, plc.TQDMProgressBar)
 
 
+def _loss_only(self: Classifier, batch: tuple[torch.Tensor, torch.Tensor], *_: object) -> torch.Tensor:
+    x, y = batch
+    return self.loss_fn(self.net(x), y)
+
+
+def _no_step_log(self: Classifier, name: str, *args: object, **kwargs: object) -> None:
+    if name != "train/loss_step":
+        LightningLog(self, name, *args, **kwargs)
+
+
+LightningLog = Classifier.log
+
+
 @contextmanager
 def module_work_off(level: int) -> Iterator[None]:
-    """From level 1 on: no metric bookkeeping and no train/loss_step in the step (the rest of the step stays)."""
-    saved = StageMetrics.add, Classifier._writes_step_logs
+    """From level 1 on: the step computes the loss alone: no metric bookkeeping, no train/loss_step. (Patched on
+    the class by name, so that the same levels apply to earlier versions of train/module.py.)"""
+    saved = Classifier._step, Classifier.log
     if level >= 1:
-        StageMetrics.add = lambda self, logits, labels, loss: None  # type: ignore[method-assign]
-        Classifier._writes_step_logs = lambda self: False  # type: ignore[method-assign]
+        Classifier._step, Classifier.log = _loss_only, _no_step_log  # type: ignore[method-assign,assignment]
     try:
         yield
     finally:
-        StageMetrics.add, Classifier._writes_step_logs = saved  # type: ignore[method-assign]
+        Classifier._step, Classifier.log = saved  # type: ignore[method-assign]
 
 
 def cost(bench: Bench, level: int, rep: int) -> tuple[float, float]:
