@@ -75,7 +75,7 @@ def test_a_checkpoint_mid_chunk_resumes_to_the_same_bits() -> None:
     resumed = StageMetrics("train", 10)
     resumed.keep_in_checkpoints()
     resumed.load_state_dict(state)
-    resumed.restore(pending, torch.device("cpu"))
+    resumed.restore(pending)
     for step in steps[CHUNK + 9 :]:
         resumed.add(*step)
     assert {k: v.item() for k, v in resumed.compute().items()} == {k: v.item() for k, v in whole.compute().items()}

@@ -52,7 +52,8 @@ class StageMetrics(nn.Module):
         """Feed the pending steps to the metrics."""
         if not self._pending:
             return
-        logits, labels, losses = zip(*self._pending)
+        # .to: steps restored from a checkpoint may lie elsewhere (Lightning restores before it moves the model).
+        logits, labels, losses = ([t.to(self.loss.device) for t in part] for part in zip(*self._pending))
         self._pending = []
         self.scores.update(torch.cat(logits), torch.cat(labels))
         # A step's loss is the mean over its images: repeated per image, a short last batch weighs what it holds.
@@ -88,5 +89,5 @@ class StageMetrics(nn.Module):
         uninterrupted one would, so its epoch figures are the same to the last bit."""
         return {"steps": [list(step) for step in self._pending]}
 
-    def restore(self, saved: dict[str, Any], device: torch.device) -> None:
-        self._pending = [tuple(t.to(device) for t in step) for step in saved.get("steps", [])]  # type: ignore[misc]
+    def restore(self, saved: dict[str, Any]) -> None:
+        self._pending = [tuple(step) for step in saved.get("steps", [])]  # type: ignore[misc]

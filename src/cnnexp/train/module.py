@@ -109,7 +109,7 @@ class Classifier(pl.LightningModule):
         # Merge, never replace: testing an older best checkpoint must not cut the curves back to its epoch.
         for epoch, values in checkpoint.get("history", {}).items():
             self.history.setdefault(int(epoch), dict(values))
-        self.train_metrics.restore(checkpoint.get("train_steps_pending", {}), self.device)
+        self.train_metrics.restore(checkpoint.get("train_steps_pending", {}))
         rng = checkpoint.get("rng", {})
         if "torch" in rng:
             torch.set_rng_state(rng["torch"])
