@@ -15,10 +15,10 @@ import torchvision
 from omegaconf import DictConfig
 
 from cnnexp.train.speed import restore, set_tf32
-from cnnexp_side import Bench, EpochCallback, PairedSteps, WindowCallback, fit, precision_of
+from cnnexp_side import Bench, EpochCallback, PairedSteps, WindowCallback, data_path_seconds, fit, precision_of
+from cnnexp_side import train_split, write_mnist
 from peers import ClassicData, StepWindow, classic_data_seconds, classic_epoch, normaliser, plain_iterations
 from peers import plain_loop, resizer
-from splits import data_path_seconds, train_split, write_mnist
 from table import GPU, Goal, Row, figure, measured, median, spread
 
 # Later overrides win, as on the command line: these replace the LeNet5 size's batch.

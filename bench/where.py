@@ -36,9 +36,8 @@ from cnnexp.train.callbacks import Throughput
 from cnnexp.train.faults import CheckpointOnInterrupt, StopOnNonFinite
 from cnnexp.train.module import Classifier
 from cnnexp.viz.callback import Pictures
-from cnnexp_side import Bench, PairedSteps, quiet_lightning
+from cnnexp_side import Bench, PairedSteps, quiet_lightning, train_split
 from peers import normaliser, plain_iterations
-from splits import train_split
 from table import FULL, median
 
 LEVELS = (
