@@ -102,22 +102,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--levels", type=int, default=len(LEVELS), help="measure only the first N lines (1: the runner as is)")
     parser.add_argument("--data-root", type=Path, default=Path(os.environ.get("CNNEXP_DATA", Path(__file__).parents[1] / "data")))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     quiet_lightning()
     size = replace(FULL, batch=args.batch, steps=args.steps)
-    results: dict[int, list[tuple[float, float]]] = {level: [] for level in range(len(LEVELS))}
+    levels = range(min(args.levels, len(LEVELS)))
+    results: dict[int, list[tuple[float, float]]] = {level: [] for level in levels}
     with tempfile.TemporaryDirectory(prefix="cnnexp-where-") as scratch:
         bench = Bench(size, torch.device("cpu"), Path(scratch), args.data_root)
         for rep in range(args.repeats):  # levels in turns, reversed every other repeat: drift hits all alike
-            for level in range(len(LEVELS)) if rep % 2 == 0 else reversed(range(len(LEVELS))):
+            for level in levels if rep % 2 == 0 else reversed(levels):
                 results[level].append(cost(bench, level, rep))
     print(f"LeNet5, batch {args.batch}, {args.steps} steps x {args.repeats} repeats, CPU time, 1 torch thread")
     print("| switched off, cumulatively | cnnexp ms/step | plain loop ms/step | framework cost ms/step | saved |")
     print("|---|---|---|---|---|")
-    costs = [median([(o - p) * 1e3 for o, p in results[level]]) for level in range(len(LEVELS))]
-    for level, text in enumerate(LEVELS):
+    costs = [median([(o - p) * 1e3 for o, p in results[level]]) for level in levels]
+    for level, text in zip(levels, LEVELS):
         ours, peer = (median([pair[i] * 1e3 for pair in results[level]]) for i in (0, 1))
         saved = f"{costs[level - 1] - costs[level]:.3f}" if level else "—"
         print(f"| {text} | {ours:.3f} | {peer:.3f} | {costs[level]:.3f} | {saved} |")
