@@ -7,10 +7,21 @@
   write it: torchvision.datasets.MNIST with per-sample ToTensor + Normalize, a shuffling DataLoader
   (num_workers=1 and pinned memory on a GPU, as pytorch/examples sets them; none on a CPU), `.to(device)`
   per batch, and `loss.item()` every 10 batches (its log_interval).
+
+Both share cnnexp_side's clock rule: a clock reads time at the start of an iteration (after its batch is
+fetched and prepared, before its step) and, on a GPU, synchronises there, so a window of N iterations holds N
+fetches, N preparations and N steps on either side, and nothing is synchronised inside the window.
+
+`python bench/peers.py SPEC.json` runs the plain loop as a process of its own, for the peak-memory row: it
+imports torch and cnnexp's torch-only modules (the layer builder, the digits cache reader) and nothing of
+Lightning or Hydra, so its peak RSS is the floor a LeNet5 run on these images can reach: the interpreter,
+torch, the dataset once as uint8 on the device, the model, its gradients and Adam's state.
 """
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
@@ -23,10 +34,36 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from clocks import StepWindow, sync
 
 Prep = Callable[[Tensor], Tensor]  # uint8 (B, C, H, W) on the device -> the model's float input
 LOG_INTERVAL = 10  # pytorch/examples mnist: --log-interval default
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class StepWindow:
+    """Seconds from the start of iteration `first` to the start of iteration `first + count`."""
+
+    def __init__(self, first: int, count: int) -> None:
+        self.first, self.count = first, count
+        self.seconds = 0.0
+        self._start = 0.0
+
+    @property
+    def last(self) -> int:
+        """The iteration whose start closes the window: run at least last + 1 iterations."""
+        return self.first + self.count
+
+    def at_start(self, index: int, device: torch.device) -> None:
+        if index == self.first:
+            sync(device)
+            self._start = time.perf_counter()
+        elif index == self.last:
+            sync(device)
+            self.seconds = time.perf_counter() - self._start
 
 
 def autocast(device: torch.device, precision: str) -> ContextManager:
@@ -75,19 +112,29 @@ def train_step(net: nn.Module, optimizer: torch.optim.Optimizer, x: Tensor, y: T
     return loss.detach()
 
 
+def plain_iterations(
+    net: nn.Module, images: Tensor, labels: Tensor, prep: Prep, batch: int, lr: float, seed: int,
+    precision: str = "32-true",
+) -> Iterator[int]:  # fmt: skip
+    """The plain loop, endless: yields each iteration's index once its batch is fetched and prepared; the
+    step on that batch runs when the caller resumes it."""
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    for index, (x, y) in enumerate(in_memory_batches(images, labels, batch, seed)):
+        x = prep(x)
+        yield index
+        train_step(net, optimizer, x, y, precision)
+
+
 def plain_loop(
     net: nn.Module, images: Tensor, labels: Tensor, prep: Prep, window: StepWindow, batch: int,
     lr: float, seed: int, precision: str = "32-true",
 ) -> float:  # fmt: skip
     """Seconds of `window.count` iterations of the plain loop, after `window.first` warm-up iterations."""
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    for index, (x, y) in enumerate(in_memory_batches(images, labels, batch, seed)):
-        x = prep(x)
+    for index in plain_iterations(net, images, labels, prep, batch, lr, seed, precision):
         window.at_start(index, images.device)
         if index == window.last:
             return window.seconds
-        train_step(net, optimizer, x, y, precision)
-    raise AssertionError("unreachable: in_memory_batches never ends")
+    raise AssertionError("unreachable: plain_iterations never ends")
 
 
 @dataclass(frozen=True)
@@ -131,3 +178,26 @@ def classic_epoch(net: nn.Module, data: ClassicData, lr: float) -> float:
             loss.item()  # pytorch/examples prints it; the host waits for the device here
     sync(device)
     return time.perf_counter() - start
+
+
+def main(spec_path: str) -> None:
+    """SPEC.json: {model: the composed model config, data_root, train_size, test_size, seed, batch, steps, lr, device}."""
+    from cnnexp.data.digits import load_digits  # torch-only parts of cnnexp, imported by the child alone
+    from cnnexp.model.builder import build
+    from cnnexp.model.spec import parse_model
+
+    spec = json.loads(Path(spec_path).read_text())
+    device = torch.device(spec["device"])
+    splits = load_digits(Path(spec["data_root"]), spec["train_size"], spec["test_size"], spec["seed"])
+    images, labels = splits["train"]  # the test split stays held too, as in cnnexp's run
+    images, labels = images.unsqueeze(1).to(device), labels.to(device)  # (N, 1, 28, 28) uint8, as cnnexp holds it
+    scaled = images[:1000].float().div_(255)
+    mean, std = (scaled.mean().item(),), (scaled.std().item(),)  # a sample suffices: only the arithmetic matters here
+    torch.manual_seed(spec["seed"])
+    net = build(parse_model(spec["model"])).to(device)
+    window = StepWindow(0, spec["steps"])
+    plain_loop(net, images, labels, normaliser(mean, std, device), window, spec["batch"], spec["lr"], spec["seed"])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

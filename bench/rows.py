@@ -1,84 +1,29 @@
-"""The LeNet5 rows measured in this process: cnnexp's runner against the plain loop and the classic pipeline.
+"""The rows measured in this process: cnnexp's runner against the plain loop and the classic pipeline.
 
-Each repeat measures both sides back to back, alternating which goes first (so neither always inherits the
-warmer caches), and forms the ratio of that pair; a row shows the median ratio and its spread. On a shared
-machine the pairing is what keeps the ratio meaningful when the absolute figures drift.
+On a CPU the LeNet5 throughput and the framework cost per step come from paired steps (cnnexp_side.PairedSteps):
+one runner iteration, one plain-loop iteration, in turns, in one process. On a GPU, where a per-step clock
+would have to wait for the device, each side runs a window of steps alone. Either way each repeat measures
+both sides, and a row shows the median over repeats with the spread.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
 import torch
+import torchvision
 from omegaconf import DictConfig
-from torch import nn
 
-from clocks import StepWindow
-from cnnexp.experiment import model_spec
-from cnnexp.model.builder import build
-from cnnexp.train.speed import channels_last_for, resolve_precision
-from cnnexp_side import compose_cfg, fit, run_dir
-from goals import figure
-from hooks import EpochCallback, WindowCallback
-from peers import ClassicData, classic_data_seconds, classic_epoch, normaliser, plain_loop
-from sizes import Size
-from splits import data_path_seconds, train_split, write_mnist
-from table import Goal, Row, measured, median, spread
+from cnnexp.train.speed import restore, set_tf32
+from cnnexp_side import Bench, EpochCallback, PairedSteps, WindowCallback, data_path_seconds, fit, precision_of
+from cnnexp_side import train_split, write_mnist
+from peers import ClassicData, StepWindow, classic_data_seconds, classic_epoch, normaliser, plain_iterations
+from peers import plain_loop, resizer
+from table import GPU, Goal, Row, figure, measured, median, spread
 
-
-@dataclass(frozen=True)
-class Bench:
-    """Where and at what size a set of rows runs; every cnnexp config of the rows comes from here."""
-
-    size: Size
-    device: torch.device
-    tmp: Path
-    data_root: Path
-    seed: int = 0
-
-    @property
-    def device_name(self) -> str:
-        if self.device.type == "cuda":
-            return torch.cuda.get_device_name(self.device)
-        threads = torch.get_num_threads()
-        return f"CPU, {threads} thread{'s' if threads > 1 else ''}"
-
-    @property
-    def gpu(self) -> bool:
-        return self.device.type == "cuda"
-
-    def overrides(self, *extra: str, val_images: int | None = None) -> list[str]:
-        accelerator = ["trainer.accelerator=gpu", "trainer.devices=1"] if self.gpu else ["trainer.accelerator=cpu"]
-        return [f"data.root={self.data_root}", *self.size.digits_overrides(val_images), *accelerator, f"seed={self.seed}", *extra]
-
-    def cfg(self, run: str, *extra: str, val_images: int | None = None) -> DictConfig:
-        return compose_cfg(*self.overrides(*extra, val_images=val_images), run_dir(self.tmp, run))
-
-    def net(self, cfg: DictConfig, runner_layout: bool = True) -> nn.Module:
-        """The composed model, built by cnnexp's builder, seeded as the runner seeds it: the peers' copy.
-
-        `runner_layout`: in the memory format the runner's config gives it (the plain loop matches the runner
-        in everything but the framework); False for the classic pipeline, which is NCHW as its authors wrote it.
-        """
-        torch.manual_seed(self.seed)
-        net = build(model_spec(cfg)).to(self.device)
-        if runner_layout and channels_last_of(cfg, self.device):
-            net = net.to(memory_format=torch.channels_last)
-        return net
-
-
-def channels_last_of(cfg: DictConfig, device: torch.device) -> bool:
-    """Whether the runner trains this config in channels_last: what its `callbacks.speed` entry decides, if any."""
-    entry = cfg.callbacks.get("speed") if cfg.get("callbacks") else None
-    return bool(entry) and channels_last_for(device.type, entry.get("channels_last"))
-
-
-def precision_of(cfg: DictConfig) -> str:
-    """The precision the runner trains with (its config's, resolved for the device), for the peer to match."""
-    trainer = {"precision": cfg.trainer.precision or "32-true", "accelerator": str(cfg.trainer.accelerator)}
-    return str(resolve_precision(trainer)["precision"])
+# Later overrides win, as on the command line: these replace the LeNet5 size's batch.
+ALEXNET = ("model=alexnet_torchvision", "data.adapt=true", "trainer.precision=bf16-mixed", "callbacks.speed.channels_last=true")
+SIDE = 224  # AlexNet's input: the digits are resized per batch on the device
 
 
 def pairs(repeats: int, ours: Callable[[int], float], peer: Callable[[int], float]) -> list[tuple[float, float]]:
@@ -94,8 +39,53 @@ def pairs(repeats: int, ours: Callable[[int], float], peer: Callable[[int], floa
     return results
 
 
-def lenet_throughput(bench: Bench, goal: Goal) -> tuple[Row, float]:
-    """Images/s over the same timed steps: cnnexp's runner vs the plain loop. Also returns cnnexp's images/s."""
+def paired_steps(bench: Bench, batch: int) -> list[tuple[float, float]]:
+    """Mean seconds per iteration (cnnexp, plain loop) over the timed steps, per repeat (CPU)."""
+    size = bench.size
+    steps = f"trainer.max_steps={size.warmup + size.steps + 1}"  # the last start closes the last timed step
+    base = bench.cfg(f"paired_split{batch}", steps, batch=batch)
+    split = train_split(base)
+    prep, lr = normaliser(split.mean, split.std, bench.device), float(base.optimizer.lr)
+    results = []
+    for rep in range(size.repeats):
+        plain = plain_iterations(bench.net(base), split.images, split.labels, prep, batch, lr, bench.seed, precision_of(base))
+        clock = PairedSteps(plain)
+        fit(bench.cfg(f"paired{batch}_{rep}", steps, batch=batch), [clock])
+        timed = slice(size.warmup, size.warmup + size.steps)
+        ours, peer = clock.ours[timed], clock.peer[timed]
+        results.append((sum(ours) / len(ours), sum(peer) / len(peer)))
+    return results
+
+
+def lenet_cpu_rows(bench: Bench, throughput: Goal, cost: Goal) -> list[Row]:
+    """Throughput at the size's batch and the framework cost per step at that batch and a smaller one."""
+    rows = []
+    for batch in (bench.size.batch, bench.size.small_batch):
+        measured_pairs = paired_steps(bench, batch)
+        if batch == bench.size.batch:
+            rows.append(_throughput_row(bench, measured_pairs, batch, throughput))
+        costs = [(ours - peer) * 1e3 for ours, peer in measured_pairs]
+        rows.append(measured(
+            figure("step_cost", batch=batch), bench.device_name, f"{median([o for o, _ in measured_pairs]) * 1e3:.2f} ms/step",
+            f"{median([p for _, p in measured_pairs]) * 1e3:.2f} ms/step", median(costs),
+            f"{median(costs):.2f} ms ({spread(costs, 2)})", cost,
+        ))  # fmt: skip
+    return rows
+
+
+def _throughput_row(bench: Bench, measured_pairs: list[tuple[float, float]], batch: int, goal: Goal) -> Row:
+    """Images/s of each side and their ratio, from (cnnexp, peer) seconds per step or per window."""
+    rate = [batch / ours for ours, _ in measured_pairs]
+    peer_rate = [batch / peer for _, peer in measured_pairs]
+    ratios = [peer / ours for ours, peer in measured_pairs]
+    return measured(
+        figure("lenet_throughput"), bench.device_name, f"{median(rate):,.0f} img/s", f"{median(peer_rate):,.0f} img/s",
+        median(ratios), f"{median(ratios):.3f} ({spread(ratios)})", goal,
+    )  # fmt: skip
+
+
+def lenet_throughput_windows(bench: Bench, goal: Goal) -> Row:
+    """Images/s over the same window of steps, each side alone (GPU): cnnexp's runner vs the plain loop."""
     size = bench.size
     steps = f"trainer.max_steps={size.warmup + size.steps + 1}"  # the window closes at the start of the last
     base = bench.cfg("throughput_split", steps)
@@ -106,22 +96,13 @@ def lenet_throughput(bench: Bench, goal: Goal) -> tuple[Row, float]:
     def ours(rep: int) -> float:
         window = StepWindow(size.warmup, size.steps)
         fit(bench.cfg(f"throughput{rep}", steps), [WindowCallback(window)])
-        return window.seconds
+        return window.seconds / size.steps
 
     def peer(rep: int) -> float:
         window = StepWindow(size.warmup, size.steps)
-        return plain_loop(bench.net(base), images, labels, prep, window, size.batch, lr, bench.seed, precision)
+        return plain_loop(bench.net(base), images, labels, prep, window, size.batch, lr, bench.seed, precision) / size.steps
 
-    measured_pairs = pairs(size.repeats, ours, peer)
-    rate = [size.batch * size.steps / ours_s for ours_s, _ in measured_pairs]
-    peer_rate = [size.batch * size.steps / peer_s for _, peer_s in measured_pairs]
-    ratios = [peer_s / ours_s for ours_s, peer_s in measured_pairs]
-    row = measured(
-        figure("lenet_throughput", len(labels)), bench.device_name,
-        f"{median(rate):,.0f} img/s", f"{median(peer_rate):,.0f} img/s", median(ratios),
-        f"{median(ratios):.3f} ({spread(ratios)})", goal,
-    )  # fmt: skip
-    return row, median(rate)
+    return _throughput_row(bench, pairs(size.repeats, ours, peer), size.batch, goal)
 
 
 def lenet_epoch(bench: Bench, goal: Goal) -> tuple[Row, float, str]:
@@ -166,3 +147,46 @@ def _data_path_note(bench: Bench, cfg: DictConfig, classic: ClassicData, ours_s:
         f"each epoch (model step, framework) is {ours_s - ours_data:.2f} s in cnnexp and "
         f"{peer_s - peer_data:.2f} s in the classic loop."
     )
+
+
+def alexnet_throughput(bench: Bench) -> tuple[Row, float]:
+    """AlexNet (GPU): cnnexp's runner (bf16-mixed, channels_last) vs a plain loop over torchvision's AlexNet,
+    both on the digits adapted per batch on the device (normalise, resize 28→224, grey→RGB), with Adam, the
+    same batch and steps. Also returns cnnexp's images/s."""
+    size = bench.size
+    extra = (*ALEXNET, f"data.batch_size={size.alexnet_batch}", f"trainer.max_steps={size.warmup + size.alexnet_steps + 1}")
+    base = bench.cfg("alexnet_split", *extra)
+    split = train_split(base)
+    images, labels = split.images.to(bench.device), split.labels.to(bench.device)
+    prep = resizer(normaliser(split.mean, split.std, bench.device), SIDE, 3)
+    lr = float(base.optimizer.lr)
+
+    def ours(rep: int) -> float:
+        window = StepWindow(size.warmup, size.alexnet_steps)
+        fit(bench.cfg(f"alexnet{rep}", *extra), [WindowCallback(window)])
+        return window.seconds
+
+    def peer(rep: int) -> float:
+        torch.manual_seed(bench.seed)
+        net = torchvision.models.alexnet(num_classes=10).to(bench.device, memory_format=torch.channels_last)
+        window = StepWindow(size.warmup, size.alexnet_steps)
+        before = set_tf32(True)  # what cnnexp's SpeedUp sets on a GPU while it trains
+        try:
+            return plain_loop(net, images, labels, prep, window, size.alexnet_batch, lr, bench.seed, "bf16-mixed")
+        finally:
+            restore(before)
+
+    measured_pairs = pairs(size.repeats, ours, peer)
+    rate = [size.alexnet_batch * size.alexnet_steps / o for o, _ in measured_pairs]
+    peer_rate = [size.alexnet_batch * size.alexnet_steps / p for _, p in measured_pairs]
+    ratios = [p / o for o, p in measured_pairs]
+    row = measured(
+        figure("alexnet"), bench.device_name, f"{median(rate):,.0f} img/s", f"{median(peer_rate):,.0f} img/s",
+        median(ratios), f"{median(ratios):.3f} ({spread(ratios)})", GPU["alexnet"],
+    )  # fmt: skip
+    return row, median(rate)
+
+
+def absolute(bench: Bench, key: str, value: float, shown: str) -> Row:
+    """A figure the issue fixes in absolute terms; measured on this run's GPU, whichever model it is."""
+    return measured(figure(key, bench.size.train_images), bench.device_name, shown, "—", value, shown, GPU[key])

@@ -20,14 +20,10 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-import goals
-import rows_gpu
-from cnnexp_side import quiet_lightning
-from procs import REPO
-from rows import Bench, lenet_epoch, lenet_throughput
-from rows_process import memory, startup
-from sizes import SIZES, Size
-from table import Row, markdown
+import rows
+from cnnexp_side import Bench, quiet_lightning
+from processes import REPO, memory, startup
+from table import CPU, GPU, SIZES, Row, Size, markdown, not_measured_gpu_rows
 
 NO_GPU = "no GPU on this machine"
 
@@ -47,26 +43,26 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def cpu_rows(bench: Bench) -> tuple[list[Row], list[str]]:
-    throughput, _ = lenet_throughput(bench, goals.CPU["lenet_throughput"])
-    epoch, _, epoch_note = lenet_epoch(bench, goals.CPU["lenet_epoch"])
-    memory_row, memory_note = memory(bench, goals.CPU["memory"])
-    return [throughput, epoch, startup(bench, goals.CPU["startup"]), memory_row], [epoch_note, memory_note]
+    lenet = rows.lenet_cpu_rows(bench, CPU["lenet_throughput"], CPU["step_cost"])
+    epoch, _, epoch_note = rows.lenet_epoch(bench, CPU["lenet_epoch"])
+    memory_row, memory_note = memory(bench, CPU["memory"])
+    return [*lenet, epoch, startup(bench, CPU["startup"]), memory_row], [epoch_note, memory_note]
 
 
 def gpu_rows(bench: Bench) -> tuple[list[Row], list[str]]:
-    throughput, _ = lenet_throughput(bench, goals.GPU["lenet_throughput"])
-    epoch, epoch_seconds, epoch_note = lenet_epoch(bench, goals.GPU["lenet_epoch"])
-    alexnet, alexnet_rate = rows_gpu.alexnet_throughput(bench)
+    throughput = rows.lenet_throughput_windows(bench, GPU["lenet_throughput"])
+    epoch, epoch_seconds, epoch_note = rows.lenet_epoch(bench, GPU["lenet_epoch"])
+    alexnet, alexnet_rate = rows.alexnet_throughput(bench)
     return [
         throughput, epoch, alexnet,
-        rows_gpu.absolute(bench, "alexnet_absolute", alexnet_rate, f"{alexnet_rate:,.0f} img/s"),
-        rows_gpu.absolute(bench, "epoch_absolute", epoch_seconds, f"{epoch_seconds:.3f} s"),
+        rows.absolute(bench, "alexnet_absolute", alexnet_rate, f"{alexnet_rate:,.0f} img/s"),
+        rows.absolute(bench, "epoch_absolute", epoch_seconds, f"{epoch_seconds:.3f} s"),
     ], [epoch_note]  # fmt: skip
 
 
 def _gpu_part(size: Size, tmp: Path, args: argparse.Namespace) -> tuple[list[Row], list[str]]:
     if not (torch.cuda.is_available() or args.gpu_rows_on_cpu):
-        return rows_gpu.not_measured_rows(NO_GPU, size.train_images), []
+        return not_measured_gpu_rows(NO_GPU, size.train_images), []
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return gpu_rows(Bench(size, device, tmp / "gpu", args.data_root))
 

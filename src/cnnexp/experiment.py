@@ -48,7 +48,7 @@ def assemble(run: Run) -> Experiment:
     datamodule = make_datamodule(run)
     module = Classifier(
         build(run.model), run.model.num_classes, make_optimizer(run.optimizer), make_schedule(run.scheduler),
-        run.loss.name,
+        run.loss.fn,
     )  # fmt: skip
     throughput = Throughput()
     trainer = make_trainer(

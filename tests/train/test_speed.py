@@ -6,11 +6,12 @@ from collections.abc import Callable
 from types import SimpleNamespace
 
 import pytest
+import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from cnnexp.errors import ConfigError
+from cnnexp.errors import ConfigError, TrainingFailed
 from cnnexp.experiment import assemble
 from cnnexp.run import read_run
 from cnnexp.train.speed import SpeedUp, auto_precision, channels_last_for, resolve_precision
@@ -55,3 +56,36 @@ def test_a_run_trains_in_channels_last(tiny_cfg: Tiny) -> None:
     assert speed.applied == ["channels_last"]
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
     assert exp.trainer.global_step == 2
+
+
+class SeenSwitches(pl.Callback):
+    """Records the process-wide TF32 switches while the model trains and while it is tested."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, bool]] = []
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.seen.append((torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32))
+
+    on_test_start = on_train_start
+
+
+def test_tf32_is_set_either_way_and_restored_after_each_run_of_a_sweep(tiny_cfg: Tiny) -> None:
+    original = (torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32)
+    for tf32, expected in ((True, ("high", True)), (False, ("highest", False))):
+        exp = assemble(read_run(tiny_cfg(f"callbacks.speed.tf32={str(tf32).lower()}", "trainer.max_steps=1",
+                                "trainer.limit_val_batches=0", "callbacks.checkpoint=null", run=f"tf32_{tf32}")))  # fmt: skip
+        seen = SeenSwitches()
+        exp.trainer.callbacks.append(seen)
+        exp.trainer.fit(exp.module, datamodule=exp.datamodule)
+        exp.trainer.test(exp.module, datamodule=exp.datamodule, verbose=False)
+        assert seen.seen == [expected, expected]  # fit and test both ran with the setting asked for
+        assert (torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32) == original
+
+
+def test_tf32_is_restored_when_a_run_fails(tiny_cfg: Tiny) -> None:
+    original = (torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32)
+    exp = assemble(read_run(tiny_cfg("callbacks.speed.tf32=true", "optimizer=sgd", "optimizer.lr=1e6", "trainer.limit_val_batches=0")))
+    with pytest.raises(TrainingFailed, match="training diverged"):
+        exp.trainer.fit(exp.module, datamodule=exp.datamodule)
+    assert (torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32) == original

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import tempfile
@@ -24,9 +25,9 @@ INTERRUPTED = "interrupted.ckpt"
 class StopOnNonFinite(pl.Callback):
     """Stops training at the first step whose loss is NaN or infinite, naming that step.
 
-    The check keeps a device-side record of the first bad step, so it costs a host sync only every
-    `every_n_steps` steps (every step on a CPU, where there is nothing to wait for). Under DDP the ranks
-    agree before stopping, so none is left waiting in a collective.
+    On a GPU the check keeps a device-side record of the first bad step, so it costs a host sync only every
+    `every_n_steps` steps; on a CPU, where there is nothing to wait for, it reads every step's loss. Under DDP
+    the ranks agree before stopping, so none is left waiting in a collective.
     """
 
     def __init__(self, every_n_steps: int = 50) -> None:
@@ -35,8 +36,14 @@ class StopOnNonFinite(pl.Callback):
 
     def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, out: Any, batch: Any, idx: int) -> None:
         loss = out["loss"].detach() if isinstance(out, dict) else out.detach()
-        step = torch.tensor(trainer.global_step, device=loss.device)
-        first = self._first_bad if self._first_bad is not None else torch.tensor(-1, device=loss.device)
+        if module.device.type == "cpu" and trainer.world_size == 1:
+            # Nothing to wait for and no rank to agree with: read this step's loss (a record would cost more).
+            if not math.isfinite(loss.item()):
+                self._fail(trainer, loss, trainer.global_step)
+            return
+        # new_full, not torch.tensor(step, device=...): a host-to-device copy would wait for the GPU every step.
+        step = loss.new_full((), trainer.global_step, dtype=torch.long)
+        first = self._first_bad if self._first_bad is not None else loss.new_full((), -1, dtype=torch.long)
         self._first_bad = torch.where((first < 0) & ~torch.isfinite(loss), step, first)
         if module.device.type == "cpu" or trainer.global_step % self.every_n_steps == 0:
             self._check(trainer, loss)
@@ -44,13 +51,15 @@ class StopOnNonFinite(pl.Callback):
     def _check(self, trainer: pl.Trainer, loss: torch.Tensor) -> None:
         bad = bool(trainer.strategy.reduce_boolean_decision(bool(self._first_bad >= 0), all=False))
         if bad:
-            step = int(self._first_bad) if self._first_bad is not None else trainer.global_step
-            saved = latest_checkpoint(trainer)
-            kept = f"the last good checkpoint is {saved}" if saved else "no checkpoint had been written yet"
-            raise TrainingFailed(
-                f"train/loss is {float(loss)} at step {step} (epoch {trainer.current_epoch}): training diverged; "
-                f"{kept} (these weights were not saved). Lower optimizer.lr, or try another activation or init."
-            )
+            self._fail(trainer, loss, int(self._first_bad) if self._first_bad is not None else trainer.global_step)
+
+    def _fail(self, trainer: pl.Trainer, loss: torch.Tensor, step: int) -> None:
+        saved = latest_checkpoint(trainer)
+        kept = f"the last good checkpoint is {saved}" if saved else "no checkpoint had been written yet"
+        raise TrainingFailed(
+            f"train/loss is {float(loss)} at step {step} (epoch {trainer.current_epoch}): training diverged; "
+            f"{kept} (these weights were not saved). Lower optimizer.lr, or try another activation or init."
+        )
 
 
 def latest_checkpoint(trainer: pl.Trainer) -> str:

@@ -1,0 +1,75 @@
+"""train/module.py: the loss arrives as a callable, and train/loss_step reaches the logger as if logged every step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig
+from pytorch_lightning.loggers import Logger
+
+from cnnexp.experiment import assemble
+from cnnexp.run import read_run
+from cnnexp.train.loss import quadratic
+from cnnexp.train.module import Classifier
+
+Tiny = Callable[..., DictConfig]
+
+
+class Recorder(Logger):
+    """Keeps what Lightning writes: (step, name, value)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[tuple[int, str, float]] = []
+
+    @property
+    def name(self) -> str:
+        return "recorder"
+
+    @property
+    def version(self) -> int:
+        return 0
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        self.written += [(int(step or 0), k, float(v)) for k, v in metrics.items()]
+
+    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+class LogsEveryStep(Classifier):
+    """The plain Lightning way: `self.log` in every step, Lightning decides which steps to write."""
+
+    def _writes_step_logs(self) -> bool:
+        return True
+
+
+def _written(exp: Any, module: pl.LightningModule) -> list[tuple[int, str, float]]:
+    recorder = Recorder()
+    exp.trainer.loggers = [recorder]
+    exp.trainer.fit(module, datamodule=exp.datamodule)
+    return recorder.written
+
+
+def test_train_loss_step_is_written_where_and_as_lightning_writes_it(tiny_cfg: Tiny) -> None:
+    overrides = ("trainer.max_epochs=2", "trainer.log_every_n_steps=5", "callbacks.checkpoint=null", "callbacks.last=null")
+    ours = assemble(read_run(tiny_cfg(*overrides, run="ours")))
+    written = _written(ours, ours.module)
+    every = assemble(read_run(tiny_cfg(*overrides, run="every")))
+    module = every.module
+    reference = LogsEveryStep(module.net, 10, module.optimizer_factory, module.schedule, module.loss_fn)
+    expected = _written(every, reference)
+    steps = [(step, value) for step, name, value in written if name == "train/loss_step"]
+    assert steps == [(step, value) for step, name, value in expected if name == "train/loss_step"]
+    assert [step for step, _ in steps] == [4, 9, 14, 19]  # 12 batches per epoch, 24 steps
+    assert written == expected  # the epoch figures too
+
+
+def test_the_loss_is_the_callable_given(tiny_cfg: Tiny) -> None:
+    exp = assemble(read_run(tiny_cfg("loss=mse")))
+    assert exp.module.loss_fn is quadratic
+    x, y = torch.randn(4, 1, 28, 28), torch.tensor([0, 1, 2, 3])
+    assert torch.equal(exp.module._step((x, y), exp.module.val_metrics), quadratic(exp.module(x), y))
