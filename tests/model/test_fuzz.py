@@ -24,7 +24,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from cnnexp.errors import ConfigError
 from cnnexp.model.activations import ACTIVATIONS
 from cnnexp.model.builder import Row, build, plan
-from cnnexp.model.init import INIT_SCHEMES
+from cnnexp.model.init import INITS
 from cnnexp.model.layers import LAYERS
 from cnnexp.model.spec import parse_model
 from conftest import CONF, MODEL_NAMES
@@ -68,7 +68,7 @@ def _kernels(draw: st.DrawFn) -> Any:
 
 ACTIVATION_NAMES = _mostly(st.sampled_from([*ACTIVATIONS.names(), "silu", "linear"]),
                            st.sampled_from(["rleu", "ReLU", "softmax", "Tanh"]))  # fmt: skip
-INIT_NAMES = _mostly(st.sampled_from(INIT_SCHEMES), st.just("he"))
+INIT_NAMES = _mostly(st.sampled_from(INITS.names()), st.just("he"))
 POOL_PADDING = _mostly(_sizes(0, 2), st.sampled_from(["same", "valid"]), 95)
 
 # Plausible values per field name; ("type", "field") where a type needs its own.

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from cnnexp.errors import ConfigError
-from cnnexp.model.init import INIT_SCHEMES, describe_init, init_weights
+from cnnexp.model.init import INITS, describe_init, init_weights
 
 
 def _seeded(seed: int = 0) -> None:
@@ -109,7 +109,7 @@ def test_bad_scheme_lists_the_choices() -> None:
     message = str(err.value)
     assert message.startswith("model.init:") and "'kaimin'" in message
     assert "Did you mean 'kaiming'?" in message
-    assert all(scheme in message for scheme in INIT_SCHEMES)
+    assert all(scheme in message for scheme in INITS.names())
 
 
 def test_unknown_activation_is_a_config_error() -> None:
@@ -133,5 +133,5 @@ def test_describe_init(scheme: str, activation: str, text: str) -> None:
 
 
 def test_describe_init_validates_the_scheme() -> None:
-    with pytest.raises(ConfigError, match="Choices: auto, kaiming, xavier, lecun, torch"):
+    with pytest.raises(ConfigError, match=r"model.init: unknown init scheme 'he'. Known init schemes: auto, kaiming, lecun, torch, xavier."):
         describe_init("he", "relu")

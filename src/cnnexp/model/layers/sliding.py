@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from cnnexp.errors import ConfigError
 from cnnexp.model.arithmetic import Window, fmt_pair
 from cnnexp.model.layers.base import Place
@@ -47,3 +49,25 @@ def check_pool_padding(f: Pair, p: Pair, place: Place) -> None:
             raise ConfigError(
                 f"{place}: padding P={p_} is more than half the window F={f_}; PyTorch allows P ≤ F/2 = {f_ // 2}."
             )
+
+
+def refit(size: Pair, want: Pair, f: Pair, s: Pair, p: Pair | str, d: Pair, ceil: bool, max_p: Pair | None = None) -> str:
+    """The padding, else the stride, that makes this window turn an H×W input `size` into `want`: 'P=1',
+    'S=[2, 1]' (as the YAML writes it), or '' when neither does. `max_p` bounds P (pooling allows F/2)."""
+    pad: Pair = (0, 0) if isinstance(p, str) else p
+    dims = list(zip(size, want, f, s, pad, d, max_p or tuple(x * y for x, y in zip(f, d))))
+    by_p = [_first(range(top + 1), lambda x, n=n, w=w, f=f_, s=s_, d=d_: Window(n, f, s, x, d, ceil).out == w)
+            for n, w, f_, s_, _, d_, top in dims]  # fmt: skip
+    if None not in by_p:
+        return f"P={_yaml_pair(by_p)}"
+    by_s = [_first(range(1, n + 1), lambda x, n=n, w=w, f=f_, p=p_, d=d_: Window(n, f, x, p, d, ceil).out == w)
+            for n, w, f_, _, p_, d_, _ in dims]  # fmt: skip
+    return f"S={_yaml_pair(by_s)}" if None not in by_s else ""
+
+
+def _first(candidates: range, ok: Callable[[int], bool]) -> int | None:
+    return next((x for x in candidates if ok(x)), None)
+
+
+def _yaml_pair(values: list[int | None]) -> str:
+    return str(values[0]) if values[0] == values[1] else f"[{values[0]}, {values[1]}]"
