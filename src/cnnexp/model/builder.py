@@ -20,6 +20,7 @@ from cnnexp.model.layers.stack import build_stack, flow_stack, plan_stack
 from cnnexp.model.spec import ModelSpec
 
 LARGEST_INPUT = 4096  # how far the "resize to at least" hint searches
+PATIENCE = 32  # sizes tried past the smallest on which every window fits, when branches or shortcuts disagree
 
 
 def plan(spec: ModelSpec) -> list[Row]:
@@ -69,14 +70,26 @@ def build(spec: ModelSpec) -> nn.Sequential:
 
 def min_input(spec: ModelSpec) -> int | None:
     """The smallest square input on which every layer fits, or None if none up to LARGEST_INPUT does."""
-    channels, height, width = spec.input_shape
-    for n in range(max(height, width) + 1, LARGEST_INPUT + 1):
-        try:
-            _walk(replace(spec, input_shape=(channels, n, n), strict=False))
-            return n
-        except ConfigError:  # a window that does not fit, or branches and shortcuts whose sizes part at this n
-            continue
-    return None
+    low, high = max(spec.input_shape[1:]) + 1, LARGEST_INPUT
+    if _fits(spec, high) is False:
+        return None
+    # Map sizes never shrink as the input grows, so "every window fits" holds from some n on: bisect for it.
+    while low < high:
+        middle = (low + high) // 2
+        low, high = (middle + 1, high) if _fits(spec, middle) is False else (low, middle)
+    # Branches or a shortcut may still part at this n (odd sizes, say): the next sizes may do.
+    return next((n for n in range(low, min(low + PATIENCE, LARGEST_INPUT) + 1) if _fits(spec, n)), None)
+
+
+def _fits(spec: ModelSpec, n: int) -> bool | None:
+    """True if the model plans on an n×n input, False if a window is too large, None for any other error."""
+    try:
+        _walk(replace(spec, input_shape=(spec.input_shape[0], n, n), strict=False))
+    except DoesNotFit:
+        return False
+    except ConfigError:
+        return None
+    return True
 
 
 def _fit_hint(spec: ModelSpec) -> str:

@@ -11,6 +11,9 @@ from cnnexp.model.layers.base import Place
 Pair = tuple[int, int]
 
 
+LARGEST_HINT = 64  # the largest stride a hint suggests: past it, no stride is the fix
+
+
 class DoesNotFit(ConfigError):
     """A window larger than its (padded) input; the builder adds the smallest input size that fits."""
 
@@ -60,7 +63,7 @@ def refit(size: Pair, want: Pair, f: Pair, s: Pair, p: Pair | str, d: Pair, ceil
             for n, w, f_, s_, _, d_, top in dims]  # fmt: skip
     if None not in by_p:
         return f"P={_yaml_pair(by_p)}"
-    by_s = [_first(range(1, n + 1), lambda x, n=n, w=w, f=f_, p=p_, d=d_: Window(n, f, x, p, d, ceil).out == w)
+    by_s = [_first(range(1, min(n, LARGEST_HINT) + 1), lambda x, n=n, w=w, f=f_, p=p_, d=d_: Window(n, f, x, p, d, ceil).out == w)
             for n, w, f_, _, p_, d_, _ in dims]  # fmt: skip
     return f"S={_yaml_pair(by_s)}" if None not in by_s else ""
 
