@@ -67,7 +67,8 @@ class Shortcut(LayerSpec):
         return Row.group(place, self.type_name, f"+ {self.source}", (shape, shape), children)
 
     def _mismatch(self, place: Place, body: Shape, carried: Shape, out: Shape) -> str:
-        what = f"the input of {place.scope or place.parent}" if self.source == "input" else f"the output of {self.source}"
+        stack = f"the input of {place.scope}" if place.scope else "the model's input"
+        what = stack if self.source == "input" else f"the output of {self.source}"
         if self.project:
             found = f"its projection turns {what}, {fmt_shape(carried)}, into {fmt_shape(out)}"
         else:
@@ -212,7 +213,7 @@ class Branches(LayerSpec):
         """Per branch whose size differs from the input's (or the first branch's): the P or S that fixes it."""
         sizes = [row.out_shape[1:] for row in rows]
         want = shape[1:] if shape[1:] in sizes else sizes[0]
-        fixes = [_refit(stack, row, want) for (_, stack), row in zip(self.branches, rows) if row.out_shape[1:] != want]
+        fixes = [_refit(stack, row, want, place) for (_, stack), row in zip(self.branches, rows) if row.out_shape[1:] != want]
         return f"to give {want[0]}×{want[1]} as the others do: " + "; ".join(fixes)
 
     def module(self, row: Row) -> nn.Module:
@@ -245,14 +246,14 @@ def _branch(value: Any, place: Place, name: str, ctx: Context) -> Stack | None:
     return parse_stack(value, Where.inside(place, name, f"branch {name}"), ctx)
 
 
-def _refit(stack: Stack | None, row: Row, want: tuple[int, ...]) -> str:
-    """'b2 28×26 ... b2.conv: P=1 gives 28×28': the one resizing layer of a branch and how to refit it."""
+def _refit(stack: Stack | None, row: Row, want: tuple[int, ...], place: Place) -> str:
+    """'b2 gives 26×26; with P=1 its layer conv gives 28×28 (...b2.conv.P=1)': the one layer of a branch that
+    resizes, and the padding or stride that makes it give the size the others give."""
     got = f"{row.name} gives {row.out_shape[1]}×{row.out_shape[2]}"
     resizing = [(layer, child) for (_, layer), child in zip(stack or (), row.children) if child.in_shape[1:] != child.out_shape[1:]]
     if len(resizing) == 1:
         layer, child = resizing[0]
-        target = (want[0], want[1])
-        fix = layer.refit((child.in_shape[1], child.in_shape[2]), target)
+        fix = layer.refit((child.in_shape[1], child.in_shape[2]), (want[0], want[1]))
         if fix:
-            return f"{got}: {child.name} with {fix} gives {target[0]}×{target[1]}"
-    return f"{got}: make its layers keep the size (S=1 and P=(F−1)/2 on each window) or shrink it alike"
+            return f"{got}; with {fix} its layer {child.name} gives {want[0]}×{want[1]} ({place.path}.{row.name}.{child.name}.{fix})"
+    return f"{got}; make its layers keep the size (S=1 and P=(F−1)/2 on each window) or shrink it alike"
