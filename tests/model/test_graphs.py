@@ -236,9 +236,9 @@ ERRORS = [
     # branches
     ({"inc": {"type": "branches", "b1": B1, "b2": {"c": {"type": "conv", "filters": 8, "F": 3}}}}, None,
      r"model.layers.inc \(layer 0, branches\): its branches must give maps of one height and width to join, but give b1 8×28×28, b2 8×26×26; "
-     r"to give 28×28 as the others do: b2 gives 26×26; with P=1 its layer c gives 28×28 \(model.layers.inc.b2.c.P=1\)."),
+     r"to give 28×28 as the others do: b2 gives 26×26; with P=1, its layer model.layers.inc.b2.c gives 28×28."),
     ({"inc": {"type": "branches", "b1": B1, "b2": {"p": {"type": "maxpool", "F": 3, "S": 2, "P": 1}}}}, None,
-     r"but give b1 8×28×28, b2 1×14×14; to give 28×28 as the others do: b2 gives 14×14; with S=1 its layer p gives 28×28 \(model.layers.inc.b2.p.S=1\)."),
+     r"but give b1 8×28×28, b2 1×14×14; to give 28×28 as the others do: b2 gives 14×14; with S=1, its layer model.layers.inc.b2.p gives 28×28."),
     ({"inc": {"type": "branches", "b1": B1, "b2": {"p": {"type": "maxpool", "F": 2}, "c": {"type": "conv", "filters": 2, "F": 3}}}}, None,
      r"b2 gives 12×12; make its layers keep the size \(S=1 and P=\(F−1\)/2 on each window\) or shrink it alike."),
     ({"inc": {"type": "branches", "join": "add", "b1": B1, "b2": {"c": {"type": "conv", "filters": 4, "F": 1}}}}, None,

@@ -13,6 +13,7 @@ from cnnexp.model.activations import ACTIVATIONS
 from cnnexp.model.builder import build, plan
 from cnnexp.model.init import INITS, describe_init, init_weights
 from cnnexp.model.summary import summarize
+from cnnexp.train.results import hparams
 from helpers import spec_of
 
 
@@ -165,6 +166,7 @@ def test_a_layers_own_fn_sets_the_init_of_the_conv_feeding_it_and_the_table_says
     assert (layers["conv1"]["activation"], layers["conv1"]["init"]) == ("tanh", "xavier_normal (fan_avg, tanh gain 1.667)")
     assert (layers["conv2"]["activation"], layers["conv2"]["init"]) == ("relu", "kaiming_normal (fan_in, relu)")
     assert summary.activation == summary.to_dict()["activation"] == "mixed: tanh, relu"
+    assert hparams(summary, {})["activation"] == "mixed: tanh, relu"  # what TensorBoard's HPARAMS tab shows
 
 
 def test_one_activation_for_all_is_named_as_such() -> None:

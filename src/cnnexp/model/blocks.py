@@ -46,7 +46,7 @@ class BlockDef:
         repeat = None if "repeat" not in raw else fd.integer(1)(raw["repeat"], place.key("repeat"))
         if repeat is not None and repeat > LARGEST_REPEAT:
             raise ConfigError(f"{place.key('repeat')} must be at most {LARGEST_REPEAT}, got {repeat}.")
-        first = raw.get("first") or {}
+        first = {} if raw.get("first") is None else raw["first"]  # `first: []` is a mistake, not "nothing"
         if not isinstance(first, Mapping):
             raise ConfigError(f"{place.key('first')} must map parameters to the first repetition's values, e.g. {{S: 2}}; got {first!r}.")
         fd.no_unknown(first, self.params, place.key("first"))
@@ -170,7 +170,7 @@ def _block(name: str, body: Any) -> BlockDef:
     if not isinstance(body, Mapping):
         raise ConfigError(f"{where} must be a mapping with `layers` and, if it takes any, `params`; got {body!r}.")
     fd.no_unknown(body, BLOCK_KEYS, where)
-    params, layers = body.get("params") or {}, body.get("layers")
+    params, layers = {} if body.get("params") is None else body["params"], body.get("layers")
     if not isinstance(params, Mapping):
         raise ConfigError(f"{where}.params must map parameter names to defaults (null: each use gives it), e.g. {{filters: null, S: 1}}.")
     for param in params:

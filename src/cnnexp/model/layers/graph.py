@@ -49,7 +49,7 @@ class Shortcut(LayerSpec):
             return spec
         if not isinstance(project, Mapping):
             raise ConfigError(f"{place.key('project')} must be `identity` or one layer, e.g. {{type: conv, filters: 128, F: 1, S: 2}}; got {project!r}.")
-        return replace(spec, project=parse_layer(project, _project_place(place), ctx or Context()))
+        return replace(spec, project=parse_layer(project, _project_place(place, "?"), ctx or Context()))
 
     def plan(self, shape: Shape, place: Place, strict: bool, earlier: Mapping[str, Shape]) -> Row:
         if self.source not in earlier:
@@ -59,7 +59,9 @@ class Shortcut(LayerSpec):
                 f"(the stack's input) or the name of an earlier layer ({before})."
             )
         carried = earlier[self.source]
-        projected = self.project.plan(carried, _project_place(place), strict, {"input": carried}) if self.project else None
+        projected = None
+        if self.project:
+            projected = self.project.plan(carried, _project_place(place, self.project.label()), strict, {"input": carried})
         out = projected.out_shape if projected else carried
         if out != shape:
             raise ConfigError(self._mismatch(place, shape, carried, out))
@@ -95,9 +97,9 @@ class Shortcut(LayerSpec):
         return out
 
 
-def _project_place(place: Place) -> Place:
+def _project_place(place: Place, type: str) -> Place:
     # The projection's module is the shortcut's own child (torchvision's layer2.0.downsample.0.weight).
-    return Place(None, "project", "?", parent=place.path, scope=f"projection of shortcut {place.name}",
+    return Place(None, "project", type, parent=place.path, scope=f"projection of shortcut {place.name}",
                  module=place.module_path, origins=place.origins)  # fmt: skip
 
 
@@ -247,13 +249,13 @@ def _branch(value: Any, place: Place, name: str, ctx: Context) -> Stack | None:
 
 
 def _refit(stack: Stack | None, row: Row, want: tuple[int, ...], place: Place) -> str:
-    """'b2 gives 26×26; with P=1 its layer conv gives 28×28 (...b2.conv.P=1)': the one layer of a branch that
-    resizes, and the padding or stride that makes it give the size the others give."""
+    """'b2 gives 26×26; with P=1, its layer model.layers.inc.b2.conv gives 28×28': the one layer of a branch
+    that resizes, and the padding or stride that makes it give the size the others give."""
     got = f"{row.name} gives {row.out_shape[1]}×{row.out_shape[2]}"
     resizing = [(layer, child) for (_, layer), child in zip(stack or (), row.children) if child.in_shape[1:] != child.out_shape[1:]]
     if len(resizing) == 1:
         layer, child = resizing[0]
         fix = layer.refit((child.in_shape[1], child.in_shape[2]), (want[0], want[1]))
         if fix:
-            return f"{got}; with {fix} its layer {child.name} gives {want[0]}×{want[1]} ({place.path}.{row.name}.{child.name}.{fix})"
+            return f"{got}; with {fix}, its layer {place.path}.{row.name}.{child.name} gives {want[0]}×{want[1]}"
     return f"{got}; make its layers keep the size (S=1 and P=(F−1)/2 on each window) or shrink it alike"
