@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from cnnexp.errors import ConfigError
 from cnnexp.model.arithmetic import Window, fmt_pair
 from cnnexp.model.layers.base import Place
@@ -58,18 +56,14 @@ def refit(size: Pair, want: Pair, f: Pair, s: Pair, p: Pair | str, d: Pair, ceil
     """The padding, else the stride, that makes this window turn an H×W input `size` into `want`: 'P=1',
     'S=[2, 1]' (as the YAML writes it), or '' when neither does. `max_p` bounds P (pooling allows F/2)."""
     pad: Pair = (0, 0) if isinstance(p, str) else p
-    dims = list(zip(size, want, f, s, pad, d, max_p or tuple(x * y for x, y in zip(f, d))))
-    by_p = [_first(range(top + 1), lambda x, n=n, w=w, f=f_, s=s_, d=d_: Window(n, f, s, x, d, ceil).out == w)
-            for n, w, f_, s_, _, d_, top in dims]  # fmt: skip
+    top = max_p or (f[0] * d[0], f[1] * d[1])
+    by_p = [next((x for x in range(top[i] + 1) if Window(size[i], f[i], s[i], x, d[i], ceil).out == want[i]), None)
+            for i in (0, 1)]  # fmt: skip
     if None not in by_p:
         return f"P={_yaml_pair(by_p)}"
-    by_s = [_first(range(1, min(n, LARGEST_HINT) + 1), lambda x, n=n, w=w, f=f_, p=p_, d=d_: Window(n, f, x, p, d, ceil).out == w)
-            for n, w, f_, _, p_, d_, _ in dims]  # fmt: skip
+    by_s = [next((x for x in range(1, min(size[i], LARGEST_HINT) + 1) if Window(size[i], f[i], x, pad[i], d[i], ceil).out == want[i]), None)
+            for i in (0, 1)]  # fmt: skip
     return f"S={_yaml_pair(by_s)}" if None not in by_s else ""
-
-
-def _first(candidates: range, ok: Callable[[int], bool]) -> int | None:
-    return next((x for x in candidates if ok(x)), None)
 
 
 def _yaml_pair(values: list[int | None]) -> str:
