@@ -9,6 +9,7 @@ from torch import nn
 from cnnexp.errors import ConfigError
 from cnnexp.model.arithmetic import Window
 from cnnexp.model.builder import plan
+from cnnexp.model.layers.sliding import refit
 from helpers import spec_of
 
 
@@ -63,3 +64,17 @@ def test_one_by_one_conv_192_to_32_has_6176_parameters() -> None:
     rows = plan(spec_of(layers, (192, 28, 28)))
     assert rows[0].params == 6_176 == 32 * 192 + 32
     assert rows[0].out_shape == (32, 28, 28)
+
+
+@pytest.mark.parametrize(
+    ("size", "want", "f", "s", "p", "fix"),
+    [((28, 28), (28, 28), (3, 3), (1, 1), (0, 0), "P=1"),       # 'same' padding for a 3×3 window
+     ((28, 28), (28, 28), (5, 5), (1, 1), (0, 0), "P=2"),
+     ((28, 28), (14, 28), (3, 3), (1, 1), (1, 1), "S=[2, 1]"),  # no padding halves 28: a stride does
+     ((28, 28), (40, 40), (3, 3), (1, 1), (0, 0), "")],         # nothing makes it grow that much
+)
+def test_refit_finds_the_padding_else_the_stride(size: tuple, want: tuple, f: tuple, s: tuple, p: tuple, fix: str) -> None:
+    assert refit(size, want, f, s, p, (1, 1), False) == fix
+    if fix.startswith("P="):
+        pad = int(fix[2:])
+        assert nn.Conv2d(1, 1, f, s, pad)(torch.zeros(1, 1, *size)).shape[-2:] == want

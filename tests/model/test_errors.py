@@ -23,7 +23,7 @@ def _with(layer: dict[str, Any]) -> dict[str, Any]:
 
 CASES = [
     (_with({"type": "convv", "filters": 4, "F": 3}),
-     r"model.layers.c \(layer 0, \?\): unknown layer type 'convv'. Did you mean 'conv'\? Known layer types: activation, adaptive_avgpool, avgpool, batchnorm, conv, "),
+     r"model.layers.c \(layer 0, \?\): unknown layer type 'convv'. Did you mean 'conv'\? Known layer types: activation, adaptive_avgpool, avgpool, batchnorm, branches, conv, "),
     (_with({**CONV, "strid": 2}),
      r"model.layers.c \(layer 0, conv\): unknown field 'strid'. Did you mean 'stride'\? A conv layer takes: "
      r"filters \(or out_channels\), kernel_size \(or F\), stride \(or S\)"),
@@ -56,7 +56,7 @@ CASES = [
      r"model.layers.c \(layer 0, conv\): filter F=29 is larger than its 28×28 input: \(N − F \+ 2P\)/S \+ 1 = "
      r"\(28 − 29 \+ 0\)/1 \+ 1 < 1; resize the input to at least 29×29"),
     ({"c": "conv", **HEAD}, r"model.layers.c \(layer 0, \?\): a layer is a mapping such as"),
-    ({"c": {"filters": 4}, **HEAD}, r"model.layers.c \(layer 0, \?\): no 'type'. Known layer types: activation, adaptive_avgpool, avgpool, batchnorm, conv, "),
+    ({"c": {"filters": 4}, **HEAD}, r"model.layers.c \(layer 0, \?\): no 'type'. Known layer types: activation, adaptive_avgpool, avgpool, batchnorm, branches, conv, "),
     ({}, r"model.layers must be a non-empty mapping of named layers"),
 ]  # fmt: skip
 
@@ -71,7 +71,7 @@ def test_layer_mistakes(layers: dict[str, Any], message: str) -> None:
     ("extra", "message"),
     [
         ({"activation": "swishh"}, r"model.activation: unknown activation 'swishh'. Did you mean 'swish'\?"),
-        ({"init": "he"}, r"model.init: unknown scheme 'he'. Known: auto, kaiming, xavier, lecun, torch"),
+        ({"init": "he"}, r"model.init: unknown init scheme 'he'. Known init schemes: auto, kaiming, lecun, torch, xavier."),
         ({"strcit": True}, r"model: unknown key 'strcit'. Did you mean 'strict'\?"),
         ({"num_classes": 0}, r"model.num_classes must be at least 1, got 0"),
         ({"input": {"channels": 1, "height": 28}}, r"model.input.width must be an integer, got None"),

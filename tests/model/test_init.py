@@ -1,4 +1,4 @@
-"""Weight init: the std each scheme promises, what it must leave alone, and its errors."""
+"""Weight init: the std each scheme promises, the activation each layer's init follows, what it leaves alone, errors."""
 
 from __future__ import annotations
 
@@ -9,7 +9,12 @@ import torch
 from torch import nn
 
 from cnnexp.errors import ConfigError
-from cnnexp.model.init import INIT_SCHEMES, describe_init, init_weights
+from cnnexp.model.activations import ACTIVATIONS
+from cnnexp.model.builder import build, plan
+from cnnexp.model.init import INITS, describe_init, init_weights
+from cnnexp.model.summary import summarize
+from cnnexp.train.results import hparams
+from helpers import spec_of
 
 
 def _seeded(seed: int = 0) -> None:
@@ -109,7 +114,7 @@ def test_bad_scheme_lists_the_choices() -> None:
     message = str(err.value)
     assert message.startswith("model.init:") and "'kaimin'" in message
     assert "Did you mean 'kaiming'?" in message
-    assert all(scheme in message for scheme in INIT_SCHEMES)
+    assert all(scheme in message for scheme in INITS.names())
 
 
 def test_unknown_activation_is_a_config_error() -> None:
@@ -133,5 +138,81 @@ def test_describe_init(scheme: str, activation: str, text: str) -> None:
 
 
 def test_describe_init_validates_the_scheme() -> None:
-    with pytest.raises(ConfigError, match="Choices: auto, kaiming, xavier, lecun, torch"):
+    with pytest.raises(ConfigError, match=r"model.init: unknown init scheme 'he'. Known init schemes: auto, kaiming, lecun, torch, xavier."):
         describe_init("he", "relu")
+
+
+# ---- init follows the activation each layer feeds (model/builder.py: follows) ---------------------------
+
+PINNED = {
+    "conv1": {"type": "conv", "filters": 64, "F": 5}, "act1": {"type": "activation", "fn": "tanh"},
+    "conv2": {"type": "conv", "filters": 64, "F": 5}, "pool": {"type": "maxpool", "F": 2}, "act2": {"type": "activation"},
+    "flat": {"type": "flatten"}, "fc": {"type": "linear", "out": 10},
+}  # fmt: skip
+
+
+def test_a_layers_own_fn_sets_the_init_of_the_conv_feeding_it_and_the_table_says_so() -> None:
+    spec = spec_of(PINNED, (32, 28, 28), activation="relu")
+    _seeded()
+    net = build(spec)
+    assert _std(net.conv1) == pytest.approx(5 / 3 * math.sqrt(2 / (32 * 25 + 64 * 25)), rel=0.03)  # xavier, tanh's gain
+    assert _std(net.conv2) == pytest.approx(math.sqrt(2 / (64 * 25)), rel=0.03)  # kaiming for the relu after the pool
+    assert _std(net.fc) == pytest.approx(math.sqrt(2 / (64 * 10 * 10 + 10)), rel=0.05)  # the head: no activation, gain 1
+    summary = summarize(spec)
+    rows = {line.split()[1]: line for line in summary.table().splitlines() if line[:1].isdigit()}
+    assert "→ tanh" in rows["conv1"] and rows["act1"].split()[-1] == "tanh"
+    assert "→ relu" in rows["conv2"] and "→ identity" in rows["fc"]
+    layers = {row["name"]: row for row in summary.to_dict()["layers"]}
+    assert (layers["conv1"]["activation"], layers["conv1"]["init"]) == ("tanh", "xavier_normal (fan_avg, tanh gain 1.667)")
+    assert (layers["conv2"]["activation"], layers["conv2"]["init"]) == ("relu", "kaiming_normal (fan_in, relu)")
+    assert summary.activation == summary.to_dict()["activation"] == "mixed: tanh, relu"
+    assert hparams(summary, {})["activation"] == "mixed: tanh, relu"  # what TensorBoard's HPARAMS tab shows
+
+
+def test_one_activation_for_all_is_named_as_such() -> None:
+    assert summarize(spec_of(PINNED, (32, 28, 28), activation="tanh")).activation == "tanh"
+    assert summarize(spec_of({"flat": {"type": "flatten"}, "fc": {"type": "linear", "out": 10}}, activation="elu")).activation == "elu"
+
+
+FLOWS = [
+    # conv → conv: the first reaches no activation before the next weight layer
+    ({"a": {"type": "conv", "filters": 2, "F": 1}, "b": {"type": "conv", "filters": 2, "F": 1}, "r": {"type": "activation"}},
+     {"a": "identity", "b": "relu"}),
+    # through batch norm, dropout and a shortcut's addition; the projection reaches the same activation
+    ({"a": {"type": "conv", "filters": 4, "F": 3, "S": 2, "P": 1}, "bn": {"type": "batchnorm"}, "d": {"type": "dropout"},
+      "add": {"type": "shortcut", "project": {"type": "conv", "filters": 4, "F": 1, "S": 2}}, "t": {"type": "activation", "fn": "tanh"}},
+     {"a": "tanh", "add": "tanh"}),
+    # a fork: branches that reach different activations leave the layer before them with the linear gain
+    ({"a": {"type": "conv", "filters": 2, "F": 1},
+      "br": {"type": "branches", "x": {"s": {"type": "activation", "fn": "sigmoid"}}, "y": {"t": {"type": "activation", "fn": "tanh"}}}},
+     {"a": "identity"}),
+    # branches that agree, and a branch ending in a conv that reaches the activation after the join
+    ({"a": {"type": "conv", "filters": 2, "F": 1},
+      "br": {"type": "branches", "x": {"t": {"type": "activation", "fn": "tanh"}}, "y": {"c": {"type": "conv", "filters": 2, "F": 1}}},
+      "e": {"type": "activation", "fn": "elu"}},
+     {"a": "identity", "br.y.c": "elu"}),
+    ({"a": {"type": "conv", "filters": 2, "F": 1},
+      "br": {"type": "branches", "x": {"t": {"type": "activation", "fn": "tanh"}}, "y": "identity"}, "t": {"type": "activation", "fn": "tanh"}},
+     {"a": "tanh"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("layers", "want"), FLOWS)
+def test_the_activation_a_layer_feeds_is_found_along_the_data_flow(layers: dict, want: dict[str, str]) -> None:
+    rows = plan(spec_of({**layers, "flat": {"type": "flatten"}, "fc": {"type": "linear", "out": 10}}, (2, 8, 8)))
+    found = {row.path: row.activation for top in rows for _, row in top.walk() if row.weighted}
+    assert found == {**want, "fc": "identity"}
+
+
+def test_every_activations_init_family_is_a_registered_scheme_and_auto_is_that_family() -> None:
+    for name in ACTIVATIONS:
+        act = ACTIVATIONS.get(name, "test")
+        assert act.init in INITS and describe_init("auto", name) == describe_init(act.init, name)
+
+
+def test_init_is_checked_once_with_one_message() -> None:
+    message = r"model.init: unknown init scheme 'kaimng'. Did you mean 'kaiming'\? Known init schemes: auto, kaiming, lecun, torch, xavier."
+    with pytest.raises(ConfigError, match=message):
+        spec_of({"flat": {"type": "flatten"}, "fc": {"type": "linear", "out": 10}}, init="kaimng")
+    with pytest.raises(ConfigError, match=message):
+        init_weights(nn.Linear(2, 2), "kaimng", "relu")

@@ -1,40 +1,30 @@
-"""From a ModelSpec to figures (plan) and to an nn.Sequential (build): one loop over the layers each."""
+"""From a ModelSpec to figures (plan) and to a network (build): one walk over the layer graph each.
+
+Planning walks the stacks (blocks, branches and shortcuts included) on shapes alone, so every figure and
+every error comes before any weight is allocated. Then the data flow says which activation each conv or
+linear layer feeds, and its weight init suits that one.
+"""
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from torch import nn
 
 from cnnexp.errors import ConfigError
 from cnnexp.fields import fmt_shape
 from cnnexp.model.init import init_weights
-from cnnexp.model.layers import Place, Shape
+from cnnexp.model.layers.base import Follows, Row, Where
 from cnnexp.model.layers.sliding import DoesNotFit
+from cnnexp.model.layers.stack import build_stack, flow_stack, plan_stack
 from cnnexp.model.spec import ModelSpec
 
 LARGEST_INPUT = 4096  # how far the "resize to at least" hint searches
-
-
-@dataclass(frozen=True)
-class Row:
-    """One line of the summary table."""
-
-    index: int
-    name: str
-    type: str
-    geometry: str
-    in_shape: Shape
-    out_shape: Shape
-    params: int
-    trainable: int
-    macs: int
-    note: str
+PATIENCE = 32  # sizes tried past the smallest on which every window fits, when branches or shortcuts disagree
 
 
 def plan(spec: ModelSpec) -> list[Row]:
-    """Shapes, parameters and multiply-adds of every layer, before any weight is allocated."""
+    """The row of every top-level layer (blocks, branches and shortcuts with their rows below), before any weight."""
     try:
         rows = _walk(spec)
     except DoesNotFit as err:
@@ -45,41 +35,61 @@ def plan(spec: ModelSpec) -> list[Row]:
             f"model.layers: the stack ends in {fmt_shape(shape)} outputs but model.num_classes={spec.num_classes}; "
             f"end it with a linear layer of `out: ${{model.num_classes}}` (after a flatten)."
         )
-    return rows
+    found = follows(spec, rows)
+    return [_with_activation(row, found) for row in rows]
 
 
 def _walk(spec: ModelSpec) -> list[Row]:
-    shape: Shape = spec.input_shape
-    rows = []
-    for index, (name, layer) in enumerate(spec.layers):
-        info = layer.infer(shape, Place(index, name, layer.type_name), spec.strict)
-        rows.append(Row(index, name, layer.type_name, layer.geometry(), shape, info.out, info.params,
-                        info.trainable, info.macs, info.note))  # fmt: skip
-        shape = info.out
-    return rows
+    return list(plan_stack(spec.layers, spec.input_shape, Where(), spec.strict))
+
+
+def follows(spec: ModelSpec, rows: list[Row]) -> dict[str, str]:
+    """The activation each conv/linear layer's output reaches first, by module name.
+
+    Followed through pooling, normalisation, dropout, flatten, shortcut additions and branch joins. Another
+    conv/linear layer first, or the model's end (the classifier head), means none: 'identity', the linear gain.
+    """
+    seen = Follows()
+    seen.close(flow_stack(spec.layers, tuple(rows), frozenset(), seen), "identity")
+    return seen.result()
+
+
+def _with_activation(row: Row, found: dict[str, str]) -> Row:
+    children = tuple(_with_activation(child, found) for child in row.children)
+    return replace(row, activation=found.get(row.path, "identity") if row.weighted else row.activation, children=children)
 
 
 def build(spec: ModelSpec) -> nn.Sequential:
-    """The network as nn.Sequential, one child per YAML layer, named as in the YAML (conv1, pool1, ...)."""
+    """The network: an nn.Sequential with one child per YAML layer, named as in the YAML (conv1, layer2, ...)."""
     rows = plan(spec)
-    children = OrderedDict(
-        (row.name, layer.build(row.in_shape, spec.activation)) for row, (_, layer) in zip(rows, spec.layers)
-    )
-    net = nn.Sequential(children)
-    init_weights(net, spec.init, spec.activation)
+    net = build_stack(spec.layers, tuple(rows))
+    weighted = {row.path: row.activation for top in rows for _, row in top.walk() if row.weighted}
+    init_weights(net, spec.init, follows=weighted)
     return net
 
 
 def min_input(spec: ModelSpec) -> int | None:
     """The smallest square input on which every layer fits, or None if none up to LARGEST_INPUT does."""
-    channels, height, width = spec.input_shape
-    for n in range(max(height, width) + 1, LARGEST_INPUT + 1):
-        try:
-            _walk(replace(spec, input_shape=(channels, n, n), strict=False))
-            return n
-        except DoesNotFit:
-            continue
-    return None
+    low, high = max(spec.input_shape[1:]) + 1, LARGEST_INPUT
+    if _fits(spec, high) is False:
+        return None
+    # Map sizes never shrink as the input grows, so "every window fits" holds from some n on: bisect for it.
+    while low < high:
+        middle = (low + high) // 2
+        low, high = (middle + 1, high) if _fits(spec, middle) is False else (low, middle)
+    # Branches or a shortcut may still part at this n (odd sizes, say): the next sizes may do.
+    return next((n for n in range(low, min(low + PATIENCE, LARGEST_INPUT) + 1) if _fits(spec, n)), None)
+
+
+def _fits(spec: ModelSpec, n: int) -> bool | None:
+    """True if the model plans on an n×n input, False if a window is too large, None for any other error."""
+    try:
+        _walk(replace(spec, input_shape=(spec.input_shape[0], n, n), strict=False))
+    except DoesNotFit:
+        return False
+    except ConfigError:
+        return None
+    return True
 
 
 def _fit_hint(spec: ModelSpec) -> str:

@@ -1,4 +1,5 @@
-"""Structured-config schema of conf/model: misspelled top-level model keys fail at compose time."""
+"""The keys of `model` and their defaults, written once: Hydra's structured-config schema of conf/model (a
+misspelled top-level model key fails at compose time), and what model/spec.py reads keys and defaults from."""
 
 from __future__ import annotations
 
@@ -23,5 +24,6 @@ class ModelConf:
     activation: str = "relu"
     init: str = "auto"
     strict: bool = False
-    # Layers differ in their fields; model/spec.py checks each one against its type.
+    # Blocks and layers differ in their fields; model/blocks.py and model/layers check each one.
+    blocks: dict[str, Any] = field(default_factory=dict)
     layers: dict[str, Any] = field(default_factory=dict)

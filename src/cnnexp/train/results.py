@@ -32,7 +32,7 @@ def write_summary(run_dir: Path, summary: Summary) -> None:
 
 def hparams(summary: Summary, choices: dict[str, Any]) -> dict[str, Any]:
     """The run's choices as TensorBoard's hparams tab shows them (scalars and strings only)."""
-    return {**choices, "model": summary.spec.name, "activation": summary.spec.activation, "params": summary.params}
+    return {**choices, "model": summary.spec.name, "activation": summary.activation, "params": summary.params}
 
 
 def log_to_tensorboard(trainer: pl.Trainer, summary: Summary, choices: dict[str, Any], metrics: dict[str, float]) -> None:

@@ -67,7 +67,7 @@ def apply(spec: Conv, name: str, image: Tensor) -> Tensor:
     """The feature map (H', W') of one grey image (H, W); a kernel that does not fit is a ConfigError."""
     shape = (1, *image.shape)
     spec.infer(shape, KernelPlace(0, name, "conv"), strict=False)  # (N − F + 2P)/S + 1 ≥ 1, or the error says why
-    conv = spec.build(shape, "identity")
+    conv = spec.build(shape)
     with torch.no_grad():
         return conv(image[None, None].float())[0, 0]
 

@@ -1,16 +1,17 @@
-"""What every layer type of the stack language shares: its place, its parsing, its inferred figures."""
+"""What every layer type of the stack language shares: its place, its parsing, its figures, its summary row."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from torch import nn
 
 from cnnexp.errors import ConfigError, closest
 from cnnexp.fields import fmt_shape
+from cnnexp.model.schema import ModelConf
 from cnnexp.registry import Registry
 
 Shape = tuple[int, ...]  # (C, H, W) for feature maps, (D,) for flat features; never the batch
@@ -18,17 +19,73 @@ Shape = tuple[int, ...]  # (C, H, W) for feature maps, (D,) for flat features; n
 
 @dataclass(frozen=True)
 class Place:
-    """Where a layer sits: its index in the built nn.Sequential, its YAML name and type."""
+    """Where a layer sits: its index in its stack, its YAML name and type, and, when nested, the stack's place.
 
-    index: int
+    `parent` is the config path of the stack holding the layer (model.layers, or model.layers.layer2.0 inside
+    a block used as layer2), `scope` says which stack that is ("block basic", "branch b1"), `module` is the
+    layer's name in the built network and `origins` maps a field's path to the block parameter that set it.
+    """
+
+    index: int | None
     name: str
     type: str = "?"
+    parent: str = field(default="model.layers", kw_only=True)
+    scope: str = field(default="", kw_only=True)
+    module: str = field(default="", kw_only=True)
+    origins: Mapping[str, str] = field(default_factory=dict, kw_only=True, compare=False, repr=False)
+
+    @property
+    def path(self) -> str:
+        return f"{self.parent}.{self.name}"
+
+    @property
+    def module_path(self) -> str:
+        return self.module or self.name
+
+    def _where(self) -> str:
+        if self.index is None:
+            return self.scope
+        return f"layer {self.index} of {self.scope}" if self.scope else f"layer {self.index}"
 
     def __str__(self) -> str:
-        return f"model.layers.{self.name} (layer {self.index}, {self.type})"
+        return f"{self.path} ({self._where()}, {self.type})"
 
     def key(self, field: str) -> str:
-        return f"model.layers.{self.name}.{field} (layer {self.index}, {self.type})"
+        key = f"{self.path}.{field}"
+        origin = self.origins.get(key)
+        return f"{key} ({self._where()}, {self.type}{f'; set by {origin}' if origin else ''})"
+
+
+@dataclass(frozen=True)
+class Where:
+    """A stack's position: the config path its layers are named under, their module prefix, which stack it is."""
+
+    parent: str = "model.layers"
+    module: str = ""
+    scope: str = ""
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def place(self, index: int, name: str, type: str = "?") -> Place:
+        module = f"{self.module}.{name}" if self.module else name
+        return Place(index, name, type, parent=self.parent, scope=self.scope, module=module, origins=self.origins)
+
+    @staticmethod
+    def inside(place: Place, name: str | None, scope: str) -> Where:
+        """The stack held by the layer at `place` (under its sub-key `name`, if any)."""
+        suffix = f".{name}" if name is not None else ""
+        return Where(place.path + suffix, place.module_path + suffix, scope, place.origins)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What parsing a layer needs beyond its own mapping: the model's activation and its blocks."""
+
+    activation: str = ModelConf.activation
+    blocks: Mapping[str, Any] = field(default_factory=dict)  # name -> model.blocks.BlockDef
+    expanding: tuple[str, ...] = ()  # the blocks being expanded, outermost first: a block may not use itself
+    used: set[str] = field(default_factory=set)  # blocks some layer uses: an unused one is a key nobody reads
+    origins: dict[str, str] = field(default_factory=dict)  # field path -> the block parameter that set it
+    size: list[int] = field(default_factory=lambda: [0])  # layers parsed so far, blocks expanded
 
 
 @dataclass(frozen=True)
@@ -40,6 +97,55 @@ class Inferred:
     trainable: int = 0
     macs: int = 0
     note: str = ""
+    activation: str = ""  # an activation layer: the function it applies
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the summary: a layer, or a group (a block, a branch, a shortcut) with its subtree's totals."""
+
+    index: int | None
+    name: str
+    type: str
+    geometry: str
+    in_shape: Shape
+    out_shape: Shape
+    params: int
+    trainable: int
+    macs: int
+    note: str = ""
+    path: str = ""  # the module's name in the built network: layer2.0.conv1
+    activation: str = ""  # activation layer: its function; conv/linear: the activation its output reaches
+    weighted: bool = False  # a conv or linear layer, whose weight init suits `activation`
+    children: tuple[Row, ...] = ()
+
+    @classmethod
+    def group(cls, place: Place, type: str, geometry: str, shapes: tuple[Shape, Shape], children: tuple[Row, ...]) -> Row:
+        return cls(
+            place.index, place.name, type, geometry, shapes[0], shapes[1], sum(r.params for r in children),
+            sum(r.trainable for r in children), sum(r.macs for r in children), path=place.module_path, children=children,
+        )  # fmt: skip
+
+    def walk(self, depth: int = 0) -> Iterator[tuple[int, Row]]:
+        """This row and every row below it, depth first, with its depth."""
+        yield depth, self
+        for child in self.children:
+            yield from child.walk(depth + 1)
+
+
+class Follows:
+    """Which activation each conv/linear layer's output reaches first, by module path, collected along the flow."""
+
+    def __init__(self) -> None:
+        self._reached: dict[str, set[str]] = {}
+
+    def close(self, pending: frozenset[str], activation: str) -> None:
+        for path in pending:
+            self._reached.setdefault(path, set()).add(activation)
+
+    def result(self) -> dict[str, str]:
+        # Paths that reach different activations (parallel branches) get none: the linear gain.
+        return {path: next(iter(acts)) if len(acts) == 1 else "identity" for path, acts in self._reached.items()}
 
 
 def spec_field(read: Any, default: Any = None, alias: str | None = None, required: bool = False) -> Any:
@@ -47,14 +153,27 @@ def spec_field(read: Any, default: Any = None, alias: str | None = None, require
     return dataclasses.field(default=default, metadata={"read": read, "alias": alias, "required": required})
 
 
+def derived(default: Any) -> Any:
+    """A field the parser fills from more than the layer's own YAML (the model's activation, nested stacks)."""
+    return dataclasses.field(default=default, metadata={"derived": True})
+
+
+def plain(value: Any) -> Any:
+    """A spec value as YAML data: tuples become lists, all the way down."""
+    if isinstance(value, (tuple, list)):
+        return [plain(v) for v in value]
+    return value
+
+
 class LayerSpec:
     """Base of the layer types: parse a YAML mapping, infer shapes and counts, build the nn.Module."""
 
     type_name: ClassVar[str] = "?"
+    weighted: ClassVar[bool] = False  # conv and linear: their weight init suits the activation they feed
 
     @classmethod
-    def parse(cls, raw: Mapping[str, Any], place: Place) -> LayerSpec:
-        fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    def parse(cls, raw: Mapping[str, Any], place: Place, ctx: Context | None = None) -> LayerSpec:
+        fields = {f.name: f for f in cls.yaml_fields()}
         aliases = {f.metadata["alias"]: f.name for f in fields.values() if f.metadata.get("alias")}
         values: dict[str, Any] = {}
         for key, value in raw.items():
@@ -78,9 +197,13 @@ class LayerSpec:
         return spec
 
     @classmethod
+    def yaml_fields(cls) -> list[dataclasses.Field]:
+        """The fields a YAML mapping sets (not those the parser derives)."""
+        return [f for f in dataclasses.fields(cls) if "read" in f.metadata]  # type: ignore[arg-type]
+
+    @classmethod
     def field_list(cls) -> str:
-        fields = dataclasses.fields(cls)  # type: ignore[arg-type]
-        return ", ".join(f"{f.name} (or {f.metadata['alias']})" if f.metadata.get("alias") else f.name for f in fields)
+        return ", ".join(f"{f.name} (or {f.metadata['alias']})" if f.metadata.get("alias") else f.name for f in cls.yaml_fields())
 
     @classmethod
     def example(cls) -> str:
@@ -92,12 +215,51 @@ class LayerSpec:
     def infer(self, shape: Shape, place: Place, strict: bool) -> Inferred:
         raise NotImplementedError
 
-    def build(self, shape: Shape, activation: str) -> nn.Module:
+    def build(self, shape: Shape) -> nn.Module:
         raise NotImplementedError
 
     def geometry(self) -> str:
         """The F/S/P column of the summary table."""
         return ""
+
+    def refit(self, size: tuple[int, int], want: tuple[int, int]) -> str:
+        """For a sliding window: the P or S that would turn an H×W input `size` into `want`, e.g. 'P=1'; else ''."""
+        return ""
+
+    def label(self) -> str:
+        """What error messages call this layer after its index: its type, or the block it uses."""
+        return self.type_name
+
+    # The graph-level steps. A plain layer is one row and one module; blocks, branches and shortcuts override.
+
+    def plan(self, shape: Shape, place: Place, strict: bool, earlier: Mapping[str, Shape]) -> Row:
+        """This layer's row on input `shape`; `earlier` holds the shapes before it in its stack, by name."""
+        info = self.infer(shape, place, strict)
+        return Row(place.index, place.name, self.type_name, self.geometry(), shape, info.out, info.params,
+                   info.trainable, info.macs, info.note, place.module_path, info.activation, self.weighted)  # fmt: skip
+
+    def module(self, row: Row) -> nn.Module:
+        return self.build(row.in_shape)
+
+    def flow(self, pending: frozenset[str], row: Row, seen: Follows) -> frozenset[str]:
+        """Pass on the conv/linear layers whose output has not yet reached an activation (by module path)."""
+        if self.weighted:
+            seen.close(pending, "identity")  # another weight layer first: no activation between them
+            return frozenset({row.path})
+        return pending
+
+    def adds_from(self) -> str | None:
+        """For a shortcut: the point of its stack whose output it adds ('input' or an earlier layer)."""
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """This layer as YAML data that parses back to an equal spec: its type and every field not at default."""
+        out: dict[str, Any] = {"type": self.type_name}
+        for f in self.yaml_fields():
+            value = getattr(self, f.name)
+            if value != f.default:
+                out[f.name] = plain(value)
+        return out
 
 
 LAYERS: Registry[type[LayerSpec]] = Registry("layer type")

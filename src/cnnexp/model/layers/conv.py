@@ -11,7 +11,7 @@ from cnnexp.errors import ConfigError
 from cnnexp import fields as fd
 from cnnexp.model.arithmetic import fmt_pair
 from cnnexp.model.layers.base import LAYERS, Inferred, LayerSpec, Place, Shape, need_map, spec_field
-from cnnexp.model.layers.sliding import slide
+from cnnexp.model.layers.sliding import refit, slide
 
 Matrix = tuple[tuple[float, ...], ...]
 
@@ -20,6 +20,7 @@ Matrix = tuple[tuple[float, ...], ...]
 @dataclass(frozen=True)
 class Conv(LayerSpec):
     type_name = "conv"
+    weighted = True
     filters: int | None = spec_field(fd.optional(fd.integer(1)), alias="out_channels")
     kernel_size: fd.Pair | None = spec_field(fd.optional(fd.pair(1)), alias="F")
     stride: fd.Pair = spec_field(fd.pair(1), (1, 1), alias="S")
@@ -97,7 +98,7 @@ class Conv(LayerSpec):
         macs = self.out_channels * ho * wo * per_filter
         return Inferred((self.out_channels, ho, wo), params, trainable, macs, note)
 
-    def build(self, shape: Shape, activation: str) -> nn.Module:
+    def build(self, shape: Shape) -> nn.Module:
         conv = nn.Conv2d(
             shape[0], self.out_channels, self.size, self.stride, self.padding,
             self.dilation, self.groups, self.has_bias,
@@ -116,6 +117,9 @@ class Conv(LayerSpec):
         conv.fixed_kernel = True  # weight init must leave it as written
         if self.frozen:
             conv.requires_grad_(False)
+
+    def refit(self, size: fd.Pair, want: fd.Pair) -> str:
+        return refit(size, want, self.size, self.stride, self.padding, self.dilation, False)
 
     def geometry(self) -> str:
         pad = self.padding if isinstance(self.padding, str) else fmt_pair(self.padding)

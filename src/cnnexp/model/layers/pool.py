@@ -9,7 +9,7 @@ from torch import nn
 from cnnexp import fields as fd
 from cnnexp.model.arithmetic import fmt_pair
 from cnnexp.model.layers.base import LAYERS, Inferred, LayerSpec, Place, Shape, need_map, spec_field
-from cnnexp.model.layers.sliding import check_pool_padding, slide
+from cnnexp.model.layers.sliding import check_pool_padding, refit, slide
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,10 @@ class _Pool(LayerSpec):
         (ho, wo), note = slide((h, w), self.kernel_size, self.step, self.padding, (1, 1), self.ceil_mode, place, strict, "window")
         return Inferred((c, ho, wo), note=note)
 
+    def refit(self, size: fd.Pair, want: fd.Pair) -> str:
+        half = (self.kernel_size[0] // 2, self.kernel_size[1] // 2)  # PyTorch allows P ≤ F/2
+        return refit(size, want, self.kernel_size, self.step, self.padding, (1, 1), self.ceil_mode, half)
+
     def geometry(self) -> str:
         ceil = " ceil" if self.ceil_mode else ""
         return f"F={fmt_pair(self.kernel_size)} S={fmt_pair(self.step)} P={fmt_pair(self.padding)}{ceil}"
@@ -45,7 +49,7 @@ class _Pool(LayerSpec):
 class MaxPool(_Pool):
     type_name = "maxpool"
 
-    def build(self, shape: Shape, activation: str) -> nn.Module:
+    def build(self, shape: Shape) -> nn.Module:
         return nn.MaxPool2d(self.kernel_size, self.step, self.padding, ceil_mode=self.ceil_mode)
 
 
@@ -55,7 +59,7 @@ class AvgPool(_Pool):
     type_name = "avgpool"
     count_include_pad: bool = spec_field(fd.boolean, True)
 
-    def build(self, shape: Shape, activation: str) -> nn.Module:
+    def build(self, shape: Shape) -> nn.Module:
         return nn.AvgPool2d(self.kernel_size, self.step, self.padding, self.ceil_mode, self.count_include_pad)
 
 
@@ -71,7 +75,7 @@ class AdaptiveAvgPool(LayerSpec):
         note = "upsamples" if h < self.output_size[0] or w < self.output_size[1] else ""
         return Inferred((c, *self.output_size), note=note)
 
-    def build(self, shape: Shape, activation: str) -> nn.Module:
+    def build(self, shape: Shape) -> nn.Module:
         return nn.AdaptiveAvgPool2d(self.output_size)
 
     def geometry(self) -> str:

@@ -3,35 +3,43 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, cast
 
 from torch import nn
 
 from cnnexp import fields as fd
 from cnnexp.model.activations import ACTIVATIONS, make_activation
-from cnnexp.model.layers.base import LAYERS, Inferred, LayerSpec, Place, Shape, need_flat, need_map, spec_field
+from cnnexp.model.layers.base import (
+    LAYERS, Context, Follows, Inferred, LayerSpec, Place, Row, Shape, derived, need_flat, need_map, spec_field,
+)
 
 
 @LAYERS.register("activation", "act")
 @dataclass(frozen=True)
 class Activation(LayerSpec):
-    """Uses the model's `activation` unless `fn` pins one for this layer."""
+    """Applies `fn` if it pins one, else the model's `activation`: resolved once, when the stack is parsed."""
 
     type_name = "activation"
     fn: str | None = spec_field(fd.optional(fd.text))
+    activation: str = derived("")  # the canonical name of the function it applies
 
-    def check(self, place: Place) -> None:
-        if self.fn is not None:
-            ACTIVATIONS.canonical(self.fn, place.key("fn"))
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any], place: Place, ctx: Context | None = None) -> LayerSpec:
+        spec = cast(Activation, super().parse(raw, place, ctx))
+        fn = ACTIVATIONS.canonical(spec.fn, place.key("fn")) if spec.fn is not None else None
+        return replace(spec, fn=fn, activation=fn or (ctx or Context()).activation)
 
     def infer(self, shape: Shape, place: Place, strict: bool) -> Inferred:
-        return Inferred(shape)
+        return Inferred(shape, activation=self.activation)
 
-    def build(self, shape: Shape, activation: str) -> nn.Module:
-        return make_activation(self.fn or activation, "model.activation")
+    def build(self, shape: Shape) -> nn.Module:
+        return make_activation(self.activation, "model.activation")
 
-    def name_for(self, default: str) -> str:
-        return ACTIVATIONS.canonical(self.fn or default, "model.activation")
+    def flow(self, pending: frozenset[str], row: Row, seen: Follows) -> frozenset[str]:
+        seen.close(pending, self.activation)
+        return frozenset()
 
 
 @LAYERS.register("batchnorm", "bn", "batch_norm")
@@ -46,7 +54,7 @@ class BatchNorm(LayerSpec):
         params = 2 * shape[0] if self.affine else 0
         return Inferred(shape, params, params)
 
-    def build(self, shape: Shape, activation: str) -> nn.Module:
+    def build(self, shape: Shape) -> nn.Module:
         norm = nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d
         return norm(shape[0], self.eps, self.momentum, self.affine)
 
@@ -66,7 +74,7 @@ class LocalResponseNorm(LayerSpec):
         need_map(shape, place)
         return Inferred(shape)
 
-    def build(self, shape: Shape, activation: str) -> nn.Module:
+    def build(self, shape: Shape) -> nn.Module:
         # torch pads the channels by size/2 on each side, so memory grows with size: `size: 1000000000` on a
         # small map asks for gigabytes. A window of 2C − 1 already covers every channel from every channel,
         # so any larger size sums the same a² and gives the same output: build that one.
@@ -87,7 +95,7 @@ class Dropout(LayerSpec):
     def infer(self, shape: Shape, place: Place, strict: bool) -> Inferred:
         return Inferred(shape)
 
-    def build(self, shape: Shape, activation: str) -> nn.Module:
+    def build(self, shape: Shape) -> nn.Module:
         return nn.Dropout(self.p)
 
     def geometry(self) -> str:
@@ -102,7 +110,7 @@ class Flatten(LayerSpec):
     def infer(self, shape: Shape, place: Place, strict: bool) -> Inferred:
         return Inferred((math.prod(shape),))
 
-    def build(self, shape: Shape, activation: str) -> nn.Module:
+    def build(self, shape: Shape) -> nn.Module:
         return nn.Flatten()
 
 
@@ -110,6 +118,7 @@ class Flatten(LayerSpec):
 @dataclass(frozen=True)
 class Linear(LayerSpec):
     type_name = "linear"
+    weighted = True
     out_features: int = spec_field(fd.integer(1), alias="out", required=True)
     bias: bool = spec_field(fd.boolean, True)
 
@@ -122,5 +131,5 @@ class Linear(LayerSpec):
         params = n * self.out_features + (self.out_features if self.bias else 0)
         return Inferred((self.out_features,), params, params, n * self.out_features)
 
-    def build(self, shape: Shape, activation: str) -> nn.Module:
+    def build(self, shape: Shape) -> nn.Module:
         return nn.Linear(shape[0], self.out_features, self.bias)

@@ -9,6 +9,9 @@ from cnnexp.model.layers.base import Place
 Pair = tuple[int, int]
 
 
+LARGEST_HINT = 64  # the largest stride a hint suggests: past it, no stride is the fix
+
+
 class DoesNotFit(ConfigError):
     """A window larger than its (padded) input; the builder adds the smallest input size that fits."""
 
@@ -47,3 +50,21 @@ def check_pool_padding(f: Pair, p: Pair, place: Place) -> None:
             raise ConfigError(
                 f"{place}: padding P={p_} is more than half the window F={f_}; PyTorch allows P ≤ F/2 = {f_ // 2}."
             )
+
+
+def refit(size: Pair, want: Pair, f: Pair, s: Pair, p: Pair | str, d: Pair, ceil: bool, max_p: Pair | None = None) -> str:
+    """The padding, else the stride, that makes this window turn an H×W input `size` into `want`: 'P=1',
+    'S=[2, 1]' (as the YAML writes it), or '' when neither does. `max_p` bounds P (pooling allows F/2)."""
+    pad: Pair = (0, 0) if isinstance(p, str) else p
+    top = max_p or (f[0] * d[0], f[1] * d[1])
+    by_p = [next((x for x in range(top[i] + 1) if Window(size[i], f[i], s[i], x, d[i], ceil).out == want[i]), None)
+            for i in (0, 1)]  # fmt: skip
+    if None not in by_p:
+        return f"P={_yaml_pair(by_p)}"
+    by_s = [next((x for x in range(1, min(size[i], LARGEST_HINT) + 1) if Window(size[i], f[i], x, pad[i], d[i], ceil).out == want[i]), None)
+            for i in (0, 1)]  # fmt: skip
+    return f"S={_yaml_pair(by_s)}" if None not in by_s else ""
+
+
+def _yaml_pair(values: list[int | None]) -> str:
+    return str(values[0]) if values[0] == values[1] else f"[{values[0]}, {values[1]}]"
