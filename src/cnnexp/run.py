@@ -79,7 +79,7 @@ class Run:
     loss: LossSpec
     trainer: TrainerSpec
     callbacks: Mapping[str, Target]
-    logger: Target | None
+    logger: Mapping[str, Target]  # by name; empty: the run logs nowhere
     kernels: KernelsSpec
     options: Options
 
@@ -97,7 +97,7 @@ class Run:
             "loss": to_plain(self.loss),
             "trainer": self.trainer.to_dict(),
             "callbacks": {name: target.to_dict() for name, target in self.callbacks.items()},
-            "logger": self.logger.to_dict() if self.logger else None,
+            "logger": {name: target.to_dict() for name, target in self.logger.items()},
             "kernels": to_plain(self.kernels),
             **to_plain(self.options),
         }

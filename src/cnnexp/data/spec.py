@@ -62,7 +62,8 @@ class DataSpec:
     seed: int = setting(fd.integer(0), 0)
     mean: tuple[float, ...] | None = setting(_per_channel, None)  # None: measured on the train split, or 0.5
     std: tuple[float, ...] | None = setting(_per_channel, None)
-    adapt: bool = setting(fd.boolean, False)
+    # None (null): adapt to a model that declares another input (AlexNet's 3×227×227), saying so; false refuses.
+    adapt: bool | None = setting(fd.optional(fd.boolean), None)
     augment: Augment = setting(nested(Augment), factory=Augment)
     download: bool = setting(fd.boolean, True)
     num_workers: int = setting(fd.integer(0), 2)
