@@ -17,7 +17,7 @@ from cnnexp import CONF_DIR
 from cnnexp.data.module import ImageDataModule
 from cnnexp.data.transforms import adaptation_line
 from cnnexp.errors import ConfigError
-from cnnexp.logs import is_rank_zero, quiet_known_noise
+from cnnexp.logs import quiet_known_noise
 from cnnexp.model.builder import build
 from cnnexp.model.summary import Summary, summarize
 from cnnexp.run import Run
@@ -90,7 +90,7 @@ def make_datamodule(run: Run) -> ImageDataModule:
     data, model = run.data, run.model
     fitting = fitting_models(data.shape)[:3] if data.shape != model.input_shape else []
     datamodule = ImageDataModule(data, model.input_shape, fitting, order_seed=run.options.seed)
-    if data.shape != model.input_shape and is_rank_zero():
+    if data.shape != model.input_shape:
         log.info(adaptation_line(data.shape, model.input_shape, data.name, model.name))
     return datamodule
 

@@ -31,11 +31,12 @@ OWN = "cnnexp"
 
 
 class OwnInfo(logging.Filter):
-    """cnnexp's own records below WARNING (stdout); warnings go to stderr, from any library."""
+    """cnnexp's own records below WARNING, from the first process of a run (DDP ranks share one terminal; each
+    rank's log file keeps its own). Warnings go to stderr, from any library."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         own = record.name == OWN or record.name.startswith(f"{OWN}.")
-        return own and record.levelno < logging.WARNING
+        return own and record.levelno < logging.WARNING and is_rank_zero()
 
 
 class KnownNoise(logging.Filter):

@@ -50,6 +50,17 @@ def _digits(spec: DataSpec) -> Source:
     return Source(train=grey["train"], test=grey["test"], classes=[str(d) for d in range(10)])
 
 
+def _rendered_counts(spec: DataSpec) -> DataSpec:
+    """The digits are rendered to order: their train and test sizes are numbers of images, not shares."""
+    for key in ("train_size", "test_size"):
+        if isinstance(getattr(spec, key), float):
+            raise ConfigError(
+                f"data.{key}={getattr(spec, key)}: data=digits renders whole numbers of images; give one, e.g. "
+                f"data.{key}=6000 (data.val_size may be a share of the train images)."
+            )
+    return spec
+
+
 def _render_digits(spec: DataSpec) -> None:
     """Render once per machine into load_digits' cache in data.root; every process then reads that file."""
     _digits(spec)
@@ -66,7 +77,7 @@ def _folder(step: str) -> Callable[[DataSpec], Any]:
     return run
 
 
-SOURCES.add("digits", SourceKind(prepare=_render_digits, load=_digits))
+SOURCES.add("digits", SourceKind(prepare=_render_digits, load=_digits, complete=_rendered_counts))
 SOURCES.add(
     "image_folder",
     SourceKind(prepare=_folder("prepare_folder"), load=_folder("load_folder"), complete=_folder("complete_folder")),

@@ -56,9 +56,11 @@ def instantiate_target(cfg: Mapping[str, Any], group: str, **kwargs: Any) -> Any
     if not isinstance(cfg, Mapping) or TARGET not in cfg:
         raise ConfigError(f"{group}: needs a `_target_` naming the class to build, e.g. choose {group}= from conf/{group}/.")
     try:
-        _check_arguments(get_class(str(cfg[TARGET])), [str(k) for k in cfg if k not in (TARGET, PARTIAL)], group)
+        cls = get_class(str(cfg[TARGET]))
     except (ImportError, ValueError):
-        pass  # not a class, or not importable: instantiate says which, below
+        cls = None  # not a class, or not importable: instantiate says which, below
+    if cls is not None:
+        _check_arguments(cls, [str(k) for k in cfg if k not in (TARGET, PARTIAL)], group)
     try:
         return instantiate(dict(cfg), **kwargs)
     except InstantiationException as err:
