@@ -50,7 +50,6 @@ class Experiment:
 
 def assemble(run: Run) -> Experiment:
     """Seed, then build data, model, LightningModule and Trainer."""
-    quiet_known_noise()
     pl.seed_everything(run.options.seed, workers=True, verbose=False)
     _check_classes(run)
     summary = summarize(run.model)  # validates every layer before anything is allocated
@@ -59,6 +58,7 @@ def assemble(run: Run) -> Experiment:
         build(run.model), run.model.num_classes, make_optimizer(run.optimizer), make_schedule(run.scheduler),
         run.loss.name,
     )  # fmt: skip
+    quiet_known_noise(synced=[*module.metrics, "val/acc_best"])  # what the module logs per epoch (train/module.py)
     throughput = Throughput()
     trainer = make_trainer(
         run.trainer,

@@ -1,10 +1,12 @@
 """What a run prints and what cnnexp.log keeps (conf/hydra/job_logging/cnnexp.yaml wires these filters).
 
 The console shows cnnexp's own lines on stdout and every warning from anywhere on stderr; the run's cnnexp.log
-keeps everything, Lightning's messages included, with times. Messages known to be harmless are dropped by their exact text,
-never by category: Lightning's adverts for its cloud products, and a FutureWarning that Lightning 2.6 raises
-from torch's pytree module at every fit (Lightning's own code, nothing a user can change). Imports nothing
-heavy: Hydra builds these filters before any task runs.
+keeps everything, Lightning's messages included, with times. Messages known to be harmless are dropped by
+their exact text, never by category: Lightning's adverts for its cloud products, a FutureWarning that
+Lightning 2.6 raises from torch's pytree module at every fit (Lightning's own code, nothing a user can change), and, under DDP,
+Lightning's advice to log epoch values with sync_dist=True, for the values cnnexp logs: they come from
+torchmetrics objects, which already reduce across processes when they compute. Imports nothing heavy: Hydra
+builds these filters before any task runs.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 import os
 import re
 import warnings
+from collections.abc import Iterable
 
 # Log records (rank-zero infos) that advertise Lightning's cloud products, by the start of their text.
 ADVERTS = (
@@ -53,10 +56,19 @@ def is_rank_zero() -> bool:
     return all(os.environ.get(key, "0") == "0" for key in ("RANK", "LOCAL_RANK", "SLURM_PROCID"))
 
 
-def quiet_known_noise() -> None:
-    """Ignore HARMLESS_WARNINGS by exact text, and drop the adverts from Lightning's rank-zero logger whatever
-    handlers it has (also outside a Hydra run, as in the Python API)."""
-    for text, category in HARMLESS_WARNINGS:
+def sync_dist_advice(name: str) -> str:
+    """Lightning's advice, word for word, for an epoch value logged without sync_dist under DDP."""
+    return (
+        f"It is recommended to use `self.log({name!r}, ..., sync_dist=True)` when logging on epoch level in "
+        f"distributed setting to accumulate the metric across devices."
+    )
+
+
+def quiet_known_noise(synced: Iterable[str] = ()) -> None:
+    """Ignore HARMLESS_WARNINGS, and the sync_dist advice for the logged names in `synced`, by exact text; drop
+    the adverts from Lightning's rank-zero logger whatever handlers it has (also outside a Hydra run)."""
+    known = [*HARMLESS_WARNINGS, *((sync_dist_advice(name), UserWarning) for name in synced)]
+    for text, category in known:
         warnings.filterwarnings("ignore", message=re.escape(text) + r"\Z", category=category)
     for name in ("pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero"):
         logger = logging.getLogger(name)
