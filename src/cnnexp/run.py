@@ -133,6 +133,7 @@ def read_tree(tree: Mapping[str, Any]) -> Run:
     data = resolve_data(read_data(tree["data"]))
     model = _model(tree["model"], data)
     trainer = read_trainer(tree.get("trainer") or {})
+    logger = read_logger(tree.get("logger"))
     options = read_group(Options, {k: v for k, v in tree.items() if k not in GROUPS}, "")
     return Run(
         model=model,
@@ -141,8 +142,8 @@ def read_tree(tree: Mapping[str, Any]) -> Run:
         scheduler=read_schedule(tree.get("scheduler")),
         loss=read_loss(tree.get("loss") or {}),
         trainer=trainer,
-        callbacks=read_callbacks(tree.get("callbacks"), trainer.args),
-        logger=read_logger(tree.get("logger")),
+        callbacks=read_callbacks(tree.get("callbacks"), trainer.args, has_logger=bool(logger)),
+        logger=logger,
         kernels=read_kernels(tree.get("kernels") or {}),
         options=options,
     )

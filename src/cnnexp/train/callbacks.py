@@ -10,6 +10,7 @@ constructor when it is built.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from cnnexp.train.instantiate import Target, preset_schemas, read_target
 if TYPE_CHECKING:
     import pytorch_lightning as pl
 
+log = logging.getLogger(__name__)
 # The classes conf/callbacks' presets configure, by schema key (`/schema/callback_KEY`). Named, not imported:
 # reading a run must not import Lightning (or viz/, which train/ never imports).
 PRESET_CLASSES = {
@@ -36,11 +38,18 @@ def callback_schemas() -> dict[str, type]:
     return preset_schemas("callback", PRESET_CLASSES)
 
 
-def read_callbacks(raw: Mapping[str, Any] | None, trainer: Mapping[str, Any]) -> dict[str, Target]:
-    """The callbacks switched on (an entry set to null is off), by key."""
+def read_callbacks(
+    raw: Mapping[str, Any] | None, trainer: Mapping[str, Any], has_logger: bool = True
+) -> dict[str, Target]:
+    """The callbacks switched on (an entry set to null is off), by key; `has_logger`: whether the run has one."""
     entries = {str(name): read_target(entry, f"callbacks.{name}") for name, entry in (raw or {}).items() if entry}
     if trainer.get("enable_progress_bar") is False:
         entries.pop("progress", None)  # Lightning refuses a progress bar callback when the bar is off
+    if not has_logger:
+        # Lightning refuses a LearningRateMonitor without a logger to write to (logger=null).
+        for name in [n for n, t in entries.items() if t.class_name == "LearningRateMonitor"]:
+            log.info(f"callbacks.{name}: off, as there is no logger to write the learning rate to (logger=null)")
+            del entries[name]
     return entries
 
 
