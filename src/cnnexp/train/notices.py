@@ -45,8 +45,8 @@ def device_text(trainer: pl.Trainer) -> str:
 class PaceWarning(pl.Callback):
     """Times training batch TIMED_BATCH of the first epoch; warns once when an epoch would exceed `limit_s`."""
 
-    def __init__(self, model_name: str, limit_s: float = EPOCH_LIMIT_S) -> None:
-        self.model_name, self.limit_s = model_name, limit_s
+    def __init__(self, model_name: str, limit_s: float | None = None) -> None:
+        self.model_name, self.limit_s = model_name, EPOCH_LIMIT_S if limit_s is None else limit_s
         self._start: float | None = None
         self.estimate_s: float | None = None  # the predicted epoch, once measured (for tests and logs)
 
