@@ -124,9 +124,10 @@ def train(*overrides: str, config_dir: str | Path | None = None, output_dir: str
 
 @contextlib.contextmanager
 def _printing() -> Iterator[None]:
-    """cnnexp's lines (the model table, the start-of-run line, the result) on stdout, when nothing shows them."""
-    logger = logging.getLogger("cnnexp")
-    if logger.handlers or logging.getLogger().handlers:
+    """cnnexp's lines (the model table, the start-of-run line, the result) on stdout, unless your logging shows
+    them already (a handler of its own, or a root logger set up for INFO)."""
+    logger, root = logging.getLogger("cnnexp"), logging.getLogger()
+    if logger.handlers or (root.handlers and root.isEnabledFor(logging.INFO)):
         yield
         return
     handler = logging.StreamHandler(sys.stdout)
