@@ -13,7 +13,7 @@ import pytest
 
 from cnnexp import CONF_DIR, api
 from cnnexp.configdirs import SHIPPED, command_line, searchpath_override, shadowed
-from cnnexp.help import groups_text
+from cnnexp.help import groups_text, page
 
 TINY_MODEL = """\
 # A model of my own: no `defaults:` line.
@@ -71,6 +71,9 @@ def test_help_marks_your_options(my_conf: Path) -> None:
     text = groups_text([my_conf], CONF_DIR)
     assert "lenet5_dropout, linear, tiny*" in text and "lenet5*" in text and "small_digits*" in text
     assert text.splitlines()[-1].startswith(f"  * yours (from {my_conf})")
+    assert text in page(["--help", "--config-dir", str(my_conf)])
+    assert text in page(["--help", searchpath_override([f"file://{my_conf}", "pkg://elsewhere.conf"])])
+    assert "*" not in page(["--help"])
 
 
 def test_your_model_gets_the_schema_without_a_line_of_hydra(my_conf: Path) -> None:

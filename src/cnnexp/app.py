@@ -2,7 +2,7 @@
 
 The task function lives in this importable module (not in __main__) because parallel and cluster launchers
 (joblib, submitit) pickle it by reference and call it in other processes. Nothing heavy is imported before
-a task runs: --help, shell completion and task=summary never load Lightning.
+a task runs: --help (cnnexp's own page, help.py), shell completion and task=summary never load Lightning.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import hydra
 from omegaconf import DictConfig
 
 from cnnexp.configdirs import PRIMARY, command_line, register_primary, say_shadowed
-from cnnexp.help import register_help
+from cnnexp.help import page, wants_help
 from cnnexp.schemas import register_schemas
 
 
@@ -30,8 +30,11 @@ def app(cfg: DictConfig) -> Any:
 
 
 def main() -> None:
+    args = sys.argv[1:]
+    if wants_help(args):
+        print(page(args))
+        return
     register_schemas()
     register_primary()
-    register_help()
-    sys.argv = [sys.argv[0], *command_line(sys.argv[1:])]
+    sys.argv = [sys.argv[0], *command_line(args)]
     app()

@@ -48,6 +48,15 @@ def command_line(argv: Sequence[str]) -> list[str]:
     return args
 
 
+def folders_in(argv: Sequence[str]) -> list[Path]:
+    """Your config folders named on a command line (--config-dir, file:// entries of hydra.searchpath), in order."""
+    folders = [Path(d).expanduser().absolute() for d in _flag_values(argv, ("--config-dir", "-cd"))]
+    for arg in argv:
+        if arg.startswith(SEARCHPATH + "="):
+            folders += [Path(e[len("file://") :]) for e in _entries(arg) if e.startswith("file://") and e != SHIPPED]
+    return folders
+
+
 def _flag_values(argv: Sequence[str], names: tuple[str, ...]) -> list[str]:
     values = []
     for i, arg in enumerate(argv):
@@ -66,9 +75,14 @@ def _null_group(arg: str, user_dirs: Iterable[Path]) -> str:
     return f"~{key}" if any((folder / key).is_dir() for folder in (*user_dirs, CONF_DIR)) else arg
 
 
+def _entries(arg: str) -> list[str]:
+    """The entries of a `hydra.searchpath=[...]` override, as Hydra's parser reads them."""
+    value = OverridesParser.create().parse_override(arg).value()
+    return [str(e) for e in (value if isinstance(value, list) else [value])]
+
+
 def _with_shipped(arg: str) -> str:
-    entries = OverridesParser.create().parse_override(arg).value()
-    entries = [str(e) for e in (entries if isinstance(entries, list) else [entries])]
+    entries = _entries(arg)
     return searchpath_override(entries if SHIPPED in entries else [*entries, SHIPPED])
 
 

@@ -1,35 +1,54 @@
 """`python -m cnnexp --help`: cnnexp's tasks, its config groups with their choices, and example commands.
 
-conf/hydra/help/cnnexp.yaml is the page; its `${cnnexp_help:tasks}` and `${cnnexp_help:groups}` are filled in
-here from the tasks cnnexp knows and the config folders in the search path (yours marked), leaving out the
-internal `schema` group and Hydra's own groups. Imports nothing heavy: --help must not wait for torch.
+The page is cnnexp's own, printed before Hydra starts: Hydra's help page composes the config and lists every
+group of every config source (the internal `schema` group too), which took seconds. The groups are read from
+the folders themselves: yours (--config-dir, hydra.searchpath) first and marked, then conf/. `--hydra-help`
+still shows Hydra's flags, and `--cfg job` the composed config.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
 from cnnexp import CONF_DIR
-from cnnexp.configdirs import user_folders
+from cnnexp.configdirs import folders_in
 from cnnexp.task_names import TASK_MODULES
 
-RESOLVER = "cnnexp_help"
+FLAGS = ("--help", "-h")
 HIDDEN = ("hydra", "schema")  # Hydra's own groups, and cnnexp's schemas
+PAGE = """\
+cnnexp: convolutional-network experiments declared in YAML.
+Usage: python -m cnnexp [GROUP=OPTION ...] [KEY=VALUE ...]   (or `cnnexp ...`; -m sweeps comma-separated values)
+
+Tasks (task=NAME):
+{tasks}
+
+Config groups (GROUP=OPTION; several at once for callbacks and logger: 'logger=[tensorboard,csv]'):
+{groups}
+
+Examples:
+  python -m cnnexp                                       LeNet5 on the embedded digits: 3 epochs, then the test
+  python -m cnnexp task=summary model=alexnet            AlexNet's table: shapes, parameters, mult-adds
+  python -m cnnexp model=alexnet trainer.gpus=2          AlexNet on two GPUs (DDP), the digits resized for it
+  python -m cnnexp model=alexnet_small data=cifar10      a small AlexNet on CIFAR-10
+  python -m cnnexp -m model.activation=relu,tanh,sigmoid three runs, one per activation
+  python -m cnnexp 'callbacks=[default,early_stopping]' logger=csv trainer.max_epochs=20
+  python -m cnnexp task=lr_find                          the suggested learning rate, and its plot
+  python -m cnnexp --config-dir my_conf model=my_model   your model in my_conf/model/my_model.yaml
+
+Any key of the composed config can be set: KEY=VALUE (model.layers.conv1.filters=6); --cfg job prints the
+composed config, -m runs a sweep, --hydra-help lists Hydra's own flags. Docs: README.md and docs/ in the
+repository; configs of your own: README.md "Your own configs".
+"""
 
 
-def register_help() -> None:
-    if not OmegaConf.has_resolver(RESOLVER):
-        OmegaConf.register_new_resolver(RESOLVER, section)
+def wants_help(argv: Sequence[str]) -> bool:
+    return any(arg in FLAGS for arg in argv)
 
 
-def section(name: str) -> str:
-    if name == "tasks":
-        return tasks_text()
-    if name == "groups":
-        return groups_text(user_folders(), CONF_DIR)
-    raise ValueError(f"{RESOLVER}: no section '{name}' (tasks, groups)")
+def page(argv: Sequence[str]) -> str:
+    return PAGE.format(tasks=tasks_text(), groups=groups_text(folders_in(argv), CONF_DIR))
 
 
 def tasks_text() -> str:
