@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -67,7 +68,12 @@ def test_mistakes_raise_with_the_command_lines_message(source: object, message: 
         api.build_model(source)  # type: ignore[arg-type]
 
 
-def test_train_returns_the_metrics(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_train_returns_the_metrics(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = logging.getLogger()  # as in a fresh notebook: no logging set up (earlier tests may have set some)
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "level", logging.WARNING)
     metrics = api.train(*TINY, output_dir=tmp_path / "run")
     assert metrics == json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["status"] == "ok" and 0 <= metrics["test_acc"] <= 1 and metrics["test_images"] == 100
