@@ -21,7 +21,7 @@ Tiny = Callable[..., DictConfig]
 def test_the_slow_run_message_gives_the_estimate_and_the_ways_out() -> None:
     assert slow_message(430 * 21.3, 21.3, 430, 128, "alexnet") == (
         "slow run: on this CPU a training batch of 128 images takes 21.3 s (6.0 images/s), so one epoch of 430 "
-        "batches takes about 2.5 h. For a quick run: trainer.limit_train_batches=2 (about a minute per epoch), or "
+        "batches takes about 2.5 h. For a quick run: trainer.limit_train_batches=2 (about 1 min per epoch), or "
         "model=alexnet_small (AlexNet's shape made for 28×28 to 32×32 inputs); or train on a GPU."
     )
     assert "about 12 min" in slow_message(720.0, 0.5, 1440, 64, "lenet5")

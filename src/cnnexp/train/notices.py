@@ -72,7 +72,7 @@ def slow_message(epoch_s: float, batch_s: float, batches: int, batch_size: int, 
     return (
         f"slow run: on this CPU a training batch of {batch_size} images takes {batch_s:.1f} s ({batch_size / batch_s:.1f} "
         f"images/s), so one epoch of {batches} batches takes about {_duration(epoch_s)}. For a quick run: "
-        f"trainer.limit_train_batches={quick} (about a minute per epoch), or {smaller}; or train on a GPU."
+        f"trainer.limit_train_batches={quick} (about {_duration(quick * batch_s)} per epoch), or {smaller}; or train on a GPU."
     )
 
 
