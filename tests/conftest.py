@@ -9,6 +9,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+from cnnexp.configdirs import command_line
 from cnnexp.schemas import register_schemas
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +30,8 @@ def compose_cfg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
 
         def run(*overrides: str) -> DictConfig:
-            return compose(config_name="config", overrides=[f"output_dir={scratch}", *overrides])
+            # Read as the command line reads them (GROUP=null drops a group).
+            return compose(config_name="config", overrides=[f"output_dir={scratch}", *command_line(overrides)])
 
         yield run
 

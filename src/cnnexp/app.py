@@ -1,29 +1,40 @@
-"""The Hydra application: compose conf/, then run the task named by `task=`.
+"""The Hydra application: compose the configs (yours first, then conf/), then run the task named by `task=`.
 
 The task function lives in this importable module (not in __main__) because parallel and cluster launchers
-(joblib, submitit) pickle it by reference and call it in other processes.
+(joblib, submitit) pickle it by reference and call it in other processes. Nothing heavy is imported before
+a task runs: --help (cnnexp's own page, help.py), shell completion and task=summary never load Lightning.
 """
 
 from __future__ import annotations
 
+import logging
+import sys
 from typing import Any
 
 import hydra
 from omegaconf import DictConfig
 
-from cnnexp import CONF_DIR
+from cnnexp.configdirs import PRIMARY, command_line, register_primary, say_shadowed
+from cnnexp.help import page, wants_help
 from cnnexp.schemas import register_schemas
-from cnnexp.tasks import run_task
-
-# Absolute: a relative path would be read as a Python package path, since this is a module, not a script.
-CONFIG_PATH = str(CONF_DIR)
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="config")
+# No config_path: the primary config `cnnexp` (configdirs.py) names conf/ after any folder of yours.
+@hydra.main(version_base="1.3", config_path=None, config_name=PRIMARY)
 def app(cfg: DictConfig) -> Any:
+    from cnnexp.tasks import run_task  # here: reading a run imports torch, which --help does not need
+
+    logging.captureWarnings(True)  # warnings go to the console and into cnnexp.log (conf/hydra/job_logging)
+    say_shadowed()
     return run_task(cfg)
 
 
 def main() -> None:
+    args = sys.argv[1:]
+    if wants_help(args):
+        print(page(args))
+        return
     register_schemas()
+    register_primary()
+    sys.argv = [sys.argv[0], *command_line(args)]
     app()

@@ -6,6 +6,7 @@ plain typed arguments, so each can be built and tested without Hydra.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,16 +15,23 @@ from omegaconf import OmegaConf
 
 from cnnexp import CONF_DIR
 from cnnexp.data.module import ImageDataModule
+from cnnexp.data.transforms import adaptation_line
 from cnnexp.errors import ConfigError
+from cnnexp.logs import quiet_known_noise
 from cnnexp.model.builder import build
 from cnnexp.model.summary import Summary, summarize
 from cnnexp.run import Run
-from cnnexp.train.callbacks import Throughput, make_callbacks
+from cnnexp.train.callbacks import make_callbacks
 from cnnexp.train.faults import AtomicCheckpointIO, CheckpointOnInterrupt, StopOnNonFinite
+from cnnexp.train.logger import make_loggers
 from cnnexp.train.module import Classifier
+from cnnexp.train.notices import PaceWarning, RunHeader
 from cnnexp.train.optim import make_optimizer, make_schedule
 from cnnexp.train.slurm import cluster_plugins
+from cnnexp.train.throughput import Throughput
 from cnnexp.train.trainer import make_trainer
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -50,11 +58,15 @@ def assemble(run: Run) -> Experiment:
         build(run.model), run.model.num_classes, make_optimizer(run.optimizer), make_schedule(run.scheduler),
         run.loss.fn,
     )  # fmt: skip
+    quiet_known_noise(synced=[*module.metrics, "val/acc_best"])  # what the module logs per epoch (train/module.py)
     throughput = Throughput()
     trainer = make_trainer(
         run.trainer,
-        logger=run.logger.build("logger") if run.logger else False,
-        callbacks=[*make_callbacks(run.callbacks), throughput, *_fault_callbacks(run.output_dir)],
+        logger=make_loggers(run.logger) or False,
+        callbacks=[
+            *make_callbacks(run.callbacks), throughput, RunHeader(), PaceWarning(run.model.name),
+            *_fault_callbacks(run.output_dir),
+        ],
         plugins=[AtomicCheckpointIO(), *cluster_plugins()],
         default_root_dir=str(run.output_dir),
         use_distributed_sampler=False,  # the data module shards itself (see data/module.py)
@@ -73,9 +85,14 @@ def _check_classes(run: Run) -> None:
 
 
 def make_datamodule(run: Run) -> ImageDataModule:
-    """The data shaped for the run's model; the models that would fit the data as they are, for the error's hint."""
-    fitting = fitting_models(run.data.shape)[:3] if run.data.shape != run.model.input_shape else []
-    return ImageDataModule(run.data, run.model.input_shape, fitting, order_seed=run.options.seed)
+    """The data shaped for the run's model (one line says how, when it is adapted); the models that would fit the
+    data as they are, for the error's hint."""
+    data, model = run.data, run.model
+    fitting = fitting_models(data.shape)[:3] if data.shape != model.input_shape else []
+    datamodule = ImageDataModule(data, model.input_shape, fitting, order_seed=run.options.seed)
+    if data.shape != model.input_shape:
+        log.info(adaptation_line(data.shape, model.input_shape, data.name, model.name))
+    return datamodule
 
 
 def fitting_models(shape: tuple[int, int, int]) -> list[str]:

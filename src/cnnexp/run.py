@@ -79,7 +79,7 @@ class Run:
     loss: LossSpec
     trainer: TrainerSpec
     callbacks: Mapping[str, Target]
-    logger: Target | None
+    logger: Mapping[str, Target]  # by name; empty: the run logs nowhere
     kernels: KernelsSpec
     options: Options
 
@@ -97,7 +97,7 @@ class Run:
             "loss": to_plain(self.loss),
             "trainer": self.trainer.to_dict(),
             "callbacks": {name: target.to_dict() for name, target in self.callbacks.items()},
-            "logger": self.logger.to_dict() if self.logger else None,
+            "logger": {name: target.to_dict() for name, target in self.logger.items()},
             "kernels": to_plain(self.kernels),
             **to_plain(self.options),
         }
@@ -133,6 +133,7 @@ def read_tree(tree: Mapping[str, Any]) -> Run:
     data = resolve_data(read_data(tree["data"]))
     model = _model(tree["model"], data)
     trainer = read_trainer(tree.get("trainer") or {})
+    logger = read_logger(tree.get("logger"))
     options = read_group(Options, {k: v for k, v in tree.items() if k not in GROUPS}, "")
     return Run(
         model=model,
@@ -141,8 +142,8 @@ def read_tree(tree: Mapping[str, Any]) -> Run:
         scheduler=read_schedule(tree.get("scheduler")),
         loss=read_loss(tree.get("loss") or {}),
         trainer=trainer,
-        callbacks=read_callbacks(tree.get("callbacks"), trainer.args),
-        logger=read_logger(tree.get("logger")),
+        callbacks=read_callbacks(tree.get("callbacks"), trainer.args, has_logger=bool(logger)),
+        logger=logger,
         kernels=read_kernels(tree.get("kernels") or {}),
         options=options,
     )

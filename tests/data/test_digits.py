@@ -151,3 +151,21 @@ def test_root_is_created(tmp_path: Path) -> None:
 def test_negative_size_rejected() -> None:
     with pytest.raises(ValueError):
         generate_digits(-1, seed=0)
+
+
+def test_rendering_reports_its_progress_without_changing_a_byte() -> None:
+    told: list[int] = []
+    images, labels = generate_digits(2500, seed=3, progress=told.append)
+    assert told == [1024, 1024, 452]  # after each batch of the random stream, the images it rendered
+    plain_images, plain_labels = generate_digits(2500, seed=3)
+    assert torch.equal(images, plain_images) and torch.equal(labels, plain_labels)
+
+
+def test_the_first_render_says_so_and_the_cached_one_is_silent(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="cnnexp")
+    load_digits(tmp_path, train_size=40, test_size=20, seed=2)
+    assert f"data=digits: rendering 60 images, once: they are cached in {tmp_path}/digits-v1-train40-test20-seed2.pt" in caplog.text
+    assert "data=digits: rendered 60 images in " in caplog.text
+    caplog.clear()
+    load_digits(tmp_path, train_size=40, test_size=20, seed=2)
+    assert "rendering" not in caplog.text

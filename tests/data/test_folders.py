@@ -75,7 +75,7 @@ def test_workers_decode_and_the_model_gets_its_shape(
 
 LAYOUT_ERRORS = [
     ("no_root", lambda root: shutil.rmtree(root), r"data\.root=.*images is not a folder"),
-    ("no_test", lambda root: shutil.rmtree(root / "test"), r"no folder .*images/test"),
+    ("no_train", lambda root: shutil.rmtree(root / "train"), r"no folder .*images/train; expected .*optionally val/ and test/"),
     ("no_classes", lambda root: [shutil.rmtree(p) for p in (root / "train").iterdir()], r"train has no class folders"),
     ("empty_class", lambda root: (root / "train" / "emu").mkdir(), r"class folder\(s\) without images in .*train: emu"),
     ("test_classes", lambda root: shutil.rmtree(root / "test" / "owl"), r"test has other classes .*train: \['owl'\]"),
@@ -91,6 +91,54 @@ def test_layout_mistakes_stop_before_training(
     dm = ImageDataModule(folder_spec(spec_for, root), (3, 12, 16))
     with pytest.raises(ConfigError, match=message):
         dm.prepare_data()
+    with pytest.raises(ConfigError, match=message):
+        dm.setup("fit")
+
+
+SMALL_SET = {"train": {"cat": 12, "dog": 9, "owl": 9}}  # 30 images, no val/ and no test/ folder
+
+
+def test_without_a_test_folder_a_tenth_of_train_is_held_out_for_testing(
+    spec_for: SpecFor, prepared: Prepared, image_tree: ImageTree, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="cnnexp")
+    dm = prepared(folder_spec(spec_for, image_tree(SMALL_SET), val_size=0.1))
+    sizes = {stage: len(dm.parts[stage]) for stage in ("train", "val", "test")}
+    assert sizes == {"train": 24, "val": 3, "test": 3}  # 10% of 30 each, the rest trains
+    assert "data=image_folder: no test split in " in caplog.text
+    assert "3 of its 30 train images are held out for testing (data.test_size=0.1)" in caplog.text
+    for loader, count in ((dm.train_dataloader(), 24), (dm.test_dataloader(), 3)):
+        images, labels = all_batches(loader)
+        assert len(labels) == count
+        assert_pixels_match_labels(images, labels)  # the held-out images keep their class folder's label
+
+
+def test_held_out_test_images_are_none_of_the_training_ones(
+    spec_for: SpecFor, prepared: Prepared, image_tree: ImageTree
+) -> None:
+    dm = prepared(folder_spec(spec_for, image_tree(SMALL_SET), val_size=5, test_size=7))
+    indices = {stage: set(dm.parts[stage].indices) for stage in ("train", "val", "test")}
+    assert [len(i) for i in indices.values()] == [18, 5, 7]
+    assert not (indices["train"] & indices["val"]) and not (indices["train"] & indices["test"])
+    assert not (indices["val"] & indices["test"]) and len(set().union(*indices.values())) == 30
+
+
+def test_a_share_of_the_test_folder(spec_for: SpecFor, prepared: Prepared, image_tree: ImageTree) -> None:
+    dm = prepared(folder_spec(spec_for, image_tree(TREE), test_size=0.4))
+    assert len(dm.parts["test"]) == 2  # 40% of the 5 test images
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"val_size": 0.95, "test_size": 0.1}, r"data\.val_size=0\.95 leaves no training images of the 27 in the train split"),
+        ({"test_size": 30}, r"data\.test_size=30 leaves no training images of the 30"),
+    ],
+)
+def test_holding_out_too_much_is_refused(
+    spec_for: SpecFor, image_tree: ImageTree, changes: dict[str, Any], message: str
+) -> None:
+    dm = ImageDataModule(folder_spec(spec_for, image_tree(SMALL_SET), **changes), (3, 12, 16))
     with pytest.raises(ConfigError, match=message):
         dm.setup("fit")
 

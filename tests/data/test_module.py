@@ -20,8 +20,8 @@ Prepared = Callable[..., ImageDataModule]
 TrainerFor = Callable[..., SimpleNamespace]
 
 MISMATCH = (
-    "model takes 3×227×227 but data=digits gives 1×28×28; set data.adapt=true to resize to 227×227 and repeat "
-    "the grey channel 3 times, or use a model made for this data (e.g. model=alexnet_small)."
+    "model takes 3×227×227 but data=digits gives 1×28×28; set data.adapt=true (or null) to resize to 227×227 and "
+    "repeat the grey channel 3 times, or use a model made for this data (e.g. model=alexnet_small)."
 )
 
 
@@ -34,21 +34,23 @@ def seen(loader: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> list[int]:
     return torch.cat([y for _, y in loader]).tolist()
 
 
-def test_shape_mismatch_without_adapt_says_what_to_do(spec_for: SpecFor) -> None:
+def test_shape_mismatch_with_adapt_false_says_what_to_do(spec_for: SpecFor) -> None:
     with pytest.raises(ConfigError) as caught:
-        ImageDataModule(spec_for("digits"), (3, 227, 227), fitting_models=["alexnet_small"])
+        ImageDataModule(spec_for("digits", adapt=False), (3, 227, 227), fitting_models=["alexnet_small"])
     assert str(caught.value) == MISMATCH
-    with pytest.raises(ConfigError, match=r"set data\.adapt=true to convert RGB to grey, .*model\.input is 3×32×32"):
-        ImageDataModule(spec_for("cifar10"), (1, 32, 32))
-    with pytest.raises(ConfigError, match=r"converts only between 1 \(grey\) and 3 \(RGB\)"):
-        ImageDataModule(spec_for("digits", adapt=True), (2, 28, 28))
+    with pytest.raises(ConfigError, match=r"set data\.adapt=true \(or null\) to convert RGB to grey, .*model\.input is 3×32×32"):
+        ImageDataModule(spec_for("cifar10", adapt=False), (1, 32, 32))
+    for adapt in (None, True):
+        with pytest.raises(ConfigError, match=r"converts only between 1 \(grey\) and 3 \(RGB\)"):
+            ImageDataModule(spec_for("digits", adapt=adapt), (2, 28, 28))
 
 
+@pytest.mark.parametrize("adapt", [None, True])  # null (the default) adapts as true does
 @pytest.mark.parametrize("model", [(3, 64, 48), (1, 8, 8)])
 def test_adapt_gives_batches_of_the_model_shape(
-    spec_for: SpecFor, prepared: Prepared, model: tuple[int, int, int]
+    spec_for: SpecFor, prepared: Prepared, model: tuple[int, int, int], adapt: bool | None
 ) -> None:
-    dm = prepared(spec_for("digits", adapt=True), model_input=model)
+    dm = prepared(spec_for("digits", adapt=adapt), model_input=model)
     x, y = dm.on_after_batch_transfer(next(iter(dm.train_dataloader())), 0)
     assert x.shape == (32, *model) and x.dtype == torch.float32 and torch.isfinite(x).all()
 

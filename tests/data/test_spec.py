@@ -45,7 +45,8 @@ def test_every_data_file_parses(path: Path) -> None:
     assert set(raw) - {"defaults"} == set(DATA_KEYS), "every conf/data file states every key"
     root = {"root": "/images", "num_classes": 3} if path.stem == "image_folder" else {}
     spec = parse_data(plain(path, **root))
-    assert spec.name == path.stem and spec.batch_size == 128 and spec.val_size == 5000
+    # An image folder may be small: a tenth of it is held out for validation, whatever its size.
+    assert spec.name == path.stem and spec.batch_size == 128 and spec.val_size == (0.1 if path.stem == "image_folder" else 5000)
     assert spec.in_memory is (path.stem != "image_folder")
 
 
@@ -70,6 +71,9 @@ BAD = [
     ({"batch_size": 0}, r"data\.batch_size must be at least 1, got 0"),
     ({"val_size": -1}, r"data\.val_size must be at least 0, got -1"),
     ({"train_size": 0}, r"data\.train_size must be at least 1"),
+    ({"val_size": 1.5}, r"data\.val_size must be a number of images \(a whole number\) or a share of the split between 0 and 1 \(e\.g\. 0\.1 for 10%\), got 1\.5"),
+    ({"test_size": 1e3}, r"data\.test_size must be a number of images \(a whole number\) or a share .* got 1000\.0"),
+    ({"name": "digits", "train_size": 0.5}, r"data\.train_size=0\.5: data=digits renders whole numbers of images; give one, e\.g\. data\.train_size=6000"),
     ({"num_workers": True}, r"data\.num_workers must be an integer"),
     ({"adapt": "yes"}, r"data\.adapt must be true or false"),
     ({"name": "mnst"}, r"data\.name: unknown data source 'mnst'\. Did you mean 'mnist'\?"),

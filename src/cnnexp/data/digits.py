@@ -10,15 +10,20 @@ adds a little blur and grain. All randomness comes from one `torch.Generator`, s
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from tqdm import tqdm
 
+log = logging.getLogger(__name__)
 FORMAT_VERSION = 1  # bump when the rendering changes, so old cache files are not reused
 SIZE = 28
 _BATCH = 1024  # images rendered at once; part of the random stream, so changing it changes the images
@@ -227,12 +232,12 @@ def _render(labels: Tensor, gen: torch.Generator) -> Tensor:
     return _finish(_elastic(_rasterise(pts, pen), gen), gen)
 
 
-def generate_digits(n: int, seed: int) -> tuple[Tensor, Tensor]:
+def generate_digits(n: int, seed: int, progress: Callable[[int], object] | None = None) -> tuple[Tensor, Tensor]:
     """`n` rendered digits: images uint8 (n, 28, 28) and labels int64 (n,), shuffled, each class n // 10 or
     n // 10 + 1 times.
 
     The same `n` and `seed` give the same bytes (for a given torch build); rendering goes in fixed-size
-    batches so memory stays small whatever `n` is.
+    batches so memory stays small whatever `n` is. `progress` is told the images rendered after each batch.
     """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
@@ -242,6 +247,8 @@ def generate_digits(n: int, seed: int) -> tuple[Tensor, Tensor]:
     with torch.no_grad():
         for start in range(0, n, _BATCH):
             images[start : start + _BATCH] = _render(labels[start : start + _BATCH], gen)
+            if progress is not None:
+                progress(min(_BATCH, n - start))
     return images, labels
 
 
@@ -301,10 +308,14 @@ def load_digits(
     cached = _read_cache(path, sizes)
     if cached is not None:
         return cached
-    splits = {
-        "train": generate_digits(train_size, seed),
-        "test": generate_digits(test_size, _test_seed(seed)),
-    }
+    began = time.perf_counter()
+    log.info(f"data=digits: rendering {train_size + test_size:,} images, once: they are cached in {path}")
+    with tqdm(total=train_size + test_size, desc="rendering digits", unit=" images", disable=None, leave=False) as bar:
+        splits = {
+            "train": generate_digits(train_size, seed, bar.update),
+            "test": generate_digits(test_size, _test_seed(seed), bar.update),
+        }
     root.mkdir(parents=True, exist_ok=True)
     _write_cache(path, splits)
+    log.info(f"data=digits: rendered {train_size + test_size:,} images in {time.perf_counter() - began:.0f} s")
     return splits

@@ -1,7 +1,9 @@
-"""data=image_folder: a folder of class folders, root/{train,test}[/val]/<class>/<image files>.
+"""data=image_folder: a folder of class folders, root/train[/val][/test]/<class>/<image files>.
 
-Every mistake in the layout is found before training starts: a missing split, no class folders, an empty
-class, classes that differ between splits, and (in `prepare_folder`) any image file that PIL cannot read.
+Without root/val, validation images are held out of train (data.val_size, 10% by default); without root/test,
+so are the test images (data.test_size, 10% when null), as data/split.py says in the log. Every mistake in the
+layout is found before training starts: no train folder, no class folders, an empty class, classes that differ
+between splits, and (in `prepare_folder`) any image file that PIL cannot read.
 `complete_folder` gives the run what the folder decides: the class count when data.num_classes is null.
 """
 
@@ -42,14 +44,13 @@ class Decode:
 
 
 def split_folders(spec: DataSpec) -> dict[str, Path]:
-    """The split folders that exist: train and test (required), val (optional)."""
-    layout = f"{spec.root}/train/<class>/<images> and {spec.root}/test/<class>/<images> (optionally val/ too)"
+    """The split folders that exist: train (required), val and test (optional: held out of train without them)."""
+    layout = f"{spec.root}/train/<class>/<images> (optionally val/ and test/ beside train/, with the same classes)"
     if not spec.root.is_dir():
         raise ConfigError(f"data.root={spec.root} is not a folder; data=image_folder expects {layout}.")
     folders = {stage: spec.root / stage for stage in ("train", "val", "test")}
-    for stage in ("train", "test"):
-        if not folders[stage].is_dir():
-            raise ConfigError(f"data=image_folder: no folder {folders[stage]}; expected {layout}.")
+    if not folders["train"].is_dir():
+        raise ConfigError(f"data=image_folder: no folder {folders['train']}; expected {layout}.")
     return {stage: path for stage, path in folders.items() if path.is_dir()}
 
 
@@ -110,7 +111,7 @@ def _datasets(spec: DataSpec) -> tuple[dict[str, ImageFolder], list[str], Path]:
 def load_folder(spec: DataSpec) -> Source:
     parts, classes, train = _datasets(spec)
     origin = f"{train} has {len(classes)} class folders ({', '.join(classes)})"
-    return Source(train=parts["train"], test=parts["test"], classes=classes, val=parts.get("val"), origin=origin)
+    return Source(train=parts["train"], test=parts.get("test"), classes=classes, val=parts.get("val"), origin=origin)
 
 
 def prepare_folder(spec: DataSpec) -> None:

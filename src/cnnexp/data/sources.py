@@ -15,10 +15,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from torchvision import datasets
 
 from cnnexp.data.digits import load_digits
-from cnnexp.data.folders import complete_folder, load_folder, prepare_folder
 from cnnexp.data.spec import DataSpec
 from cnnexp.data.split import Source, Tensors
 from cnnexp.errors import ConfigError
@@ -52,13 +50,38 @@ def _digits(spec: DataSpec) -> Source:
     return Source(train=grey["train"], test=grey["test"], classes=[str(d) for d in range(10)])
 
 
+def _rendered_counts(spec: DataSpec) -> DataSpec:
+    """The digits are rendered to order: their train and test sizes are numbers of images, not shares."""
+    for key in ("train_size", "test_size"):
+        if isinstance(getattr(spec, key), float):
+            raise ConfigError(
+                f"data.{key}={getattr(spec, key)}: data=digits renders whole numbers of images; give one, e.g. "
+                f"data.{key}=6000 (data.val_size may be a share of the train images)."
+            )
+    return spec
+
+
 def _render_digits(spec: DataSpec) -> None:
     """Render once per machine into load_digits' cache in data.root; every process then reads that file."""
     _digits(spec)
 
 
-SOURCES.add("digits", SourceKind(prepare=_render_digits, load=_digits))
-SOURCES.add("image_folder", SourceKind(prepare=prepare_folder, load=load_folder, complete=complete_folder))
+def _folder(step: str) -> Callable[[DataSpec], Any]:
+    """A step of data/folders.py, imported when it runs: reading the default run imports no torchvision."""
+
+    def run(spec: DataSpec) -> Any:
+        from cnnexp.data import folders
+
+        return getattr(folders, step)(spec)
+
+    return run
+
+
+SOURCES.add("digits", SourceKind(prepare=_render_digits, load=_digits, complete=_rendered_counts))
+SOURCES.add(
+    "image_folder",
+    SourceKind(prepare=_folder("prepare_folder"), load=_folder("load_folder"), complete=_folder("complete_folder")),
+)
 
 
 # --- torchvision's datasets: their own files, download mirrors and checksums --------------------------------
@@ -74,17 +97,23 @@ def _cifar_layout(cls: type, root: Path) -> tuple[Path, list[str]]:
     return root / cls.base_folder, [*files, cls.meta["filename"]]
 
 
-TORCHVISION: dict[str, tuple[type, Callable[[type, Path], tuple[Path, list[str]]]]] = {
-    "mnist": (datasets.MNIST, _idx_layout),
-    "fashion_mnist": (datasets.FashionMNIST, _idx_layout),
-    "cifar10": (datasets.CIFAR10, _cifar_layout),
+# data.name -> the torchvision.datasets class (by name: torchvision is imported only when one is used), layout.
+TORCHVISION: dict[str, tuple[str, Callable[[type, Path], tuple[Path, list[str]]]]] = {
+    "mnist": ("MNIST", _idx_layout),
+    "fashion_mnist": ("FashionMNIST", _idx_layout),
+    "cifar10": ("CIFAR10", _cifar_layout),
 }
+
+
+def _dataset_class(name: str) -> type:
+    from torchvision import datasets
+
+    return getattr(datasets, TORCHVISION[name][0])
 
 
 def _layout(name: str, root: Path) -> tuple[Path, list[str]]:
     """The folder torchvision reads data=`name` from, and the files it needs there."""
-    cls, layout = TORCHVISION[name]
-    return layout(cls, root)
+    return TORCHVISION[name][1](_dataset_class(name), root)
 
 
 def _missing(name: str, root: Path) -> tuple[Path, list[str]]:
@@ -102,7 +131,7 @@ def _files_message(name: str, root: Path, why: str) -> str:
 
 
 def _open(name: str, spec: DataSpec, train: bool, download: bool) -> Any:
-    cls = TORCHVISION[name][0]
+    cls = _dataset_class(name)
     try:
         return cls(str(spec.root), train=train, download=download)
     # torchvision reports a missing, truncated or failed download as any of these; the user needs the files.

@@ -28,6 +28,28 @@ def _root(value: Any, where: str) -> Path | None:
     return Path(value).expanduser().absolute()
 
 
+def _count_or_share(minimum: int) -> fd.Reader:
+    """A number of images (a whole number, at least `minimum`) or a share of a split (a fraction between 0 and 1)."""
+    count = fd.integer(minimum)
+
+    def read(value: Any, where: str) -> int | float:
+        if isinstance(value, float):
+            if not 0 < value < 1:
+                raise ConfigError(
+                    f"{where} must be a number of images (a whole number) or a share of the split between 0 and 1 "
+                    f"(e.g. 0.1 for 10%), got {value!r}."
+                )
+            return value
+        return count(value, where)
+
+    return read
+
+
+def images_of(size: int | float, available: int) -> int:
+    """How many of `available` images a size means: a count as it is, a share rounded (at least one image)."""
+    return max(1, round(size * available)) if isinstance(size, float) else size
+
+
 def _per_channel(value: Any, where: str) -> tuple[float, ...] | None:
     """None, or numbers (one per channel, checked against data.channels in DataSpec.check)."""
     if value is None:
@@ -56,13 +78,16 @@ class DataSpec:
     width: int = setting(fd.integer(1))
     num_classes: int | None = setting(fd.optional(fd.integer(1)))  # None: image_folder counts its class folders
     batch_size: int = setting(fd.integer(1), 128)
-    val_size: int = setting(fd.integer(0), 5000)
-    train_size: int | None = setting(fd.optional(fd.integer(1)), None)
-    test_size: int | None = setting(fd.optional(fd.integer(1)), None)
+    # Sizes: a number of images, or a share of the split (0.1 = 10%). val: held out of train (unless the
+    # source has a val split); test: a subset of the test split, or held out of train when there is none.
+    val_size: int | float = setting(_count_or_share(0), 5000)
+    train_size: int | float | None = setting(fd.optional(_count_or_share(1)), None)
+    test_size: int | float | None = setting(fd.optional(_count_or_share(1)), None)
     seed: int = setting(fd.integer(0), 0)
     mean: tuple[float, ...] | None = setting(_per_channel, None)  # None: measured on the train split, or 0.5
     std: tuple[float, ...] | None = setting(_per_channel, None)
-    adapt: bool = setting(fd.boolean, False)
+    # None (null): adapt to a model that declares another input (AlexNet's 3×227×227), saying so; false refuses.
+    adapt: bool | None = setting(fd.optional(fd.boolean), None)
     augment: Augment = setting(nested(Augment), factory=Augment)
     download: bool = setting(fd.boolean, True)
     num_workers: int = setting(fd.integer(0), 2)

@@ -10,14 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Union
 
+import logging
+
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
-from cnnexp.data.spec import DataSpec
+from cnnexp.data.spec import DataSpec, images_of
 from cnnexp.errors import ConfigError
 
+log = logging.getLogger(__name__)
 STAGES = ("train", "val", "test")
+HELD_OUT_TEST = 0.1  # the share of train held out as the test split when a source has none (test_size: null)
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,7 @@ Part = Union[Tensors, Dataset]
 @dataclass(frozen=True)
 class Source:
     train: Part
-    test: Part
+    test: Part | None  # None: the source has no test split (image_folder without root/test): held out of train
     classes: list[str]
     val: Part | None = None  # the source's own validation split (image_folder root/val); else held out of train
     origin: str = ""  # where the classes come from, for messages: "data=digits", "<root>/train"
@@ -58,30 +62,49 @@ def seeded_order(n: int, seed: int) -> Tensor:
 
 
 def split(source: Source, spec: DataSpec) -> dict[str, Part]:
-    """train_size images of the train split (seeded choice), val_size of them held out; test_size of test."""
+    """train_size images of the train split (seeded choice); test_size of the test split, or held out of train
+    when the source has none; val_size held out of train unless the source has a val split."""
     order = _chosen(len(source.train), spec.train_size, spec.seed, "train")
+    chosen, held = len(order), {}  # a share is of the chosen train images, for val and test alike
+    if source.test is None:
+        test_size = spec.test_size if spec.test_size is not None else HELD_OUT_TEST
+        held["test"] = _held_out(order, images_of(test_size, chosen), f"data.test_size={test_size}")
+        log.info(
+            f"data={spec.name}: no test split in {spec.root}: {len(held['test'])} of its {chosen} train images are "
+            f"held out for testing (data.test_size={test_size})"
+        )
+        order = order[len(held["test"]) :]
+    if source.val is None:
+        held["val"] = _held_out(order, images_of(spec.val_size, chosen), f"data.val_size={spec.val_size}")
+        order = order[len(held["val"]) :]
+    parts = {stage: take(source.train, index.sort().values) for stage, index in held.items()}
+    parts["train"] = take(source.train, order.sort().values)
     if source.val is not None:
-        val, train = source.val, take(source.train, order.sort().values)
-    else:
-        if spec.val_size >= len(order):
-            raise ConfigError(
-                f"data.val_size={spec.val_size} leaves no training images of the {len(order)} in the train split; "
-                f"set data.val_size below {len(order)} (0 for no validation)."
-            )
-        held, kept = order[: spec.val_size], order[spec.val_size :]
-        val, train = take(source.train, held.sort().values), take(source.train, kept.sort().values)
-    # A different stream for test than for train, so equal sizes do not pick "the same" positions.
-    test = take(source.test, _chosen(len(source.test), spec.test_size, spec.seed + 1, "test").sort().values)
-    return {"train": train, "val": val, "test": test}
+        parts["val"] = source.val
+    if source.test is not None:
+        # A different stream for test than for train, so equal sizes do not pick "the same" positions.
+        parts["test"] = take(source.test, _chosen(len(source.test), spec.test_size, spec.seed + 1, "test").sort().values)
+    return {stage: parts[stage] for stage in STAGES}
 
 
-def _chosen(available: int, wanted: int | None, seed: int, stage: str) -> Tensor:
-    if wanted is not None and wanted > available:
+def _held_out(order: Tensor, count: int, setting: str) -> Tensor:
+    """The first `count` images of `order` (for val or test), leaving at least one to train on."""
+    if count >= len(order):
+        raise ConfigError(
+            f"{setting} leaves no training images of the {len(order)} in the train split; set "
+            f"{setting.split('=')[0]} below {len(order)}, or a share such as 0.1 (0 for none)."
+        )
+    return order[:count]
+
+
+def _chosen(available: int, wanted: int | float | None, seed: int, stage: str) -> Tensor:
+    count = available if wanted is None else images_of(wanted, available)
+    if count > available:
         raise ConfigError(
             f"data.{stage}_size={wanted} but the {stage} split has only {available} images; "
-            f"set data.{stage}_size to at most {available}, or null for all."
+            f"set data.{stage}_size to at most {available}, a share such as 0.5, or null for all."
         )
-    return seeded_order(available, seed)[: available if wanted is None else wanted]
+    return seeded_order(available, seed)[:count]
 
 
 def take(part: Part, index: Tensor) -> Part:

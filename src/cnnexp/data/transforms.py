@@ -21,8 +21,11 @@ Shape = tuple[int, int, int]  # C, H, W
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, PIL's RGB -> "L" weights
 
 
-def check_adapt(data: Shape, model: Shape, adapt: bool, data_name: str, fitting_models: Sequence[str] = ()) -> None:
-    """Refuse a model whose input the data cannot feed; the message says what data.adapt=true would do."""
+def check_adapt(
+    data: Shape, model: Shape, adapt: bool | None, data_name: str, fitting_models: Sequence[str] = ()
+) -> None:
+    """Refuse a model whose input the data cannot feed, or may not (data.adapt=false); the message says what
+    adapting would do. data.adapt=null (the default) and true adapt whatever the two shapes allow."""
     if data == model:
         return
     if data[0] != model[0] and {data[0], model[0]} != {1, 3}:
@@ -30,15 +33,28 @@ def check_adapt(data: Shape, model: Shape, adapt: bool, data_name: str, fitting_
             f"model takes {model[0]} channel(s) but data={data_name} gives {data[0]}; "
             f"data.adapt converts only between 1 (grey) and 3 (RGB) channels."
         )
-    if adapt:
+    if adapt is not False:
         return
-    steps = [f"resize to {model[1]}×{model[2]}"] if data[1:] != model[1:] else []
-    if data[0] != model[0]:
-        steps.append("repeat the grey channel 3 times" if data[0] == 1 else "convert RGB to grey")
     others = " or ".join(f"model={name}" for name in fitting_models) or f"one whose model.input is {fmt_shape(data)}"
     raise ConfigError(
         f"model takes {fmt_shape(model)} but data={data_name} gives {fmt_shape(data)}; set data.adapt=true "
-        f"to {' and '.join(steps)}, or use a model made for this data (e.g. {others})."
+        f"(or null) to {' and '.join(adaptation_steps(data, model))}, or use a model made for this data (e.g. {others})."
+    )
+
+
+def adaptation_steps(data: Shape, model: Shape) -> list[str]:
+    """What `adapt` does to each batch of `data` for a model taking `model`, in words."""
+    steps = [f"resize to {model[1]}×{model[2]}"] if data[1:] != model[1:] else []
+    if data[0] != model[0]:
+        steps.append("repeat the grey channel 3 times" if data[0] == 1 else "convert RGB to grey")
+    return steps
+
+
+def adaptation_line(data: Shape, model: Shape, data_name: str, model_name: str) -> str:
+    """The one line a run prints when it adapts the data to the model."""
+    return (
+        f"data.adapt: model={model_name} takes {fmt_shape(model)}, data={data_name} gives {fmt_shape(data)}: each "
+        f"batch is adapted ({' and '.join(adaptation_steps(data, model))}); data.adapt=false refuses instead."
     )
 
 

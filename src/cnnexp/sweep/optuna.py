@@ -15,9 +15,8 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import optuna
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
 from hydra.core.plugins import Plugins
@@ -28,8 +27,16 @@ from omegaconf import DictConfig, OmegaConf
 
 from cnnexp.errors import ConfigError
 
+if TYPE_CHECKING:
+    import optuna  # imported where used: Hydra imports every sweeper plugin at start-up, for --help too
+
 log = logging.getLogger(__name__)
-DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.PRUNED)
+
+
+def _done() -> tuple[Any, ...]:
+    import optuna
+
+    return (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.PRUNED)
 
 
 class OptunaSweeper(Sweeper):
@@ -60,7 +67,7 @@ class OptunaSweeper(Sweeper):
         fixed = [f"{o.get_key_element()}={o.get_value_element_as_str()}" for o in overrides if not o.is_sweep_override()]
         space = [o for o in overrides if o.is_sweep_override()]
         study = self._study(sweep_dir)
-        done = len(study.get_trials(deepcopy=False, states=DONE))
+        done = len(study.get_trials(deepcopy=False, states=_done()))
         log.info(f"Optuna study {self.study_name} in {sweep_dir}: {done} of {self.n_trials} trials done")
         while done < self.n_trials:
             batch = [study.ask() for _ in range(min(self.n_jobs, self.n_trials - done))]
@@ -72,6 +79,8 @@ class OptunaSweeper(Sweeper):
         _save_best(study, sweep_dir)
 
     def _study(self, sweep_dir: Path) -> optuna.Study:
+        import optuna
+
         storage = self.storage or f"sqlite:///{(sweep_dir / 'optuna.db').resolve()}"
         sampler = optuna.samplers.TPESampler(seed=self.seed)
         return optuna.create_study(
@@ -106,6 +115,8 @@ def _plain(value: Any) -> Any:
 
 
 def _outcome(result: Any) -> tuple[Any, ...]:
+    import optuna
+
     try:
         value = result.return_value
     except Exception as err:  # the job raised: a failed trial, the search goes on
@@ -117,6 +128,8 @@ def _outcome(result: Any) -> tuple[Any, ...]:
 
 
 def _save_best(study: optuna.Study, sweep_dir: Path) -> None:
+    import optuna
+
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not complete:
         log.warning("no trial completed: no best parameters to save")

@@ -1,11 +1,17 @@
-"""Tasks that `task=NAME` selects, and the one place where errors become an exit or a failed sweep job."""
+"""Tasks that `task=NAME` selects, and the one place where errors become an exit or a failed sweep job.
+
+A task's module is imported only when that task runs: task=summary never imports Lightning.
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
+import pkgutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +21,27 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from cnnexp.errors import TrainingFailed, UserFacingError
-from cnnexp.run import read_run
-from cnnexp.tasks import kernels, summary, train  # noqa: F401  (importing registers the tasks)
+from cnnexp.run import Run, read_run
+from cnnexp.task_names import TASK_MODULES
 from cnnexp.tasks.base import TASKS
 from cnnexp.train.results import write_json
 
 log = logging.getLogger(__name__)
+
+
+def task_named(name: str) -> Callable[[Run], Any]:
+    """The task registered as `name`, importing only its module (task_names.py); every
+    module of this package when the name is not listed there."""
+    if name in TASK_MODULES:
+        importlib.import_module(f"cnnexp.tasks.{TASK_MODULES[name][0]}")
+    if name not in TASKS:
+        import_all_tasks()  # registered in a module not listed, or a misspelling: the error lists every task
+    return TASKS.get(name, "task")
+
+
+def import_all_tasks() -> None:
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"cnnexp.tasks.{module.name}")
 
 
 def run_task(cfg: DictConfig) -> Any:
@@ -31,7 +52,7 @@ def run_task(cfg: DictConfig) -> Any:
     """
     try:
         run = read_run(cfg)
-        return TASKS.get(run.options.task, "task")(run)
+        return task_named(run.options.task)(run)
     except Exception as err:
         if _in_multirun():
             return _record_failure(cfg, err)

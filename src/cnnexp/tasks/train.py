@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import pickle
 import sys
 import time
@@ -24,6 +25,8 @@ from cnnexp.train.faults import INTERRUPTED, graceful_ctrl_c
 from cnnexp.train.gpu_slots import gpu_slot
 from cnnexp.train.launch import ddp_children, ddp_processes
 from cnnexp.train.results import log_to_tensorboard, write_json, write_summary
+
+log = logging.getLogger(__name__)
 
 
 @TASKS.register("train")
@@ -70,7 +73,7 @@ def _own_gpu_in_parallel_sweeps(run: Run) -> Iterator[Run]:
 def _train(run: Run, resume: str | None) -> float:
     exp = assemble(run)
     if rank_zero_only.rank == 0:  # DDP children run this file too; only rank 0 writes and prints
-        print(exp.summary.table(), flush=True)
+        log.info(exp.summary.table())
         write_summary(exp.run_dir, exp.summary)
     start = time.perf_counter()
     with graceful_ctrl_c():
@@ -80,7 +83,8 @@ def _train(run: Run, resume: str | None) -> float:
             _interrupted(exp)
     best = exp.trainer.checkpoint_callback.best_model_path if exp.trainer.checkpoint_callback else ""
     best_val = exp.trainer.callback_metrics.get("val/acc_best")  # trainer.test() resets callback_metrics
-    tested = exp.trainer.test(exp.module, datamodule=exp.datamodule, ckpt_path="best" if best else None, verbose=False)
+    # The path itself, not "best": Lightning would warn that the run has two ModelCheckpoint callbacks (best, last).
+    tested = exp.trainer.test(exp.module, datamodule=exp.datamodule, ckpt_path=best or None, verbose=False)
     metrics = _metrics(exp, tested[0], time.perf_counter() - start, best)
     metrics["best_val_acc"] = float(best_val) if best_val is not None else None
     if exp.trainer.is_global_zero:
@@ -116,7 +120,7 @@ def _completed(run: Run) -> float | None:
     done = json.loads(metrics.read_text())
     if done.get("status") != "ok":
         return None
-    print(f"skipped: {metrics} says this job finished (test accuracy {done['test_acc']:.4f})", flush=True)
+    log.info(f"skipped: {metrics} says this job finished (test accuracy {done['test_acc']:.4f})")
     return _optimized(run, done)
 
 
@@ -200,10 +204,9 @@ def _report(exp: Experiment, metrics: dict[str, Any]) -> None:
     }
     final = {k: metrics[k] for k in ("test_acc", "best_val_acc") if metrics.get(k) is not None}
     log_to_tensorboard(exp.trainer, exp.summary, choices, final)
-    print(
+    log.info(
         f"test accuracy {metrics['test_acc']:.4f}  best val accuracy {_fmt(metrics['best_val_acc'])}  "
-        f"epochs {metrics['epochs']}  {metrics['train_images_per_s']:.0f} images/s  run folder {exp.run_dir}",
-        flush=True,
+        f"epochs {metrics['epochs']}  {metrics['train_images_per_s']:.0f} images/s  run folder {exp.run_dir}"
     )
 
 

@@ -1,72 +1,55 @@
-"""conf/callbacks (its schema, its typed value, the callbacks built from it), and the throughput meter behind
-metrics.json's images/s."""
+"""conf/callbacks: an open set of Lightning callbacks, by name; their schemas, typed value, and the callbacks built.
+
+Any callback class can be added or removed, from the command line or a config of one's own:
+`+callbacks.swa._target_=pytorch_lightning.callbacks.StochasticWeightAveraging +callbacks.swa.swa_lrs=0.01`,
+`callbacks.lr_monitor=null`, or presets as a list, `callbacks=[default,early_stopping]`. The classes that
+shipped presets configure have schemas (`/schema/callback_KEY`), so their every argument can be overridden
+without a `+` and a misspelled one fails at compose time; an entry of any other class is checked against its
+constructor when it is built.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import time
+import logging
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any
 
-import pytorch_lightning as pl
-import torch
+from cnnexp.train.instantiate import Target, preset_schemas, read_target
 
-from cnnexp.train.instantiate import Target, read_target, signature_schema
+if TYPE_CHECKING:
+    import pytorch_lightning as pl
 
-
-class Throughput(pl.Callback):
-    """Training images per second over the training steps only (validation and start-up excluded).
-
-    Times each epoch's training batches: from the first batch's start to the last batch's end, with one
-    device synchronisation per epoch (never per step).
-    """
-
-    def __init__(self) -> None:
-        self.images = 0
-        self.seconds = 0.0
-        self._start: float | None = None
-
-    def on_train_batch_start(self, trainer: pl.Trainer, module: pl.LightningModule, batch: Any, idx: int) -> None:
-        if self._start is None:
-            _sync(module.device)
-            self._start = time.perf_counter()
-
-    def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, out: Any, batch: Any, idx: int) -> None:
-        self.images += int(batch[0].shape[0]) * trainer.world_size
-        if idx + 1 >= trainer.num_training_batches:
-            self._stop(module.device)
-
-    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        self._stop(module.device)
-
-    def _stop(self, device: torch.device) -> None:
-        if self._start is not None:
-            _sync(device)
-            self.seconds += time.perf_counter() - self._start
-            self._start = None
-
-    @property
-    def images_per_second(self) -> float:
-        return self.images / self.seconds if self.seconds else 0.0
+log = logging.getLogger(__name__)
+# The classes conf/callbacks' presets configure, by schema key (`/schema/callback_KEY`). Named, not imported:
+# reading a run must not import Lightning (or viz/, which train/ never imports).
+PRESET_CLASSES = {
+    "model_checkpoint": "pytorch_lightning.callbacks.ModelCheckpoint",
+    "lr_monitor": "pytorch_lightning.callbacks.LearningRateMonitor",
+    "early_stopping": "pytorch_lightning.callbacks.EarlyStopping",
+    "progress_bar": "pytorch_lightning.callbacks.TQDMProgressBar",
+    "lr_finder": "cnnexp.train.lr_find.FindLearningRate",
+    "pictures": "cnnexp.viz.callback.Pictures",
+    "speed": "cnnexp.train.speed.SpeedUp",
+}
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+def callback_schemas() -> dict[str, type]:
+    """One schema per preset class, listing its constructor's arguments (imports the classes)."""
+    return preset_schemas("callback", PRESET_CLASSES)
 
 
-def callbacks_schema(entries: Mapping[str, type]) -> type:
-    """One optional entry per callback key, each listing its class's constructor arguments."""
-    fields = [(key, Optional[signature_schema(cls, f"{cls.__name__}Conf")], dataclasses.field(default=None))
-              for key, cls in entries.items()]  # fmt: skip
-    return dataclasses.make_dataclass("CallbacksConf", fields)
-
-
-def read_callbacks(raw: Mapping[str, Any] | None, trainer: Mapping[str, Any]) -> dict[str, Target]:
-    """The callbacks switched on (an entry set to null is off), by key."""
+def read_callbacks(
+    raw: Mapping[str, Any] | None, trainer: Mapping[str, Any], has_logger: bool = True
+) -> dict[str, Target]:
+    """The callbacks switched on (an entry set to null is off), by key; `has_logger`: whether the run has one."""
     entries = {str(name): read_target(entry, f"callbacks.{name}") for name, entry in (raw or {}).items() if entry}
     if trainer.get("enable_progress_bar") is False:
         entries.pop("progress", None)  # Lightning refuses a progress bar callback when the bar is off
+    if not has_logger:
+        # Lightning refuses a LearningRateMonitor without a logger to write to (logger=null).
+        for name in [n for n, t in entries.items() if t.class_name == "LearningRateMonitor"]:
+            log.info(f"callbacks.{name}: off, as there is no logger to write the learning rate to (logger=null)")
+            del entries[name]
     return entries
 
 

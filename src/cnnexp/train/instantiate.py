@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import MISSING
 
-from cnnexp.errors import ConfigError
+from cnnexp.errors import ConfigError, closest
 
 TARGET, PARTIAL = "_target_", "_partial_"
 PRIMITIVE = (bool, int, float, str, type(None))
@@ -56,10 +56,44 @@ def instantiate_target(cfg: Mapping[str, Any], group: str, **kwargs: Any) -> Any
     if not isinstance(cfg, Mapping) or TARGET not in cfg:
         raise ConfigError(f"{group}: needs a `_target_` naming the class to build, e.g. choose {group}= from conf/{group}/.")
     try:
+        cls = get_class(str(cfg[TARGET]))
+    except (ImportError, ValueError):
+        cls = None  # not a class, or not importable: instantiate says which, below
+    if cls is not None:
+        _check_arguments(cls, [str(k) for k in cfg if k not in (TARGET, PARTIAL)], group)
+    try:
         return instantiate(dict(cfg), **kwargs)
     except InstantiationException as err:
         reason = str(err).strip().splitlines()[-1]
         raise ConfigError(f"{group}: cannot build {cfg[TARGET]}: {reason}") from None
+
+
+def _check_arguments(cls: type, given: list[str], group: str) -> None:
+    """An argument the class does not take, named with its group and the closest real one."""
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return  # takes any keyword: nothing to check here
+    known = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    for name in given:
+        if name not in known:
+            raise ConfigError(
+                f"{group}.{name}: {cls.__name__} takes no argument '{name}'.{closest(name, known)} "
+                f"Its arguments: {', '.join(known)}."
+            )
+
+
+def locate(path: str) -> type:
+    """The class a dotted name such as pytorch_lightning.callbacks.ModelCheckpoint names (imports its module)."""
+    return get_class(path)
+
+
+def preset_schemas(prefix: str, classes: Mapping[str, str]) -> dict[str, type]:
+    """`PREFIX_KEY` -> the schema of each class named in `classes` (key -> dotted name); imports the classes."""
+    schemas = {}
+    for key, path in classes.items():
+        cls = locate(path)
+        schemas[f"{prefix}_{key}"] = signature_schema(cls, f"{cls.__name__}Conf")
+    return schemas
 
 
 def signature_schema(cls: type, name: str, partial: bool = False, skip: tuple[str, ...] = ()) -> type:

@@ -26,6 +26,8 @@ import torch.distributed as dist
 from hydra.core.hydra_config import HydraConfig
 from lightning_fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 
+from cnnexp.configdirs import child_arguments
+
 DDP_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
 
 
@@ -67,10 +69,11 @@ def ddp_children(count: int) -> Iterator[None]:
 
 
 def child_command(rank: int) -> list[str]:
-    """`python -m cnnexp <this job's overrides>` writing into this job's folder, as a single run."""
+    """`python -m cnnexp <this job's overrides>` writing into this job's folder, as a single run, with this job's
+    config folders (--config-dir, hydra.searchpath) and primary config."""
     hydra = HydraConfig.get()
     return [
-        sys.executable, "-m", "cnnexp", *hydra.overrides.task,
+        sys.executable, "-m", "cnnexp", *child_arguments(), *hydra.overrides.task,
         # Quoted: a sweep job's folder is named by its overrides ("model=lenet5,seed=1"), and an unquoted
         # comma would make the child's override a sweep of its own.
         f'hydra.run.dir="{hydra.runtime.output_dir}"',

@@ -6,12 +6,12 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
-
-import pytorch_lightning as pl
-from pytorch_lightning.loggers import TensorBoardLogger
+from typing import TYPE_CHECKING, Any
 
 from cnnexp.model.summary import Summary
+
+if TYPE_CHECKING:
+    import pytorch_lightning as pl
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
@@ -37,6 +37,8 @@ def hparams(summary: Summary, choices: dict[str, Any]) -> dict[str, Any]:
 
 def log_to_tensorboard(trainer: pl.Trainer, summary: Summary, choices: dict[str, Any], metrics: dict[str, float]) -> None:
     """The summary table as text, and the hparams tab: this run's choices against its final metrics."""
+    from pytorch_lightning.loggers import TensorBoardLogger  # here: tasks/ reach write_json without Lightning
+
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
             # Four leading spaces make TensorBoard's markdown keep the table's columns.

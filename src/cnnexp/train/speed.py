@@ -9,8 +9,8 @@ Each switch left at None follows the device:
   and restored when the stage ends (`set_tf32`).
 - compile: off unless asked; torch.compile spends tens of seconds to minutes before the first step, which
   only long runs win back.
-- precision (`auto_precision`, for trainer.precision=auto): bf16-mixed on GPUs with bfloat16, 16-mixed on
-  older GPUs, 32-true on a CPU.
+- precision (`auto_precision`, for trainer.precision=auto, in train/precision.py): bf16-mixed on GPUs with
+  bfloat16, 16-mixed on older GPUs, 32-true on a CPU.
 cuDNN autotuning is Lightning's own switch, `trainer.benchmark` (conf/trainer/default.yaml).
 
 `SpeedUp` applies them in `setup`, before Lightning moves the model and builds the optimiser: a memory-format
@@ -19,32 +19,12 @@ change keeps the Parameter objects, and nn.Module.compile compiles in place, so 
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytorch_lightning as pl
 import torch
 from torch import nn
 
 from cnnexp.errors import ConfigError
-
-PRECISION_AUTO = "auto"
-GPU_NAMES = ("gpu", "cuda")
-
-
-def auto_precision(accelerator: str) -> str:
-    """trainer.precision=auto: bf16-mixed on GPUs with bfloat16 (Ampere and later), 16-mixed on older ones,
-    32-true on a CPU (bf16 autocast on a CPU changes the numbers, and is slower without AMX)."""
-    gpu = accelerator in GPU_NAMES or (accelerator == "auto" and torch.cuda.is_available())
-    if not gpu:
-        return "32-true"
-    return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
-
-
-def resolve_precision(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Trainer kwargs with precision=auto replaced by the device's default (other values pass through)."""
-    if kwargs.get("precision") != PRECISION_AUTO:
-        return kwargs
-    return {**kwargs, "precision": auto_precision(str(kwargs.get("accelerator", "auto")).lower())}
+from cnnexp.train.precision import GPU_NAMES, PRECISION_AUTO, auto_precision, resolve_precision  # noqa: F401  (re-exported)
 
 
 def channels_last_for(device_type: str, choice: bool | None = None) -> bool:

@@ -10,14 +10,15 @@ import dataclasses
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-import pytorch_lightning as pl
 import torch
-from lightning_fabric.utilities.exceptions import MisconfigurationException
 
 from cnnexp.errors import ConfigError
-from cnnexp.train.speed import GPU_NAMES, resolve_precision
+from cnnexp.train.precision import GPU_NAMES, resolve_precision
+
+if TYPE_CHECKING:
+    import pytorch_lightning as pl
 
 # Trainer arguments that cnnexp sets itself from other groups (see make_trainer's `managed`).
 TRAINER_MANAGED = ("logger", "callbacks", "default_root_dir", "use_distributed_sampler", "plugins")
@@ -28,7 +29,11 @@ CPU_HINT = (
 
 
 def trainer_schema() -> type:
-    """Every pl.Trainer argument, defaulting to null = Lightning's own default, plus cnnexp's `gpus`."""
+    """Every pl.Trainer argument, defaulting to null = Lightning's own default, plus cnnexp's `gpus`.
+
+    Imports Lightning: cnnexp/schemas/library.py keeps its result, so composing a config does not."""
+    import pytorch_lightning as pl
+
     params = list(inspect.signature(pl.Trainer.__init__).parameters.values())[1:]
     named = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     args = [(p.name, Any, field(default=None)) for p in params if p.kind in named and p.name not in TRAINER_MANAGED]
@@ -87,6 +92,9 @@ def _require_gpus(count: int, asked: str) -> None:
 
 def make_trainer(spec: TrainerSpec, **managed: Any) -> pl.Trainer:
     """`managed` holds what cnnexp sets itself (logger, callbacks, run folder)."""
+    import pytorch_lightning as pl  # here: reading a run (task=summary) needs no Lightning
+    from lightning_fabric.utilities.exceptions import MisconfigurationException
+
     try:
         return pl.Trainer(**spec.args, **managed)
     except (MisconfigurationException, ValueError, TypeError) as err:

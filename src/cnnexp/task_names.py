@@ -1,0 +1,15 @@
+"""The tasks `task=NAME` selects: the module of cnnexp/tasks that registers each, and its line in --help.
+
+Kept outside the tasks package (whose import reads runs, with torch) so that --help can list the tasks, and
+so that a run imports only the module of its own task: task=summary never imports Lightning.
+"""
+
+from __future__ import annotations
+
+TASK_MODULES = {
+    "train": ("train", "fit, then test the best checkpoint (the default)"),
+    "test": ("train", "evaluate ckpt_path=PATH on the test split"),
+    "summary": ("summary", "the model's table: shapes, parameters, mult-adds (json=true: JSON); no data, no training"),
+    "lr_find": ("lr_find", "Lightning's learning-rate range test: the suggested optimizer.lr and lr_find.png"),
+    "kernels": ("kernels", "apply conf/kernels' fixed kernels to an image and save the feature maps"),
+}

@@ -1,0 +1,87 @@
+"""The Python API (cnnexp/api.py): the command line's configs, checks and runs, from a notebook or a script."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+import pytest
+from torch import nn
+
+from cnnexp import api
+from cnnexp.errors import ConfigError
+
+TINY = ("data.train_size=600", "data.val_size=100", "data.test_size=100", "trainer.max_epochs=1",
+        "trainer.enable_progress_bar=false")  # fmt: skip
+LAYERS = {"flatten": {"type": "flatten"}, "fc": {"type": "linear", "out": "${model.num_classes}"}}
+
+
+@pytest.fixture(autouse=True)
+def _shared_digits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CNNEXP_DATA", str(tmp_path.parent / "data"))
+
+
+def test_compose_is_the_command_lines_config() -> None:
+    cfg = api.compose("model=alexnet_small", "data=cifar10", "logger=null")
+    assert (cfg.model.name, cfg.data.name, "logger" in cfg) == ("alexnet_small", "cifar10", False)
+    assert re.fullmatch(r"outputs/runs/\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_alexnet_small", cfg.output_dir)
+    run = api.read(cfg)
+    assert run.model.input_shape == (3, 32, 32) and run.options.output_dir == Path(cfg.output_dir)
+
+
+def test_build_a_shipped_model() -> None:
+    net, summary = api.build_model("alexnet", "model.num_classes=1000")
+    assert isinstance(net, nn.Sequential) and summary.params == 60_965_224
+    assert sum(p.numel() for p in net.parameters()) == 60_965_224
+
+
+def test_build_from_a_yaml_file_following_the_data(tmp_path: Path) -> None:
+    path = tmp_path / "flat.yaml"
+    path.write_text(
+        "name: flat\ninput: {channels: '${data.channels}', height: '${data.height}', width: '${data.width}'}\n"
+        "num_classes: ${data.num_classes}\nlayers:\n  flatten: {type: flatten}\n  fc: {type: linear, out: '${model.num_classes}'}\n"
+    )
+    assert api.build_model(path).summary.params == 28 * 28 * 10 + 10
+    assert api.build_model(str(path), "data=cifar10").summary.params == 3 * 32 * 32 * 10 + 10
+
+
+def test_build_from_a_dict() -> None:
+    model = {"name": "d", "input": {"channels": 1, "height": 8, "width": 8}, "num_classes": 3, "layers": LAYERS}
+    net, summary = api.build_model(model)
+    assert summary.params == 64 * 3 + 3 and summary.spec.num_classes == 3
+    assert net.fc.out_features == 3
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("no_such_model", r"model=no_such_model|no_such_model"),
+        ("missing.yaml", r"model file missing\.yaml: no such file"),
+        ({"name": "d", "input": {"channels": 1, "height": 8, "width": 8}, "num_classes": 3, "layers": {}},
+         r"model\.layers must be a non-empty mapping"),
+    ],
+)  # fmt: skip
+def test_mistakes_raise_with_the_command_lines_message(source: object, message: str) -> None:
+    with pytest.raises(Exception, match=message):
+        api.build_model(source)  # type: ignore[arg-type]
+
+
+def test_train_returns_the_metrics(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = logging.getLogger()  # as in a fresh notebook: no logging set up (earlier tests may have set some)
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "level", logging.WARNING)
+    metrics = api.train(*TINY, output_dir=tmp_path / "run")
+    assert metrics == json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["status"] == "ok" and 0 <= metrics["test_acc"] <= 1 and metrics["test_images"] == 100
+    out = capsys.readouterr().out
+    assert "model lenet5  (activation relu)" in out and "test accuracy " in out  # what the command line prints
+
+
+def test_train_refuses_ddp_with_a_reason(tmp_path: Path) -> None:
+    ddp = ("trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp")
+    with pytest.raises(ConfigError, match=r"the Python API trains in this one process: for trainer\.strategy=ddp use the command line"):
+        api.train(*TINY, *ddp, output_dir=tmp_path / "run")
