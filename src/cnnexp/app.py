@@ -12,6 +12,7 @@ import hydra
 from omegaconf import DictConfig
 
 from cnnexp import CONF_DIR
+from cnnexp.exits import run_app
 from cnnexp.schemas import register_schemas
 from cnnexp.tasks import run_task
 
@@ -26,4 +27,4 @@ def app(cfg: DictConfig) -> Any:
 
 def main() -> None:
     register_schemas()
-    app()
+    run_app(app)  # every error, Hydra's too, as one paragraph and an exit code (cnnexp/exits.py)

@@ -20,6 +20,7 @@ from cnnexp.model.summary import Summary, summarize
 from cnnexp.run import Run
 from cnnexp.train.callbacks import Throughput, make_callbacks
 from cnnexp.train.faults import AtomicCheckpointIO, CheckpointOnInterrupt, StopOnNonFinite
+from cnnexp.train.memory import check_fits
 from cnnexp.train.module import Classifier
 from cnnexp.train.optim import make_optimizer, make_schedule
 from cnnexp.train.slurm import cluster_plugins
@@ -45,6 +46,8 @@ def assemble(run: Run) -> Experiment:
     pl.seed_everything(run.options.seed, workers=True, verbose=False)
     _check_classes(run)
     summary = summarize(run.model)  # validates every layer before anything is allocated
+    training = run.options.task == "train"
+    check_fits(run.model.name, summary.params, summary.trainable, run.optimizer, run.trainer.args, training)
     datamodule = make_datamodule(run)
     module = Classifier(
         build(run.model), run.model.num_classes, make_optimizer(run.optimizer), make_schedule(run.scheduler),

@@ -1,32 +1,61 @@
-"""The Hydra callback that writes the sweep report when a multirun ends (conf/config.yaml: hydra.callbacks.report).
+"""The Hydra callback around a multirun (conf/config.yaml: hydra.callbacks.report): it holds the sweep folder
+while the sweep runs, writes the sweep report when it ends, and ends the process non-zero unless every job
+succeeded.
 
 Hydra instantiates callbacks for every run, single or multi, so this module imports nothing heavy: the report
-code is imported only when a multirun has ended.
+code is imported only when a multirun has ended. Hydra turns an exception raised in a callback into a warning,
+so a verdict leaves as a Stop (a SystemExit).
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from cnnexp.errors import Stop
+from cnnexp.rundir.lock import FolderLock
+
 log = logging.getLogger(__name__)
+SWEEP_LOCK = "sweep.lock"
+FINE = ("ok", "pruned")  # a pruned Optuna trial did what was asked of it
 
 
 class ReportCallback(Callback):
-    """Writes report.md, report.csv and the plots into hydra.sweep.dir after the last job."""
+    """Locks hydra.sweep.dir at the start; writes report.md, report.csv and the plots there after the last job."""
+
+    def __init__(self) -> None:
+        self._lock: FolderLock | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        lock = FolderLock(sweep_dir / SWEEP_LOCK)
+        if not lock.acquire():
+            message = (
+                f"{sweep_dir} is in use by a running sweep ({lock.holder()}); wait for it to end, or give this sweep "
+                f"a folder of its own (leave hydra.sweep.dir unset and every sweep gets a new one)."
+            )
+            print(f"cnnexp: error: {message}", file=sys.stderr, flush=True)
+            raise Stop(2, message, reported=True)  # the report there belongs to the other sweep
+        self._lock = lock
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        # Never raises: the jobs have finished and written their results, and a report that cannot be drawn
-        # must not turn that sweep into a failure. `python -m cnnexp.report DIR` redoes it.
-        sweep_dir = None
+        sweep_dir = Path(str(config.hydra.sweep.dir))
         try:
-            sweep_dir = Path(str(config.hydra.sweep.dir))
-            if str(config.get("task", "train")) == "summary":
-                return  # summaries write no metrics.json: a report would list every job as failed
+            if str(config.get("task", "train")) != "summary":  # summaries write no figures to report
+                self._report(sweep_dir)
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+
+    def _report(self, sweep_dir: Path) -> None:
+        # A report that cannot be drawn must not hide how the jobs ended: the verdict is read apart from it.
+        try:
             from cnnexp.report.build import write_report
 
             report = write_report(sweep_dir)
@@ -34,3 +63,28 @@ class ReportCallback(Callback):
         except Exception as err:
             why = f"{type(err).__name__}: {err}"
             log.warning("sweep report not written for %s: %s (python -m cnnexp.report DIR retries)", sweep_dir, why)
+        verdict(sweep_dir)
+
+
+def verdict(sweep_dir: Path) -> None:
+    """Stop with a non-zero code when a job of the sweep did not succeed, naming them."""
+    from cnnexp.report.collect import collect_sweep
+
+    try:
+        jobs = collect_sweep(sweep_dir).jobs
+    except Exception:  # noqa: BLE001  (no jobs at all: Hydra ran none, nothing failed)
+        return
+    bad = [job for job in jobs if job.status not in FINE]
+    if not bad:
+        return
+    codes = {int(job.metrics.get("exit_code", 1)) for job in bad}
+    listed = "; ".join(f"{job.folder.name}: {job.status}: {_short(job.reason)}" for job in bad[:5])
+    more = f"; and {len(bad) - 5} more" if len(bad) > 5 else ""
+    message = f"{len(bad)} of {len(jobs)} jobs did not succeed (report.md in {sweep_dir} lists them): {listed}{more}"
+    print(f"cnnexp: error: {message}", file=sys.stderr, flush=True)
+    raise Stop(codes.pop() if len(codes) == 1 else 1, message, reported=True)
+
+
+def _short(reason: str, limit: int = 160) -> str:
+    text = reason or "no reason recorded"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

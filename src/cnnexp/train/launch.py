@@ -26,6 +26,8 @@ import torch.distributed as dist
 from hydra.core.hydra_config import HydraConfig
 from lightning_fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 
+from cnnexp.rundir.names import override
+
 DDP_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
 
 
@@ -71,10 +73,9 @@ def child_command(rank: int) -> list[str]:
     hydra = HydraConfig.get()
     return [
         sys.executable, "-m", "cnnexp", *hydra.overrides.task,
-        # Quoted: a sweep job's folder is named by its overrides ("model=lenet5,seed=1"), and an unquoted
-        # comma would make the child's override a sweep of its own.
-        f'hydra.run.dir="{hydra.runtime.output_dir}"',
-        "hydra.output_subdir=null",  # rank 0 already saved the config
+        # Quoted as Hydra needs it: a sweep job's folder holds its overrides ("003_model=lenet5,seed=1"), and
+        # an unquoted comma would make the child's override a sweep of its own.
+        override("hydra.run.dir", hydra.runtime.output_dir),
         f"hydra.job.name=rank{rank}",
     ]  # fmt: skip
 
