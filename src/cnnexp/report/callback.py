@@ -45,25 +45,27 @@ class ReportCallback(Callback):
         self._lock = lock
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(str(config.hydra.sweep.dir))
         try:
             if str(config.get("task", "train")) != "summary":  # summaries write no figures to report
-                self._report(sweep_dir)
+                self._report(config)
         finally:
             if self._lock is not None:
                 self._lock.release()
 
-    def _report(self, sweep_dir: Path) -> None:
+    def _report(self, config: DictConfig) -> None:
         # A report that cannot be drawn must not hide how the jobs ended: the verdict is read apart from it.
+        sweep_dir = None
         try:
             from cnnexp.report.build import write_report
 
+            sweep_dir = Path(str(config.hydra.sweep.dir))
             report = write_report(sweep_dir)
             log.info("sweep report: %s", "  ".join(str(p) for p in report.files))
         except Exception as err:
             why = f"{type(err).__name__}: {err}"
             log.warning("sweep report not written for %s: %s (python -m cnnexp.report DIR retries)", sweep_dir, why)
-        verdict(sweep_dir)
+        if sweep_dir is not None:
+            verdict(sweep_dir)
 
 
 def verdict(sweep_dir: Path) -> None:
