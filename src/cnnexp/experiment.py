@@ -6,6 +6,7 @@ plain typed arguments, so each can be built and tested without Hydra.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,8 +42,8 @@ class Experiment:
         return self.run.output_dir
 
 
-def assemble(run: Run) -> Experiment:
-    """Seed, then build data, model, LightningModule and Trainer."""
+def assemble(run: Run, extra: Sequence[pl.Callback] = ()) -> Experiment:
+    """Seed, then build data, model, LightningModule and Trainer (with the `extra` callbacks a task adds)."""
     pl.seed_everything(run.options.seed, workers=True, verbose=False)
     _check_classes(run)
     summary = summarize(run.model)  # validates every layer before anything is allocated
@@ -57,7 +58,7 @@ def assemble(run: Run) -> Experiment:
     trainer = make_trainer(
         run.trainer,
         logger=run.logger.build("logger") if run.logger else False,
-        callbacks=[*make_callbacks(run.callbacks), throughput, *_fault_callbacks(run.output_dir)],
+        callbacks=[*make_callbacks(run.callbacks), throughput, *_fault_callbacks(run.output_dir), *extra],
         plugins=[AtomicCheckpointIO(), *cluster_plugins()],
         default_root_dir=str(run.output_dir),
         use_distributed_sampler=False,  # the data module shards itself (see data/module.py)

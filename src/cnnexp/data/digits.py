@@ -10,6 +10,7 @@ adds a little blur and grain. All randomness comes from one `torch.Generator`, s
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
 import uuid
@@ -19,8 +20,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from cnnexp.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
 FORMAT_VERSION = 1  # bump when the rendering changes, so old cache files are not reused
 SIZE = 28
+CLASSES = 10
 _BATCH = 1024  # images rendered at once; part of the random stream, so changing it changes the images
 _UNIT_PX = 8.0  # pixels per skeleton unit: skeletons span y in [-1, 1], 16 px, ~19 px with the pen
 
@@ -265,6 +271,9 @@ def _read_cache(path: Path, sizes: dict[str, int]) -> dict[str, tuple[Tensor, Te
             return None
         if tuple(images.shape) != (sizes[stage], SIZE, SIZE) or tuple(labels.shape) != (sizes[stage],):
             return None
+        if labels.numel() and not (0 <= int(labels.min()) and int(labels.max()) < CLASSES):
+            log.warning("digits cache %s holds labels outside 0-9: rendering it again", path)
+            return None  # the model has 10 outputs: such a label would fail mid-training
     return splits
 
 
@@ -305,6 +314,12 @@ def load_digits(
         "train": generate_digits(train_size, seed),
         "test": generate_digits(test_size, _test_seed(seed)),
     }
-    root.mkdir(parents=True, exist_ok=True)
-    _write_cache(path, splits)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        _write_cache(path, splits)
+    except OSError as err:
+        raise ConfigError(
+            f"data.root={root}: cannot write the digits cache there ({err.strerror or err}); set data.root (or the "
+            f"CNNEXP_DATA environment variable) to a folder you can write to."
+        ) from None
     return splits

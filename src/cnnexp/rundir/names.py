@@ -64,10 +64,10 @@ def hydra_quote(value: str) -> str:
     """`value` as a quoted Hydra override value that parses back to exactly `value`.
 
     Inside Hydra's quotes only the quote itself and the backslashes before a quote (or before the closing
-    quote) are special, and `${` would start an interpolation. Double quotes where the value has none: a
+    quote) are special, and `${` would start an interpolation (so backslashes before it double too). Double quotes where the value has none: a
     shell then wraps the whole argument in single quotes, which reads best."""
     quote = '"' if '"' not in value else "'"
-    body = re.sub(rf"(\\+)(?={quote}|$)", lambda m: m.group(1) * 2, value)
+    body = re.sub(rf"(\\+)(?={quote}|$|\$\{{)", lambda m: m.group(1) * 2, value)
     return quote + body.replace(quote, "\\" + quote).replace("${", "\\${") + quote
 
 

@@ -19,6 +19,7 @@ from cnnexp.experiment import Experiment, assemble
 from cnnexp.run import Run
 from cnnexp.rundir.claim import newest_checkpoint
 from cnnexp.tasks.base import TASKS, check_figure, optimized
+from cnnexp.sweep.pruning import Pruned, trial_pruning
 from cnnexp.tasks.stops import interrupted
 from cnnexp.train.faults import INTERRUPTED, CheckpointOnInterrupt
 from cnnexp.train.gpu_slots import gpu_slot
@@ -52,7 +53,7 @@ def _own_gpu_in_parallel_sweeps(run: Run) -> Iterator[Run]:
 
 
 def _train(run: Run, resume: str | None) -> float:
-    exp = assemble(run)
+    exp = assemble(run, extra=trial_pruning())  # an Optuna trial with a pruner reports each epoch
     check_monitors(exp)
     if rank_zero_only.rank == 0:  # DDP children run this file too; only rank 0 writes and prints
         print(exp.summary.table(), flush=True)
@@ -64,6 +65,8 @@ def _train(run: Run, resume: str | None) -> float:
         tested = exp.trainer.test(exp.module, datamodule=exp.datamodule, ckpt_path="best" if best else None, verbose=False)
     except SIGTERMException:
         raise _stopped(exp) from None
+    except Pruned as pruned:
+        return _pruned(exp, str(pruned))
     metrics = _metrics(exp, tested[0], time.perf_counter() - start, best)
     metrics["best_val_acc"] = best_val_acc(exp.module.history)
     if exp.trainer.is_global_zero:
@@ -80,6 +83,17 @@ def _stopped(exp: Experiment) -> BaseException:
     checkpoint = callback.saved or newest_checkpoint(exp.run_dir)
     where = f"{callback.phase or 'training'} at epoch {exp.trainer.current_epoch}, step {exp.trainer.global_step}"
     return interrupted(exp.run_dir, where, checkpoint, exp.trainer.is_global_zero)
+
+
+def _pruned(exp: Experiment, reason: str) -> float:
+    """Stopped early by the Optuna pruner, as asked: the epochs it trained are recorded; NaN to the sweeper,
+    which marks the trial pruned (not failed) from this metrics.json."""
+    if exp.trainer.is_global_zero:
+        history = {str(e): v for e, v in sorted(exp.module.history.items())}
+        record = {"status": "pruned", "reason": reason, "model": exp.run.model.name, "epochs": exp.trainer.current_epoch}
+        write_json(exp.run_dir / "metrics.json", {**record, "best_val_acc": best_val_acc(exp.module.history), "history": history})
+        print(f"trial {reason}; run folder {exp.run_dir}", flush=True)
+    return float("nan")
 
 
 def _forget_interrupted(run_dir: Path, resumed: str | None) -> None:
