@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
@@ -39,6 +39,7 @@ def test_a_job_folder_is_its_number_then_a_short_tag() -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.text())
 def test_any_value_survives_hydra_and_the_shell(value: str) -> None:
+    assume(value != "???")  # OmegaConf's mark for a missing value, whatever the quoting
     argument = override("k", value)
     (back,) = shlex.split(command([argument]))[3:]
     assert back == argument
