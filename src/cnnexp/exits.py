@@ -38,21 +38,30 @@ def traceback_wanted() -> bool:
 
 def run_app(app: Callable[[], Any]) -> None:
     """Run the Hydra app; every error it raises ends the process with one paragraph and its exit code."""
+    saved = {key: os.environ.get(key) for key in ("HYDRA_FULL_ERROR", USER_CHOICE)}
     os.environ.setdefault(USER_CHOICE, os.environ.get("HYDRA_FULL_ERROR", ""))
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises what it finds instead of printing it
-    with stop_on_signals():
-        try:
-            app()
-        except Stop as stop:
-            if not stop.reported:
-                _end_sweep(stop)
-            raise SystemExit(stop.code) from None
-        except Exception as err:
-            explained = explain(err)
-            if explained is None or traceback_wanted():
-                raise
-            print(f"cnnexp: error: {explained[0]}", file=sys.stderr, flush=True)
-            raise SystemExit(explained[1]) from None
+    try:
+        with stop_on_signals():
+            _run(app)
+    finally:
+        for key, value in saved.items():  # as it was, for a caller in the same process (tests)
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+
+
+def _run(app: Callable[[], Any]) -> None:
+    try:
+        app()
+    except Stop as stop:
+        if not stop.reported:
+            _end_sweep(stop)
+        raise SystemExit(stop.code) from None
+    except Exception as err:
+        explained = explain(err)
+        if explained is None or traceback_wanted():
+            raise
+        print(f"cnnexp: error: {explained[0]}", file=sys.stderr, flush=True)
+        raise SystemExit(explained[1]) from None
 
 
 def _end_sweep(stop: Stop) -> None:
@@ -137,8 +146,9 @@ def _omegaconf(err: OmegaConfBaseException) -> str:
 
 
 def _folder(err: OSError) -> str:
-    path = err.filename or "a folder"
-    why = err.strerror or str(err)
+    path = Path(str(err.filename or "."))
+    blocking = next((p for p in reversed(path.parents) if p.exists() and not p.is_dir()), None)
+    why = f"{blocking} is a file, not a folder" if blocking is not None else (err.strerror or str(err))
     return (
         f"cannot create {path} ({why}); cnnexp writes each run under outputs/ where you start it: run it from a "
         f"folder you can write to, or point hydra.run.dir (hydra.sweep.dir for sweeps) at one."

@@ -67,7 +67,7 @@ def hydra_quote(value: str) -> str:
     quote) are special, and `${` would start an interpolation (so backslashes before it double too). Double quotes where the value has none: a
     shell then wraps the whole argument in single quotes, which reads best."""
     quote = '"' if '"' not in value else "'"
-    body = re.sub(rf"(\\+)(?={quote}|$|\$\{{)", lambda m: m.group(1) * 2, value)
+    body = re.sub(rf"(\\+)(?={quote}|\Z|\$\{{)", lambda m: m.group(1) * 2, value)
     return quote + body.replace(quote, "\\" + quote).replace("${", "\\${") + quote
 
 

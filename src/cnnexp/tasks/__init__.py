@@ -59,6 +59,7 @@ def run_task(cfg: DictConfig) -> Any:
                 return _skip(run, held.skipped)
             if held is not None and held.resume_from is not None:
                 run = replace(run, options=replace(run.options, ckpt_path=held.resume_from))
+            log.info("task=%s in %s", run.options.task, run.output_dir)  # also opens this process's log file
             result = TASKS.get(run.options.task, "task")(run)
             if held is not None:
                 _stamp(run.output_dir, config_hash(tree), run.options.task, done=True)
