@@ -72,14 +72,7 @@ class CheckpointOnInterrupt(pl.Callback):
         self.dirpath = Path(dirpath)
         self.phase = ""
         self.saved: Path | None = None
-        self._rng_before_val: dict[str, Any] | None = None
         self._mid_validation = False
-
-    def on_validation_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        # Creating a DataLoader iterator draws from the global random state: a validation run again after a
-        # resume must start from the state this one started from, or the next epoch would differ.
-        if trainer.state.fn == "fit" and not trainer.sanity_checking:
-            self._rng_before_val = _rng_state()
 
     def on_exception(self, trainer: pl.Trainer, module: pl.LightningModule, exception: BaseException) -> None:
         if not isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
@@ -88,8 +81,6 @@ class CheckpointOnInterrupt(pl.Callback):
         if trainer.state.fn != "fit" or trainer.sanity_checking:
             return
         self._mid_validation = trainer.validating
-        if self._mid_validation and self._rng_before_val is not None:
-            _set_rng_state(self._rng_before_val)  # the process ends after this save: nothing else draws
         self.saved = self.dirpath / INTERRUPTED
         trainer.save_checkpoint(self.saved)
 
@@ -139,19 +130,6 @@ def _validation_not_done(checkpoint: dict[str, Any]) -> None:
     progress["total"] = {"ready": before + 1, "started": before + 1, "processed": before, "completed": before}
     progress["current"] = {"ready": 0, "started": 0, "processed": 0, "completed": 0}
     progress["is_last_batch"] = False
-
-
-def _rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state:
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
