@@ -3,42 +3,13 @@ paragraph and exit 2, a run folder is never written over, and a name cannot lead
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-from cnnexp.app import main
 from cnnexp.rundir.claim import LOCK
 from cnnexp.rundir.lock import FolderLock
-from conftest import CONF
-
-
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # noqa: ANN201
-    """cli(*args) -> (exit code, stderr) of `python -m cnnexp ARGS` run in tmp_path, in this process."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("CNNEXP_DATA", str(tmp_path.parent / "data"))
-    for key in ("HYDRA_FULL_ERROR", "CNNEXP_HYDRA_FULL_ERROR"):
-        monkeypatch.delenv(key, raising=False)
-
-    def run(*args: str) -> tuple[int, str]:
-        monkeypatch.setattr(sys, "argv", ["cnnexp", *args])
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as ended:
-            code = int(ended.code or 0)
-        return code, capsys.readouterr().err
-
-    return run
-
-
-def one_paragraph(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.startswith("cnnexp: error: ")]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0].removeprefix("cnnexp: error: ")
+from conftest import CONF, one_paragraph
 
 
 def test_a_misspelled_key_says_did_you_mean(cli) -> None:  # noqa: ANN001

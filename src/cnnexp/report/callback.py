@@ -10,15 +10,18 @@ so a verdict leaves as a Stop (a SystemExit).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from cnnexp.errors import Stop
 from cnnexp.rundir.lock import FolderLock
+from cnnexp.rundir.names import SWEPT_ENV
 
 log = logging.getLogger(__name__)
 SWEEP_LOCK = "sweep.lock"
@@ -30,6 +33,7 @@ class ReportCallback(Callback):
 
     def __init__(self) -> None:
         self._lock: FolderLock | None = None
+        self._swept: str | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
@@ -43,6 +47,9 @@ class ReportCallback(Callback):
             print(f"cnnexp: error: {message}", file=sys.stderr, flush=True)
             raise Stop(2, message, reported=True)  # the report there belongs to the other sweep
         self._lock = lock
+        # Job folders are named by the swept overrides alone (rundir/names.py); launcher processes inherit this.
+        self._swept = os.environ.get(SWEPT_ENV)
+        os.environ[SWEPT_ENV] = ",".join(swept_keys(config))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         try:
@@ -51,6 +58,7 @@ class ReportCallback(Callback):
         finally:
             if self._lock is not None:
                 self._lock.release()
+            os.environ.pop(SWEPT_ENV, None) if self._swept is None else os.environ.__setitem__(SWEPT_ENV, self._swept)
 
     def _report(self, config: DictConfig) -> None:
         # A report that cannot be drawn must not hide how the jobs ended: the verdict is read apart from it.
@@ -66,6 +74,15 @@ class ReportCallback(Callback):
             log.warning("sweep report not written for %s: %s (python -m cnnexp.report DIR retries)", sweep_dir, why)
         if sweep_dir is not None:
             verdict(sweep_dir)
+
+
+def swept_keys(config: DictConfig) -> list[str]:
+    """The keys the command line sweeps (`seed=1,2`, `lr=range(...)`), in its order."""
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
+    except Exception:  # noqa: BLE001  (Hydra parsed them already; a name is only a name)
+        return []
+    return [o.get_key_element().lstrip("+~") for o in parsed if o.is_sweep_override()]
 
 
 def verdict(sweep_dir: Path) -> None:

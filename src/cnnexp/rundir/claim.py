@@ -20,6 +20,7 @@ import yaml
 
 from cnnexp.errors import ConfigError
 from cnnexp.rundir.lock import FolderLock
+from cnnexp.rundir.record import NOT_IDENTITY
 
 METRICS = "metrics.json"
 LOCK = "run.lock"
@@ -29,6 +30,10 @@ LAST = "last.ckpt"  # conf/callbacks/default.yaml `last`, after every epoch
 RESOLVED = Path(".hydra") / "resolved.yaml"  # the job's whole config, interpolations resolved
 # What a run writes; a replaced run loses these (never other files a user keeps in the folder). Logs stay.
 RESULTS = (".hydra", CHECKPOINTS, "tb", "pictures", METRICS, "summary.txt", "summary.json")
+
+
+class Refused(ConfigError):
+    """This run may not write into its folder; the message says what the folder holds and the ways forward."""
 
 
 @dataclass(frozen=True)
@@ -84,18 +89,18 @@ class Claim:
 
 
 def claim(folder: Path, request: Request) -> Claim:
-    """Lock `folder` and decide what this run may do there; ConfigError (lock released) when it may not."""
+    """Lock `folder` and decide what this run may do there; Refused (lock released) when it may not."""
     try:
         folder.mkdir(parents=True, exist_ok=True)  # Hydra made it already, unless the task runs without Hydra
         lock = FolderLock(folder / LOCK)
         acquired = lock.acquire()
     except OSError as err:
-        raise ConfigError(
+        raise Refused(
             f"cannot write into the run folder {folder} ({err.strerror or err}); point hydra.run.dir (hydra.sweep.dir "
             f"for sweeps) at a folder you can write to."
         ) from None
     if not acquired:
-        raise ConfigError(
+        raise Refused(
             f"{folder} is in use by a running run ({lock.holder()}); wait for it to end, or give this run a folder "
             f"of its own (leave hydra.run.dir unset and every run gets a new one)."
         )
@@ -133,7 +138,7 @@ def _decide(folder: Path, request: Request, prev: Previous, lock: FolderLock) ->
         if request.in_sweep and request.task == "train":
             print(f"resuming {folder} from {found}", flush=True)
             return Claim(folder, lock, resume_from=found)
-    raise ConfigError(_refusal(folder, request, prev, same))
+    raise Refused(_refusal(folder, request, prev, same))
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -204,7 +209,7 @@ def changed_keys(folder: Path, resolved: dict[str, Any], shown: int = 3) -> str:
     except (OSError, yaml.YAMLError):
         return "its recorded config hash differs"
     before, after = _flat(old if isinstance(old, dict) else {}), _flat(resolved)
-    keys = [k for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
+    keys = [k for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k) and k not in NOT_IDENTITY]
     if not keys:
         return "its recorded config hash differs"
     listed = ", ".join(f"{k}: {before.get(k, '(unset)')} -> {after.get(k, '(unset)')}" for k in keys[:shown])

@@ -10,6 +10,7 @@ folder inside outputs/.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import secrets
 import shlex
@@ -18,6 +19,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+SWEPT_ENV = "CNNEXP_SWEPT_KEYS"  # the keys a running multirun sweeps, comma-separated (report/callback.py sets it)
 NAME_LIMIT = 40  # characters of a model name in a run folder's name
 JOB_LIMIT = 48  # characters of a job folder's readable part (the job number makes it unique)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=,+-]+")  # anything else (/, \, spaces, quotes, ...) becomes "-"
@@ -41,9 +43,24 @@ def safe_name(text: Any, limit: int = NAME_LIMIT) -> str:
 
 def job_folder(num: Any, overrides: Any) -> str:
     """A sweep job's folder: its zero-padded number (unique in the sweep, so sorting follows launch order),
-    then its overrides as a short readable tag, e.g. `003_model=lenet5,seed=1`."""
-    tag = safe_name(overrides, JOB_LIMIT) if str(overrides) else ""
+    then its overrides as a short readable tag, e.g. `003_model=lenet5,seed=1`: only the swept ones when the
+    sweep said which (SWEPT_ENV), since the others are the same in every job."""
+    items = _items(str(overrides))
+    swept = set(filter(None, os.environ.get(SWEPT_ENV, "").split(",")))
+    chosen = [item for item in items if item.split("=", 1)[0].lstrip("+~") in swept] or items
+    tag = safe_name(",".join(chosen), JOB_LIMIT) if chosen else ""
     return f"{int(num):03d}_{tag}" if tag else f"{int(num):03d}"
+
+
+def _items(overrides: str) -> list[str]:
+    """Hydra's override_dirname ("a=1,b=x") as its overrides; a piece without `=` belongs to the value before."""
+    items: list[str] = []
+    for piece in overrides.split(",") if overrides else []:
+        if "=" in piece or not items:
+            items.append(piece)
+        else:
+            items[-1] += "," + piece
+    return items
 
 
 def _token() -> str:

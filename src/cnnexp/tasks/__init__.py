@@ -15,7 +15,7 @@ import sys
 import traceback
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -26,7 +26,7 @@ from omegaconf.errors import OmegaConfBaseException
 from cnnexp.errors import Stop, UserFacingError
 from cnnexp.exits import traceback_wanted
 from cnnexp.run import Run, read_run, resolved
-from cnnexp.rundir.claim import Claim, Request, claim, newest_checkpoint
+from cnnexp.rundir.claim import Claim, Refused, Request, claim, newest_checkpoint
 from cnnexp.rundir.names import register_resolvers
 from cnnexp.rundir.record import config_hash, save_config
 from cnnexp.tasks import kernels, summary, train  # noqa: F401  (importing registers the tasks)
@@ -67,6 +67,8 @@ def run_task(cfg: DictConfig) -> Any:
     except Stop as stop:
         _stopped(cfg, held, stop)
         raise
+    except Refused as refused:
+        _refused(refused)
     except Exception as err:
         return _failed(cfg, held, err)
     finally:
@@ -123,6 +125,13 @@ def _stopped(cfg: DictConfig, held: Claim | None, stop: Stop) -> None:
         stop.message = interrupted(folder, "start-up", newest_checkpoint(folder), True).message
 
 
+def _refused(refused: Refused) -> NoReturn:
+    """The folder holds another run: nothing is written there. A sweep stops, since its other jobs would be
+    refused too (a re-run into a sweep folder): the report is written and the process exits 2."""
+    print(f"cnnexp: error: {refused}", file=sys.stderr, flush=True)
+    raise Stop(refused.exit_code, str(refused)) if _in_multirun() else SystemExit(refused.exit_code)
+
+
 def _failed(cfg: DictConfig, held: Claim | None, err: Exception) -> float:
     """Record the failure where this run holds its folder; a single run then exits, a sweep job returns NaN."""
     reason = str(err) if isinstance(err, UserFacingError) else f"{type(err).__name__}: {err}"
@@ -157,10 +166,9 @@ def _hold_for_failure(cfg: DictConfig, err: Exception) -> Claim | None:
     """A sweep job whose config could not even be read: record that in its folder, if the folder is free."""
     folder = _run_dir(cfg)
     try:
-        held = claim(folder, Request(task="", config_hash=""))
-    except UserFacingError as refused:
-        print(f"cnnexp: error: {refused}", file=sys.stderr, flush=True)
-        raise Stop(2, str(refused)) from err
+        held = claim(folder, Request(task="", config_hash="", in_sweep=True))
+    except Refused as refused:
+        _refused(refused)
     save_config(folder, cfg, {})  # the report finds a job by its .hydra/overrides.yaml
     return held
 
