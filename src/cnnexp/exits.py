@@ -24,6 +24,7 @@ from hydra.types import RunMode
 from omegaconf.errors import OmegaConfBaseException
 
 from cnnexp.errors import Stop, UserFacingError, closest
+from cnnexp.report.callback import release_sweep_locks
 from cnnexp.rundir.names import command, override, without
 from cnnexp.train.signals import Interrupted, stop_on_signals
 
@@ -45,6 +46,7 @@ def run_app(app: Callable[[], Any]) -> None:
         with stop_on_signals():
             _run(app)
     finally:
+        release_sweep_locks()  # a sweep a job stopped never reached its end
         for key, value in saved.items():  # as it was, for a caller in the same process (tests)
             os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
 

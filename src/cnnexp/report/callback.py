@@ -25,15 +25,13 @@ from cnnexp.rundir.names import SWEPT_ENV
 
 log = logging.getLogger(__name__)
 SWEEP_LOCK = "sweep.lock"
+# (lock, SWEPT_ENV before) of the sweeps this process runs: one stopped by a job never reaches on_multirun_end.
+_HELD: list[tuple[FolderLock, str | None]] = []
 FINE = ("ok", "pruned")  # a pruned Optuna trial did what was asked of it
 
 
 class ReportCallback(Callback):
     """Locks hydra.sweep.dir at the start; writes report.md, report.csv and the plots there after the last job."""
-
-    def __init__(self) -> None:
-        self._lock: FolderLock | None = None
-        self._swept: str | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
@@ -46,9 +44,8 @@ class ReportCallback(Callback):
             )
             print(f"cnnexp: error: {message}", file=sys.stderr, flush=True)
             raise Stop(2, message, reported=True)  # the report there belongs to the other sweep
-        self._lock = lock
+        _HELD.append((lock, os.environ.get(SWEPT_ENV)))
         # Job folders are named by the swept overrides alone (rundir/names.py); launcher processes inherit this.
-        self._swept = os.environ.get(SWEPT_ENV)
         os.environ[SWEPT_ENV] = ",".join(swept_keys(config))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -56,9 +53,7 @@ class ReportCallback(Callback):
             if str(config.get("task", "train")) != "summary":  # summaries write no figures to report
                 self._report(config)
         finally:
-            if self._lock is not None:
-                self._lock.release()
-            os.environ.pop(SWEPT_ENV, None) if self._swept is None else os.environ.__setitem__(SWEPT_ENV, self._swept)
+            release_sweep_locks()
 
     def _report(self, config: DictConfig) -> None:
         # A report that cannot be drawn must not hide how the jobs ended: the verdict is read apart from it.
@@ -74,6 +69,14 @@ class ReportCallback(Callback):
             log.warning("sweep report not written for %s: %s (python -m cnnexp.report DIR retries)", sweep_dir, why)
         if sweep_dir is not None:
             verdict(sweep_dir)
+
+
+def release_sweep_locks() -> None:
+    """Release (and remove) the sweep locks this process holds: at a sweep's end, or when a job stopped it."""
+    while _HELD:
+        lock, swept = _HELD.pop()
+        lock.release()
+        os.environ.pop(SWEPT_ENV, None) if swept is None else os.environ.__setitem__(SWEPT_ENV, swept)
 
 
 def swept_keys(config: DictConfig) -> list[str]:
