@@ -18,13 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from hydra.core.hydra_config import HydraConfig
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
-from hydra.types import RunMode
 from omegaconf.errors import OmegaConfBaseException
 
 from cnnexp.errors import Stop, UserFacingError, closest
-from cnnexp.report.callback import release_sweep_locks
+from cnnexp.report.callback import release_sweep_locks, running_sweep
 from cnnexp.rundir.names import command, override, without
 from cnnexp.train.signals import Interrupted, stop_on_signals
 
@@ -68,9 +66,9 @@ def _run(app: Callable[[], Any]) -> None:
 
 def _end_sweep(stop: Stop) -> None:
     """A sweep stopped by a job (or between jobs): its report first, then how to continue it."""
-    if not (HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN):
+    sweep_dir = running_sweep()
+    if sweep_dir is None:
         return
-    sweep_dir = Path(str(HydraConfig.get().sweep.dir))
     try:
         from cnnexp.report.build import write_report  # only now: it pulls in matplotlib
 

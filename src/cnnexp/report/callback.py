@@ -71,6 +71,11 @@ class ReportCallback(Callback):
             verdict(sweep_dir)
 
 
+def running_sweep() -> Path | None:
+    """The folder of the sweep this process runs, if any (Hydra's own record of it is gone once a job stopped it)."""
+    return _HELD[-1][0].path.parent if _HELD else None
+
+
 def release_sweep_locks() -> None:
     """Release (and remove) the sweep locks this process holds: at a sweep's end, or when a job stopped it."""
     while _HELD:
