@@ -120,7 +120,7 @@ class _Walk:
     def __init__(self) -> None:
         self.ids: dict[FileId, str] = {}  # each file -> the path it was indexed under
         self.classes: dict[FileId, str] = {}  # each file -> its class folder's name
-        self.dirs: set[FileId] = set()
+        self.dirs: dict[FileId, tuple[str, Path]] = {}  # each folder walked -> (its class, the path first seen)
         self.problems: list[str] = []
 
     def files(self, top: Path) -> list[str]:
@@ -136,8 +136,11 @@ class _Walk:
                 f"be read again and again); remove that link."
             )
         if ident in self.dirs:
+            label_before, seen = self.dirs[ident]
+            if label_before != label:
+                self.problems.append(f"{directory} (the same folder as {seen}, which is in class {label_before})")
             return  # reached again through another link: its files are indexed already
-        self.dirs.add(ident)
+        self.dirs[ident] = (label, directory)
         for entry in sorted(os.scandir(directory), key=lambda e: e.name):
             path = Path(entry.path)
             if entry.is_dir():
