@@ -317,9 +317,10 @@ def load_digits(
     try:
         root.mkdir(parents=True, exist_ok=True)
         _write_cache(path, splits)
-    except OSError as err:
+    except (OSError, RuntimeError) as err:  # torch reports a failed write (a full disk) as a RuntimeError
+        why = getattr(err, "strerror", None) or str(err).splitlines()[0]
         raise ConfigError(
-            f"data.root={root}: cannot write the digits cache there ({err.strerror or err}); set data.root (or the "
-            f"CNNEXP_DATA environment variable) to a folder you can write to."
+            f"data.root={root}: cannot write the digits cache there ({why}); set data.root (or the CNNEXP_DATA "
+            f"environment variable) to a folder you can write to, with space for it."
         ) from None
     return splits
