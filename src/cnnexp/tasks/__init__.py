@@ -9,7 +9,6 @@ that skip_completed compares.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import traceback
@@ -32,7 +31,7 @@ from cnnexp.rundir.record import config_hash, save_config
 from cnnexp.tasks import kernels, summary, train  # noqa: F401  (importing registers the tasks)
 from cnnexp.tasks.base import TASKS, optimized
 from cnnexp.tasks.stops import interrupted
-from cnnexp.train.results import write_json
+from cnnexp.train.results import read_json, write_json
 from cnnexp.train.signals import Interrupted, stop_on_signals
 
 log = logging.getLogger(__name__)
@@ -93,18 +92,10 @@ def _hold(run: Run, cfg: DictConfig, tree: dict[str, Any]) -> Claim:
 def _stamp(folder: Path, digest: str, task: str, done: bool) -> None:
     """metrics.json: "running" at the start; at the end the task's record (or "ok" for tasks that write none)."""
     path = folder / "metrics.json"
-    old = _read(path) if done else {}
+    old = read_json(path) if done else {}
     if old.get("status") in (None, "running"):
         old["status"] = "ok" if done else "running"
     write_json(path, {**old, "task": task, "config_hash": digest})
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        found = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return found if isinstance(found, dict) else {}
 
 
 def _skip(run: Run, done: dict[str, Any]) -> float:
@@ -177,7 +168,7 @@ def _record_failure(folder: Path, err: Exception, reason: str) -> None:
     code = err.exit_code if isinstance(err, UserFacingError) else 1
     path = folder / "metrics.json"
     try:
-        write_json(path, {**_read(path), "status": "failed", "reason": reason, "exit_code": code})
+        write_json(path, {**read_json(path), "status": "failed", "reason": reason, "exit_code": code})
     except UserFacingError as full:  # the disk that refused a checkpoint may refuse this too
         print(f"cnnexp: error: {full}", file=sys.stderr)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 
 from cnnexp.rundir.names import command, override, without
-from cnnexp.train.results import write_json
+from cnnexp.train.results import read_json, write_json
 from cnnexp.train.signals import Interrupted
 
 
@@ -29,6 +29,7 @@ def interrupted(run_dir: Path, where: str, checkpoint: Path | None, rank_zero: b
     message = f"interrupted during {where}; {kept}. Continue this run with: {again}"
     if rank_zero:
         record = {"status": "interrupted", "phase": where, "checkpoint": str(checkpoint) if checkpoint else None}
-        write_json(run_dir / "metrics.json", {**record, "continue": again})
+        path = run_dir / "metrics.json"  # holds the run's start record: its config hash stays
+        write_json(path, {**read_json(path), **record, "continue": again})
         print(f"cnnexp: {message}", file=sys.stderr, flush=True)
     return Interrupted(message)

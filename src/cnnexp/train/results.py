@@ -71,6 +71,15 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     atomic_write(path, lambda handle: handle.write(text.encode()))
 
 
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from `path`; {} when the file is missing, unreadable or holds something else."""
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
 def _finite(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
