@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
@@ -79,3 +80,8 @@ def one_paragraph(err: str) -> str:
     lines = [line for line in err.splitlines() if line.startswith("cnnexp: error: ")]
     assert len(lines) == 1 and "Traceback" not in err, err
     return lines[0].removeprefix("cnnexp: error: ")
+
+
+def job_overrides(job: Path) -> list[str]:
+    """A sweep job's overrides as Hydra recorded them (.hydra/overrides.yaml): what its folder name shortens."""
+    return list(yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()))

@@ -157,3 +157,13 @@ def test_the_hash_ignores_how_a_job_is_run_not_what_it_runs() -> None:
     same = {**base, "skip_completed": True, "ckpt_path": "/x.ckpt", "overwrite": True, "output_dir": "/elsewhere"}
     assert config_hash(base) == config_hash(same)
     assert config_hash(base) != config_hash({**base, "optimizer": {"lr": 0.01}})
+
+
+def test_a_slurm_requeue_of_the_same_command_resumes_from_lightnings_checkpoint(tmp_path: Path) -> None:
+    folder = fill(tmp_path / "run", "running", checkpoints=("last.ckpt",))
+    (folder / "hpc_ckpt_1.ckpt").write_bytes(b"saved on the preemption signal")  # newer than last.ckpt
+    held = claim(folder, request())  # a single run: SLURM runs the very same command again
+    assert held.resume_from == folder / "hpc_ckpt_1.ckpt"
+    held.release()
+    claim(folder, request(overwrite=True)).release()
+    assert not list(folder.glob("hpc_ckpt_*"))  # a replaced run must not resume from the old one's state

@@ -27,6 +27,7 @@ LOCK = "run.lock"
 CHECKPOINTS = "checkpoints"
 INTERRUPTED = "interrupted.ckpt"  # train/faults.py writes it on SIGTERM or Ctrl-C
 LAST = "last.ckpt"  # conf/callbacks/default.yaml `last`, after every epoch
+HPC = "hpc_ckpt_"  # Lightning's checkpoint on SLURM's preemption signal, in the run folder (train/slurm.py)
 RESOLVED = Path(".hydra") / "resolved.yaml"  # the job's whole config, interpolations resolved
 # What a run writes; a replaced run loses these (never other files a user keeps in the folder). Logs stay.
 RESULTS = (".hydra", CHECKPOINTS, "tb", "pictures", METRICS, "summary.txt", "summary.json")
@@ -135,7 +136,8 @@ def _decide(folder: Path, request: Request, prev: Previous, lock: FolderLock) ->
         found = newest_checkpoint(folder)
         if found is None:
             return _fresh(folder, lock)  # stopped before any checkpoint: nothing to lose, start again
-        if request.in_sweep and request.task == "train":
+        # A sweep re-run continues its jobs; SLURM requeues a preempted job with the very same command.
+        if request.task == "train" and (request.in_sweep or found.name.startswith(HPC)):
             print(f"resuming {folder} from {found}", flush=True)
             return Claim(folder, lock, resume_from=found)
     raise Refused(_refusal(folder, request, prev, same))
@@ -146,8 +148,7 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def _fresh(folder: Path, lock: FolderLock) -> Claim:
-    for name in RESULTS:
-        path = folder / name
+    for path in [*(folder / name for name in RESULTS), *folder.glob(f"{HPC}*.ckpt")]:
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         elif path.exists() or path.is_symlink():
@@ -156,8 +157,10 @@ def _fresh(folder: Path, lock: FolderLock) -> Claim:
 
 
 def newest_checkpoint(folder: Path) -> Path | None:
-    """The checkpoint a crashed or interrupted run continues from: interrupted.ckpt or last.ckpt, the newer."""
+    """The checkpoint a crashed or interrupted run continues from, the newest of interrupted.ckpt, last.ckpt and
+    the hpc_ckpt_N.ckpt that Lightning writes in the run folder when SLURM preempts a job."""
     found = [p for p in (folder / CHECKPOINTS / INTERRUPTED, folder / CHECKPOINTS / LAST) if p.is_file()]
+    found += list(folder.glob(f"{HPC}*.ckpt"))
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
