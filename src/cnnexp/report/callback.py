@@ -85,12 +85,15 @@ def release_sweep_locks() -> None:
 
 
 def swept_keys(config: DictConfig) -> list[str]:
-    """The keys the command line sweeps (`seed=1,2`, `lr=range(...)`), in its order."""
+    """The keys the sweep varies: its `hydra.sweeper.params` (a preset's axes) and the command line's sweeps
+    (`seed=1,2`, `lr=range(...)`)."""
+    params = config.hydra.get("sweeper", {}).get("params") or {}
     try:
         parsed = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
     except Exception:  # noqa: BLE001  (Hydra parsed them already; a name is only a name)
-        return []
-    return [o.get_key_element().lstrip("+~") for o in parsed if o.is_sweep_override()]
+        parsed = []
+    given = [o.get_key_element() for o in parsed if o.is_sweep_override()]
+    return list(dict.fromkeys(key.lstrip("+~") for key in [*map(str, params), *given]))
 
 
 def verdict(sweep_dir: Path) -> None:

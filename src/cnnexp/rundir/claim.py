@@ -73,6 +73,7 @@ class Request:
     overwrite: bool = False
     skip_completed: bool = False
     in_sweep: bool = False
+    requeued: bool = False  # SLURM runs this job again after a preemption (SLURM_RESTART_COUNT > 0)
     resolved: dict[str, Any] = field(default_factory=dict)  # for naming the keys that changed
 
 
@@ -137,7 +138,7 @@ def _decide(folder: Path, request: Request, prev: Previous, lock: FolderLock) ->
         if found is None:
             return _fresh(folder, lock)  # stopped before any checkpoint: nothing to lose, start again
         # A sweep re-run continues its jobs; SLURM requeues a preempted job with the very same command.
-        if request.task == "train" and (request.in_sweep or found.name.startswith(HPC)):
+        if request.task == "train" and (request.in_sweep or request.requeued or found.name.startswith(HPC)):
             print(f"resuming {folder} from {found}", flush=True)
             return Claim(folder, lock, resume_from=found)
     raise Refused(_refusal(folder, request, prev, same))

@@ -10,6 +10,7 @@ that skip_completed compares.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 from dataclasses import replace
@@ -81,6 +82,7 @@ def _hold(run: Run, cfg: DictConfig, tree: dict[str, Any]) -> Claim:
     request = Request(
         task=options.task, config_hash=config_hash(tree), resume_from=options.ckpt_path, overwrite=options.overwrite,
         skip_completed=options.skip_completed, in_sweep=_in_multirun(), resolved=tree,
+        requeued=int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0,
     )  # fmt: skip
     held = claim(run.output_dir, request)
     if held.skipped is None:
