@@ -78,6 +78,9 @@ def test_a_link_loop_is_named_and_a_folder_linked_twice_is_read_once(spec: Calla
         index_split(root / "train")
     (root / "train" / "dog" / "more" / "again").unlink()
     assert [Path(p).name for p, _ in index_split(root / "train").samples] == ["0.png", "1.png", "0.png", "1.png"]
+    (root / "train" / "dog" / "cat.png").symlink_to(root / "train" / "cat" / "1.png")
+    with pytest.raises(ConfigError, match=r"dog/cat.png \(the same file as .*train/cat/1.png, which is in class cat\)"):
+        index_split(root / "train")
 
 
 def test_train_files_linked_into_test_are_refused(spec: Callable[..., DataSpec]) -> None:
