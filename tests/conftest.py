@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from hydra import compose, initialize_config_dir
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from cnnexp.app import main
@@ -85,3 +89,12 @@ def one_paragraph(err: str) -> str:
 def job_overrides(job: Path) -> list[str]:
     """A sweep job's overrides as Hydra recorded them (.hydra/overrides.yaml): what its folder name shortens."""
     return list(yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()))
+
+
+class SigtermAfterFirstJob(Callback):
+    """A Hydra callback (`+hydra.callbacks.stop._target_=conftest.SigtermAfterFirstJob`): SIGTERM once the first
+    job of a sweep has ended, before the next starts, when no Trainer runs."""
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        if config.hydra.job.num == 0:
+            os.kill(os.getpid(), signal.SIGTERM)

@@ -62,6 +62,20 @@ def test_a_sweep_whose_jobs_all_failed_ends_with_their_exit_code(cli: Cli, tmp_p
     assert [metrics(job)["exit_code"] for job in jobs(sweep)] == [2, 2]
 
 
+def test_sigterm_between_jobs_writes_the_report_and_stops_the_sweep(cli: Cli, tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    stop = "+hydra.callbacks.stop._target_=conftest.SigtermAfterFirstJob"
+    code, err = cli("-m", *TINY, "seed=1,2", stop, f"hydra.sweep.dir={sweep}")
+    assert code == 143
+    assert [job.name for job in jobs(sweep)] == ["000_seed=1"] and metrics(jobs(sweep)[0])["status"] == "ok"
+    assert "1 jobs: 1 ok, 0 failed." in (sweep / "report.md").read_text()
+    assert err.splitlines()[-1].startswith(
+        f"cnnexp: sweep interrupted; report in {sweep}. Continue the sweep (finished jobs are skipped, the "
+        f"interrupted one resumes) with: python -m cnnexp -m "
+    )
+    assert err.splitlines()[-1].endswith(f"seed=1,2 {stop} hydra.sweep.dir={sweep} skip_completed=true")
+
+
 def test_skip_completed_compares_the_whole_config_and_never_rewrites_a_finished_job(cli: Cli, tmp_path: Path) -> None:
     conf, sweep = tmp_path / "mine", tmp_path / "sweep"
     (conf / "experiment").mkdir(parents=True)

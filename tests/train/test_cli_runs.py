@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import ROOT, job_overrides
+from conftest import ROOT, job_overrides, one_paragraph
 
 SMALL = (
     "data.train_size=1000", "data.val_size=100", "data.test_size=301", "trainer.max_epochs=1",
@@ -55,6 +58,28 @@ def test_ddp_inside_a_multirun_runs_each_job_once(tmp_path: Path) -> None:
         assert len(list((job / "checkpoints").glob("epoch*.ckpt"))) == 1  # trained once
     assert run.stdout.count("test accuracy") == 2  # two jobs, each reported by its rank 0 only
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "sweep"]  # no stray run or sweep folders
+
+
+def test_a_killed_ddp_rank_stops_the_run_with_one_paragraph(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    env = {**os.environ, "CNNEXP_DATA": str(tmp_path / "data")}
+    for key in ("LOCAL_RANK", "WORLD_SIZE", "MASTER_PORT", "MASTER_ADDR", "NODE_RANK"):
+        env.pop(key, None)
+    longer = ("data.train_size=6000", "data.batch_size=20", "trainer.max_epochs=2", "trainer.enable_progress_bar=false")
+    command = [sys.executable, "-m", "cnnexp", *longer, *DDP, f"hydra.run.dir={run}"]
+    proc = subprocess.Popen(command, cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    rank1 = run / "rank1.log"
+    while not (rank1.is_file() and (run / "tb").is_dir()) and proc.poll() is None:
+        time.sleep(0.1)  # both ranks train
+    time.sleep(3)
+    pid = int(re.findall(r"task=train in .*, pid (\d+)", rank1.read_text())[0])
+    os.kill(pid, signal.SIGKILL)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 3, err[-3000:]
+    paragraph = one_paragraph(err)
+    assert paragraph.startswith(f"DDP rank 1 (pid {pid}) was killed by SIGKILL at epoch ")
+    assert "the other ranks cannot go on without it, so training stopped." in paragraph
+    assert json.loads((run / "metrics.json").read_text())["reason"] == paragraph
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without GPUs")

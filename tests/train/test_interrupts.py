@@ -22,6 +22,7 @@ from PIL import Image
 
 import cnnexp.tasks.train as train_task
 from cnnexp.tasks import run_task
+from cnnexp.train.signals import Interrupted, stop_on_signals
 
 KEYS = ("test_acc", "test_loss", "best_val_acc", "epochs", "history", "checkpoint")
 
@@ -135,3 +136,11 @@ def test_sigterm_before_training_is_recorded_and_exits_143(
         f"no checkpoint (nothing trained yet): it starts again. Continue this run with: python -m cnnexp "
         f"hydra.run.dir={cfg.output_dir}\n"
     )
+
+
+def test_ctrl_c_outside_a_trainer_is_an_interruption_too() -> None:
+    with stop_on_signals(), pytest.raises(Interrupted) as stopped:
+        os.kill(os.getpid(), signal.SIGINT)
+        signal.sigtimedwait([], 0.5)  # let the handler run
+    assert stopped.value.code == 143
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back as it was

@@ -59,7 +59,8 @@ def run_task(cfg: DictConfig) -> Any:
                 return _skip(run, held.skipped)
             if held is not None and held.resume_from is not None:
                 run = replace(run, options=replace(run.options, ckpt_path=held.resume_from))
-            log.info("task=%s in %s", run.options.task, run.output_dir)  # also opens this process's log file
+            # Also opens this process's log file (each DDP rank has one), naming the process to look for.
+            log.info("task=%s in %s, pid %d", run.options.task, run.output_dir, os.getpid())
             result = TASKS.get(run.options.task, "task")(run)
             if held is not None:
                 _stamp(run.output_dir, config_hash(tree), run.options.task, done=True)

@@ -13,13 +13,13 @@ from cnnexp.train.results import read_json, write_json
 from cnnexp.train.signals import Interrupted
 
 
-def continue_command(run_dir: Path, checkpoint: Path | None) -> str:
-    """This job's overrides, as given, then `ckpt_path=` (when there is a checkpoint) and its folder."""
+def continue_command(run_dir: Path, checkpoint: Path | None, *extra: str) -> str:
+    """This job's overrides, as given, then `ckpt_path=` (when there is a checkpoint), `extra` and its folder."""
     given = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
     args = without(given, "ckpt_path", "overwrite")
     if checkpoint is not None:
         args.append(override("ckpt_path", checkpoint))
-    return command([*args, override("hydra.run.dir", run_dir)])
+    return command([*args, *extra, override("hydra.run.dir", run_dir)])
 
 
 def interrupted(run_dir: Path, where: str, checkpoint: Path | None, rank_zero: bool) -> Interrupted:

@@ -14,16 +14,16 @@ from hydra.core.hydra_config import HydraConfig
 from lightning_fabric.utilities.rank_zero import rank_zero_only
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from cnnexp.errors import ConfigError, closest
+from cnnexp.errors import ConfigError, TrainingFailed, closest
 from cnnexp.experiment import Experiment, assemble
 from cnnexp.run import Run
 from cnnexp.rundir.claim import newest_checkpoint
 from cnnexp.tasks.base import TASKS, check_figure, optimized
 from cnnexp.sweep.pruning import Pruned, trial_pruning
-from cnnexp.tasks.stops import interrupted
+from cnnexp.tasks.stops import continue_command, interrupted
 from cnnexp.train.faults import INTERRUPTED, CheckpointOnInterrupt
 from cnnexp.train.gpu_slots import gpu_slot
-from cnnexp.train.launch import ddp_children, ddp_processes
+from cnnexp.train.launch import Ranks, ddp_children, ddp_processes
 from cnnexp.train.results import log_to_tensorboard, write_json, write_summary
 
 MONITORED = ("val/acc_best", "train/loss_step")  # logged besides the module's metric objects
@@ -34,8 +34,8 @@ def train_task(run: Run) -> float:
     """Returns the figure named by `optimized_metric` (what a sweeper maximises), test accuracy by default."""
     check_figure(run)  # before training, not after it
     resume = _checkpoint(run.options.ckpt_path) if run.options.ckpt_path else None
-    with _own_gpu_in_parallel_sweeps(run) as run, ddp_children(ddp_processes(run.trainer.args)):
-        return _train(run, resume)
+    with _own_gpu_in_parallel_sweeps(run) as run, ddp_children(ddp_processes(run.trainer.args)) as ranks:
+        return _train(run, resume, ranks)
 
 
 @contextlib.contextmanager
@@ -52,7 +52,7 @@ def _own_gpu_in_parallel_sweeps(run: Run) -> Iterator[Run]:
         yield run.on_gpu(index)
 
 
-def _train(run: Run, resume: str | None) -> float:
+def _train(run: Run, resume: str | None, ranks: Ranks) -> float:
     exp = assemble(run, extra=trial_pruning())  # an Optuna trial with a pruner reports each epoch
     check_monitors(exp)
     if rank_zero_only.rank == 0:  # DDP children run this file too; only rank 0 writes and prints
@@ -67,6 +67,10 @@ def _train(run: Run, resume: str | None) -> float:
         raise _stopped(exp) from None
     except Pruned as pruned:
         return _pruned(exp, str(pruned))
+    except Exception:
+        if not ranks.dead():
+            raise
+        raise _rank_lost(exp, ranks.dead()) from None  # gloo's "Connection reset by peer" says nothing useful
     metrics = _metrics(exp, tested[0], time.perf_counter() - start, best)
     metrics["best_val_acc"] = best_val_acc(exp.module.history)
     if exp.trainer.is_global_zero:
@@ -83,6 +87,20 @@ def _stopped(exp: Experiment) -> BaseException:
     checkpoint = callback.saved or newest_checkpoint(exp.run_dir)
     where = f"{callback.phase or 'training'} at epoch {exp.trainer.current_epoch}, step {exp.trainer.global_step}"
     return interrupted(exp.run_dir, where, checkpoint, exp.trainer.is_global_zero)
+
+
+def _rank_lost(exp: Experiment, lost: str) -> TrainingFailed:
+    found = newest_checkpoint(exp.run_dir)
+    where = f"epoch {exp.trainer.current_epoch}, step {exp.trainer.global_step}"
+    again = (
+        f"continue from its last checkpoint with: {continue_command(exp.run_dir, found)}"
+        if found
+        else f"start it again with: {continue_command(exp.run_dir, None, 'overwrite=true')}"
+    )
+    return TrainingFailed(
+        f"{lost} at {where}; the other ranks cannot go on without it, so training stopped. Find why in its log "
+        f"({exp.run_dir}/rank*.log: out of memory? killed by the system?), then {again}"
+    )
 
 
 def _pruned(exp: Experiment, reason: str) -> float:

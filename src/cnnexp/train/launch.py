@@ -45,11 +45,27 @@ def ddp_processes(trainer: Mapping[str, Any]) -> int:
     return 1
 
 
+class Ranks:
+    """The rank processes cnnexp started for this job (none without DDP), to tell whether one has died."""
+
+    def __init__(self, children: list[subprocess.Popen[bytes]]) -> None:
+        self.children = children
+
+    def dead(self) -> str:
+        """'DDP rank 1 (pid 123) was killed by SIGKILL' for the first rank that ended badly; '' while all live."""
+        for rank, child in enumerate(self.children, start=1):
+            code = child.poll()
+            if code not in (None, 0):
+                how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
+                return f"DDP rank {rank} (pid {child.pid}) {how}"
+        return ""
+
+
 @contextlib.contextmanager
-def ddp_children(count: int) -> Iterator[None]:
+def ddp_children(count: int) -> Iterator[Ranks]:
     """Start ranks 1..count-1 as single runs of the current Hydra job; rank 0 is this process."""
     if count <= 1:
-        yield
+        yield Ranks([])
         return
     saved = {key: os.environ.get(key) for key in DDP_ENV}
     port = os.environ.get("MASTER_PORT") or str(_free_port())
@@ -58,7 +74,7 @@ def ddp_children(count: int) -> Iterator[None]:
     watcher = _Watcher(children)
     watcher.start()
     try:
-        yield
+        yield Ranks(children)
     finally:
         watcher.stop()
         _finish(children)
