@@ -20,6 +20,7 @@ from cnnexp.errors import ConfigError
 from cnnexp.experiment import assemble
 from cnnexp.run import read_run
 from cnnexp.tasks import run_task
+from cnnexp.tasks.train import logged_metrics
 from cnnexp.train.faults import AtomicCheckpointIO
 from cnnexp.train.instantiate import Target
 from cnnexp.train.memory import check_fits, state_buffers
@@ -56,7 +57,7 @@ def test_the_state_an_optimizer_keeps_per_parameter() -> None:
     ("override", "message"),
     [
         ("callbacks.checkpoint.monitor=val/acc_bset", r"callbacks\.checkpoint\.monitor=val/acc_bset: the run logs no "
-         r"metric of that name\. Did you mean 'val/acc_best'\? Logged metrics: test/acc, "),
+         r"metric of that name\. Did you mean 'val/acc_best'\? Logged metrics: lr-Adam, test/acc, "),
         ("optimized_metric=test_accuracy", r"optimized_metric=test_accuracy is not a figure of metrics\.json\. Did you "
          r"mean 'test_acc'\? Choose one of test_acc, test_loss, "),
     ],
@@ -123,3 +124,12 @@ def test_a_run_whose_checkpoint_hits_a_full_disk_says_so_and_records_it(tiny_cfg
     assert ended.value.code == 2 and err.startswith("cnnexp: error: cannot write ") and "Traceback" not in err
     recorded = json.loads((Path(cfg.output_dir) / "metrics.json").read_text())
     assert recorded["status"] == "failed" and "the disk is full or a quota refused the write" in recorded["reason"]
+
+
+def test_the_names_monitors_are_checked_against_are_what_a_run_logs(tiny_cfg: Tiny) -> None:
+    exp = assemble(read_run(tiny_cfg("trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "trainer.log_every_n_steps=1")))
+    exp.trainer.fit(exp.module, datamodule=exp.datamodule)
+    logged = set(exp.trainer.callback_metrics)
+    exp.trainer.test(exp.module, datamodule=exp.datamodule, verbose=False)
+    logged |= set(exp.trainer.callback_metrics)
+    assert logged == set(logged_metrics(exp.run))

@@ -26,13 +26,17 @@ from cnnexp.train.gpu_slots import gpu_slot
 from cnnexp.train.launch import Ranks, ddp_children, ddp_processes
 from cnnexp.train.results import log_to_tensorboard, write_json, write_summary
 
-MONITORED = ("val/acc_best", "train/loss_step")  # logged besides the module's metric objects
+# What the Classifier logs (train/module.py): loss and accuracy per stage, top-5 above 10 classes, the test
+# images counted, the best val accuracy so far, and the training loss per step.
+LOGGED = ("loss", "acc")
+EXTRA_LOGGED = ("test/images", "val/acc_best", "train/loss_step")
 
 
 @TASKS.register("train")
 def train_task(run: Run) -> float:
     """Returns the figure named by `optimized_metric` (what a sweeper maximises), test accuracy by default."""
     check_figure(run)  # before training, not after it
+    check_monitors(run)
     resume = _checkpoint(run.options.ckpt_path) if run.options.ckpt_path else None
     with _own_gpu_in_parallel_sweeps(run) as run, ddp_children(ddp_processes(run.trainer.args)) as ranks:
         return _train(run, resume, ranks)
@@ -54,7 +58,6 @@ def _own_gpu_in_parallel_sweeps(run: Run) -> Iterator[Run]:
 
 def _train(run: Run, resume: str | None, ranks: Ranks) -> float:
     exp = assemble(run, extra=trial_pruning())  # an Optuna trial with a pruner reports each epoch
-    check_monitors(exp)
     if rank_zero_only.rank == 0:  # DDP children run this file too; only rank 0 writes and prints
         print(exp.summary.table(), flush=True)
         write_summary(exp.run_dir, exp.summary)
@@ -127,10 +130,17 @@ def best_val_acc(history: dict[int, dict[str, float]]) -> float | None:
     return max(values) if values else None
 
 
-def check_monitors(exp: Experiment) -> None:
+def logged_metrics(run: Run) -> list[str]:
+    """Every name the run logs a figure under (LearningRateMonitor adds `lr-<Optimizer>`)."""
+    kinds = [*LOGGED, *(["acc_top5"] if run.model.num_classes > 10 else [])]
+    rates = [f"lr-{run.optimizer.class_name}" for t in run.callbacks.values() if t.class_name == "LearningRateMonitor"]
+    return sorted({*(f"{stage}/{kind}" for stage in ("train", "val", "test") for kind in kinds), *EXTRA_LOGGED, *rates})
+
+
+def check_monitors(run: Run) -> None:
     """Every callback's `monitor` names a metric the run logs: checked before epoch 0, not after it."""
-    logged = sorted({*exp.module.metrics.keys(), *MONITORED})
-    for name, target in exp.run.callbacks.items():
+    logged = logged_metrics(run)
+    for name, target in run.callbacks.items():
         monitor = target.args.get("monitor")
         if monitor is not None and monitor not in logged:
             raise ConfigError(
