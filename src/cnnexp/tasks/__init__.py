@@ -66,7 +66,7 @@ def run_task(cfg: DictConfig) -> Any:
                 _stamp(run.output_dir, config_hash(tree), run.options.task, done=True)
             return result
     except Stop as stop:
-        _stopped(cfg, held, stop)
+        _stopped(held, stop)
         raise
     except Refused as refused:
         _refused(refused)
@@ -112,7 +112,7 @@ def _skip(run: Run, done: dict[str, Any]) -> float:
         return float("nan")
 
 
-def _stopped(cfg: DictConfig, held: Claim | None, stop: Stop) -> None:
+def _stopped(held: Claim | None, stop: Stop) -> None:
     """An interruption the task did not record (outside a Trainer): record it where the run holds a folder."""
     if isinstance(stop, Interrupted) and not stop.message and held is not None:
         folder = held.folder
