@@ -54,9 +54,10 @@ def test_a_duplicate_key_in_a_users_yaml(cli, tmp_path: Path) -> None:  # noqa: 
         (("seed=-1",), "seed must be a whole number from 0 to 4294967295"),
         (("seed=1e20",), "seed must be a whole number from 0 to 4294967295"),
         (("hydra.run.dir=/proc/cnnexp/run",), "cannot create /proc/cnnexp"),
+        (("task=kernels", "kernels.out=/proc/cnnexp"), "kernels.out=/proc/cnnexp: cannot write the pictures there ("),
     ],
     ids=["missing_key", "loop_in_folder_name", "loop", "bad_override", "seed_fraction", "seed_text", "seed_negative",
-         "seed_huge", "unwritable"],  # fmt: skip
+         "seed_huge", "unwritable", "kernels_out"],  # fmt: skip
 )
 def test_config_mistakes_are_one_paragraph_and_exit_2(cli, args: tuple[str, ...], message: str) -> None:  # noqa: ANN001
     code, err = cli("task=summary", *args)
