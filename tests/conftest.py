@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from hydra import compose, initialize_config_dir
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from cnnexp.configdirs import command_line
+from cnnexp.app import main
 from cnnexp.schemas import register_schemas
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,3 +58,45 @@ def tiny_cfg(compose_cfg: Compose, tmp_path: Path, monkeypatch: pytest.MonkeyPat
         return compose_cfg(*TINY, f"output_dir={tmp_path / run}", *overrides)
 
     return make
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str]]:
+    """cli(*args) -> (exit code, stderr) of `python -m cnnexp ARGS` run in tmp_path, in this process."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CNNEXP_DATA", str(tmp_path.parent / "data"))
+    for key in ("HYDRA_FULL_ERROR", "CNNEXP_HYDRA_FULL_ERROR"):
+        monkeypatch.delenv(key, raising=False)
+
+    def run(*args: str) -> tuple[int, str]:
+        monkeypatch.setattr(sys, "argv", ["cnnexp", *args])
+        capsys.readouterr()
+        try:
+            main()
+            code = 0
+        except SystemExit as ended:
+            code = int(ended.code or 0)
+        return code, capsys.readouterr().err
+
+    return run
+
+
+def one_paragraph(err: str) -> str:
+    """The one `cnnexp: error:` line of stderr (and no traceback), without its prefix."""
+    lines = [line for line in err.splitlines() if line.startswith("cnnexp: error: ")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0].removeprefix("cnnexp: error: ")
+
+
+def job_overrides(job: Path) -> list[str]:
+    """A sweep job's overrides as Hydra recorded them (.hydra/overrides.yaml): what its folder name shortens."""
+    return list(yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()))
+
+
+class SigtermAfterFirstJob(Callback):
+    """A Hydra callback (`+hydra.callbacks.stop._target_=conftest.SigtermAfterFirstJob`): SIGTERM once the first
+    job of a sweep has ended, before the next starts, when no Trainer runs."""
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        if config.hydra.job.num == 0:
+            os.kill(os.getpid(), signal.SIGTERM)

@@ -15,6 +15,7 @@ import hydra
 from omegaconf import DictConfig
 
 from cnnexp.configdirs import PRIMARY, command_line, register_primary, say_shadowed
+from cnnexp.exits import run_app
 from cnnexp.help import page, wants_help
 from cnnexp.schemas import register_schemas
 
@@ -37,4 +38,4 @@ def main() -> None:
     register_schemas()
     register_primary()
     sys.argv = [sys.argv[0], *command_line(args)]
-    app()
+    run_app(app)  # every error, Hydra's too, as one paragraph and an exit code (cnnexp/exits.py)

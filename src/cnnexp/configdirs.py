@@ -22,6 +22,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from cnnexp import CONF_DIR
+from cnnexp.rundir.names import register_resolvers
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,9 @@ NOT_PASSED_ON = ("hydra", "schema")  # search path entries every Hydra process s
 
 
 def register_primary() -> None:
-    """conf/config.yaml under the folders of yours (`--config-dir`, hydra.searchpath), which come first."""
+    """conf/config.yaml under the folders of yours (`--config-dir`, hydra.searchpath), which come first, with the
+    resolvers its folder names use (registered before Hydra resolves hydra.run.dir)."""
+    register_resolvers()
     node = {"defaults": ["config", "_self_"], "hydra": {"searchpath": [SHIPPED]}}
     ConfigStore.instance().store(name=PRIMARY, node=node)
 

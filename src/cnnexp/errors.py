@@ -30,3 +30,14 @@ def closest(name: str, known: Iterable[str]) -> str:
     """A ' Did you mean X?' hint for a misspelled name, or '' when nothing is close."""
     match = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
     return f" Did you mean '{match[0]}'?" if match else ""
+
+
+class Stop(SystemExit):
+    """Ends the run, or the whole sweep, with `code` once its results are written and `message` was printed.
+
+    A SystemExit, so that Hydra's job runner (which catches Exception) lets it through and a sweep stops."""
+
+    def __init__(self, code: int, message: str = "", reported: bool = False) -> None:
+        super().__init__(code)
+        self.message = message
+        self.reported = reported  # the sweep's report is written (or is not this process's to write)

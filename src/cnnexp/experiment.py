@@ -7,6 +7,7 @@ plain typed arguments, so each can be built and tested without Hydra.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from cnnexp.run import Run
 from cnnexp.train.callbacks import make_callbacks
 from cnnexp.train.faults import AtomicCheckpointIO, CheckpointOnInterrupt, StopOnNonFinite
 from cnnexp.train.logger import make_loggers
+from cnnexp.train.memory import check_fits
 from cnnexp.train.module import Classifier
 from cnnexp.train.notices import PaceWarning, RunHeader
 from cnnexp.train.optim import make_optimizer, make_schedule
@@ -48,24 +50,26 @@ class Experiment:
         return self.run.output_dir
 
 
-def assemble(run: Run) -> Experiment:
-    """Seed, then build data, model, LightningModule and Trainer."""
+def assemble(run: Run, extra: Sequence[pl.Callback] = ()) -> Experiment:
+    """Seed, then build data, model, LightningModule and Trainer (with the `extra` callbacks a task adds)."""
     pl.seed_everything(run.options.seed, workers=True, verbose=False)
     _check_classes(run)
     summary = summarize(run.model)  # validates every layer before anything is allocated
+    training = run.options.task == "train"
+    check_fits(run.model.name, summary.params, summary.trainable, run.optimizer, run.trainer.args, training)
     datamodule = make_datamodule(run)
     module = Classifier(
         build(run.model), run.model.num_classes, make_optimizer(run.optimizer), make_schedule(run.scheduler),
         run.loss.fn,
     )  # fmt: skip
-    quiet_known_noise(synced=[*module.metrics, "val/acc_best"])  # what the module logs per epoch (train/module.py)
+    quiet_known_noise(synced=module.epoch_names())
     throughput = Throughput()
     trainer = make_trainer(
         run.trainer,
         logger=make_loggers(run.logger) or False,
         callbacks=[
             *make_callbacks(run.callbacks), throughput, RunHeader(), PaceWarning(run.model.name),
-            *_fault_callbacks(run.output_dir),
+            *_fault_callbacks(run.output_dir), *extra,
         ],
         plugins=[AtomicCheckpointIO(), *cluster_plugins()],
         default_root_dir=str(run.output_dir),

@@ -65,6 +65,7 @@ class Options:
     json: bool = setting(fd.boolean, False)
     optimized_metric: str = setting(fd.text, "test_acc")
     skip_completed: bool = setting(fd.boolean, False)
+    overwrite: bool = setting(fd.boolean, False)
     output_dir: Path = setting(_path, Path("."))
 
 

@@ -1,4 +1,5 @@
-"""`python -m cnnexp.report PATH` and the Hydra callback: the report on demand, and never a failed sweep."""
+"""`python -m cnnexp.report PATH` and the Hydra callback: the report on demand, always written, and a sweep that
+ends non-zero unless every job succeeded."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 from omegaconf import DictConfig, OmegaConf
 
+from cnnexp.errors import Stop
 from cnnexp.report.callback import ReportCallback
 
 
@@ -38,9 +40,22 @@ def _config(sweep_dir: Path, task: str = "train") -> DictConfig:
     return OmegaConf.create({"task": task, "hydra": {"sweep": {"dir": str(sweep_dir)}}})
 
 
-def test_callback_writes_the_report(sweep_copy: Path) -> None:
-    ReportCallback().on_multirun_end(config=_config(sweep_copy))
+def test_callback_writes_the_report_then_fails_the_sweep(sweep_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(Stop) as stop:
+        ReportCallback().on_multirun_end(config=_config(sweep_copy))
     assert "6 jobs: 4 ok, 2 failed." in (sweep_copy / "report.md").read_text()
+    assert stop.value.code == 1 and stop.value.reported
+    assert capsys.readouterr().err == (
+        f"cnnexp: error: 2 of 6 jobs did not succeed (report.md in {sweep_copy} lists them): 4: failed: "
+        f"model.layers[4] (pool1): window F=3 does not fit a 2x2 input; use F=2 | or drop pool1.; 5: failed: no "
+        f"metrics.json (interrupted or crashed)\n"
+    )
+
+
+def test_a_sweep_whose_jobs_all_succeeded_ends_quietly(tmp_path: Path, fakes) -> None:  # noqa: ANN001
+    fakes.make_sweep(tmp_path, [job for job in fakes.jobs if job[2] and job[2]["status"] == "ok"])
+    ReportCallback().on_multirun_end(config=_config(tmp_path))
+    assert "4 jobs: 4 ok, 0 failed." in (tmp_path / "report.md").read_text()
 
 
 def test_callback_never_raises(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

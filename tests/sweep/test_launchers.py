@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from conftest import job_overrides
+
 SMALL = (
     "data.train_size=600", "data.val_size=100", "data.test_size=200", "trainer.max_epochs=1",
     "trainer.enable_progress_bar=false",
@@ -28,7 +30,7 @@ def cnnexp(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def _accuracy_by_seed(sweep: Path) -> dict[str, float]:
     found = {}
     for metrics in sweep.glob("*/metrics.json"):
-        seed = next(o for o in metrics.parent.name.split(",") if o.startswith("seed="))
+        seed = next(o for o in job_overrides(metrics.parent) if o.startswith("seed="))
         found[seed] = json.loads(metrics.read_text())["test_acc"]
     return found
 

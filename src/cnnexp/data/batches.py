@@ -97,7 +97,10 @@ def stream_loader(
         sampler = DistributedSampler(
             dataset, num_replicas=shard.world, rank=shard.rank, shuffle=True, seed=seed, drop_last=True
         )
+    # A generator of its own: otherwise making each epoch's iterator draws from the global random state (for the
+    # workers' seeds), and a resumed run, which makes its iterators at other moments, would drift off the
+    # uninterrupted one (dropout draws from that state). Decoding uses no randomness.
     return DataLoader(
         dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, pin_memory=pin,
-        persistent_workers=workers > 0,
+        persistent_workers=workers > 0, generator=torch.Generator().manual_seed(seed or 0),
     )  # fmt: skip

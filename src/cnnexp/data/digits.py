@@ -23,9 +23,12 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
+from cnnexp.errors import ConfigError
+
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1  # bump when the rendering changes, so old cache files are not reused
 SIZE = 28
+CLASSES = 10
 _BATCH = 1024  # images rendered at once; part of the random stream, so changing it changes the images
 _UNIT_PX = 8.0  # pixels per skeleton unit: skeletons span y in [-1, 1], 16 px, ~19 px with the pen
 
@@ -272,6 +275,9 @@ def _read_cache(path: Path, sizes: dict[str, int]) -> dict[str, tuple[Tensor, Te
             return None
         if tuple(images.shape) != (sizes[stage], SIZE, SIZE) or tuple(labels.shape) != (sizes[stage],):
             return None
+        if labels.numel() and not (0 <= int(labels.min()) and int(labels.max()) < CLASSES):
+            log.warning("digits cache %s holds labels outside 0-9: rendering it again", path)
+            return None  # the model has 10 outputs: such a label would fail mid-training
     return splits
 
 
@@ -315,7 +321,14 @@ def load_digits(
             "train": generate_digits(train_size, seed, bar.update),
             "test": generate_digits(test_size, _test_seed(seed), bar.update),
         }
-    root.mkdir(parents=True, exist_ok=True)
-    _write_cache(path, splits)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        _write_cache(path, splits)
+    except (OSError, RuntimeError) as err:  # torch reports a failed write (a full disk) as a RuntimeError
+        why = getattr(err, "strerror", None) or str(err).splitlines()[0]
+        raise ConfigError(
+            f"data.root={root}: cannot write the digits cache there ({why}); set data.root (or the CNNEXP_DATA "
+            f"environment variable) to a folder you can write to, with space for it."
+        ) from None
     log.info(f"data=digits: rendered {train_size + test_size:,} images in {time.perf_counter() - began:.0f} s")
     return splits

@@ -3,17 +3,24 @@
 Without root/val, validation images are held out of train (data.val_size, 10% by default); without root/test,
 so are the test images (data.test_size, 10% when null), as data/split.py says in the log. Every mistake in the
 layout is found before training starts: no train folder, no class folders, an empty class, classes that differ
-between splits, and (in `prepare_folder`) any image file that PIL cannot read.
+between splits, a link that loops back to a folder above it, a file that is no regular file (a FIFO named
+x.png would block the run forever), one file reached from two classes or two splits (train images leaking into
+val or test), and (in `prepare_folder`) any image that cannot be decoded. Links are followed, and each file is
+indexed once however many links reach it. Images of any mode become 8-bit grey or RGB with their range scaled,
+not clipped (a 16-bit PNG spans 0..65535).
 `complete_folder` gives the run what the folder decides: the class count when data.num_classes is null.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from PIL import Image
 from torch import Tensor
 from torchvision.datasets import ImageFolder
@@ -26,6 +33,18 @@ from cnnexp.errors import ConfigError
 
 MODES = {1: "L", 3: "RGB"}  # data.channels -> PIL mode
 SHOWN = 5  # bad files listed by name in one message
+# PIL modes whose values exceed 8 bits, and the factor that maps their range onto 0..255 (convert() clips).
+WIDE = {"I;16": 1 / 257, "I;16B": 1 / 257, "I;16L": 1 / 257, "I;16N": 1 / 257, "I": 1 / 257, "F": 255.0}
+FileId = tuple[int, int]  # (device, inode): one file, however many paths lead to it
+
+
+class UnreadableImage(ConfigError):
+    """An image that cannot be decoded. A DataLoader worker's error reaches the main process as a new error of
+    the same class whose message is the worker's whole traceback; only the paragraph is kept."""
+
+    def __init__(self, message: str) -> None:
+        marker = f"{type(self).__module__}.{type(self).__qualname__}: "
+        super().__init__(message.rsplit(marker, 1)[-1].strip())
 
 
 class Decode:
@@ -38,9 +57,31 @@ class Decode:
         try:
             with Image.open(path) as img:
                 # PIL's bilinear resize widens its filter when shrinking, so downscaling is antialiased.
-                return pil_to_tensor(img.convert(self.mode).resize(self.size, Image.Resampling.BILINEAR))
-        except (OSError, ValueError, SyntaxError) as err:
-            raise ConfigError(f"data=image_folder: cannot read image {path} ({err}); remove or replace it.") from None
+                return pil_to_tensor(eight_bit(img).convert(self.mode).resize(self.size, Image.Resampling.BILINEAR))
+        # Image decoders raise many types (OSError, SyntaxError, struct.error, ...); any of them means a bad file.
+        except Exception as err:  # noqa: BLE001
+            raise UnreadableImage(
+                f"data=image_folder: cannot read image {path} ({type(err).__name__}: {err}); remove or replace it."
+            ) from None
+
+
+def eight_bit(img: Image.Image) -> Image.Image:
+    """16-bit and 32-bit grey scaled onto 0..255 (floats read as 0..1); other modes as they are."""
+    scale = WIDE.get(img.mode)
+    if scale is None:
+        return img
+    values = np.asarray(img, dtype=np.float64) * scale
+    return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), mode="L")
+
+
+@dataclass(frozen=True)
+class Indexed:
+    """One split folder read once: its classes (sorted, ImageFolder's labels) and (path, label) samples."""
+
+    root: Path
+    classes: list[str]
+    samples: list[tuple[str, int]]
+    ids: dict[FileId, str]  # each file's identity -> the path it was indexed under
 
 
 def split_folders(spec: DataSpec) -> dict[str, Path]:
@@ -54,27 +95,97 @@ def split_folders(spec: DataSpec) -> dict[str, Path]:
     return {stage: path for stage, path in folders.items() if path.is_dir()}
 
 
-def class_names(folder: Path) -> list[str]:
-    """Sorted class folder names, each holding at least one image (ImageFolder's order, so its labels)."""
-    # Exactly ImageFolder's rule (every sub-folder, hidden ones too), so our names are its labels.
+def index_split(folder: Path) -> Indexed:
+    """Sorted class folder names (every sub-folder, hidden ones too, as ImageFolder does) and their images."""
     classes = sorted(entry.name for entry in os.scandir(folder) if entry.is_dir())
     if not classes:
         raise ConfigError(
             f"data=image_folder: {folder} has no class folders; put each class's images in its own folder, "
             f"e.g. {folder}/cat/001.png, {folder}/dog/001.png."
         )
-    empty = [name for name in classes if not _has_image(folder / name)]
+    walk = _Walk()
+    samples = [(path, label) for label, name in enumerate(classes) for path in walk.files(folder / name)]
+    walk.check(folder)
+    empty = [name for label, name in enumerate(classes) if not any(s[1] == label for s in samples)]
     if empty:
         raise ConfigError(
             f"data=image_folder: class folder(s) without images in {folder}: {', '.join(empty)} "
             f"(image files end in {', '.join(IMG_EXTENSIONS)}); add images or remove the folder(s)."
         )
-    return classes
+    return Indexed(folder, classes, samples, walk.ids)
 
 
-def _has_image(folder: Path) -> bool:
-    # ImageFolder walks the class folder recursively, following links.
-    return any(f.lower().endswith(IMG_EXTENSIONS) for _, _, files in os.walk(folder, followlinks=True) for f in files)
+class _Walk:
+    """Image files under class folders, links followed: each file once, loops and odd files collected."""
+
+    def __init__(self) -> None:
+        self.ids: dict[FileId, str] = {}  # each file -> the path it was indexed under
+        self.classes: dict[FileId, str] = {}  # each file -> its class folder's name
+        self.dirs: dict[FileId, tuple[str, Path]] = {}  # each folder walked -> (its class, the path first seen)
+        self.problems: list[str] = []
+
+    def files(self, top: Path) -> list[str]:
+        found: list[str] = []
+        self._visit(top, (), top.name, found)
+        return sorted(found)  # ImageFolder's order
+
+    def _visit(self, directory: Path, above: tuple[FileId, ...], label: str, found: list[str]) -> None:
+        ident = _id(os.stat(directory))
+        if ident in above:
+            raise ConfigError(
+                f"data=image_folder: {directory} links back to a folder above it (a loop: every file below it would "
+                f"be read again and again); remove that link."
+            )
+        if ident in self.dirs:
+            label_before, seen = self.dirs[ident]
+            if label_before != label:
+                self.problems.append(f"{directory} (the same folder as {seen}, which is in class {label_before})")
+            return  # reached again through another link: its files are indexed already
+        self.dirs[ident] = (label, directory)
+        for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+            path = Path(entry.path)
+            if entry.is_dir():
+                self._visit(path, (*above, ident), label, found)
+            elif entry.name.lower().endswith(IMG_EXTENSIONS):
+                self._file(path, label, found)
+
+    def _file(self, path: Path, label: str, found: list[str]) -> None:
+        try:
+            info = os.stat(path)
+        except OSError as err:
+            self.problems.append(f"{path} ({err.strerror}: a broken link?)")
+            return
+        if not stat.S_ISREG(info.st_mode):
+            self.problems.append(f"{path} (a {_kind(info.st_mode)}, not a regular file)")
+            return
+        ident = _id(info)
+        if ident not in self.ids:
+            self.ids[ident], self.classes[ident] = str(path), label
+            found.append(str(path))
+        elif self.classes[ident] != label:
+            self.problems.append(f"{path} (the same file as {self.ids[ident]}, which is in class {self.classes[ident]})")
+
+    def check(self, folder: Path) -> None:
+        if self.problems:
+            raise ConfigError(f"data=image_folder: {len(self.problems)} file(s) under {folder} cannot be used: "
+                              f"{_listed(self.problems)}. Remove or replace them.")  # fmt: skip
+
+
+def _id(info: os.stat_result) -> FileId:
+    return (info.st_dev, info.st_ino)
+
+
+def _kind(mode: int) -> str:
+    kinds = {stat.S_ISFIFO: "FIFO", stat.S_ISSOCK: "socket", stat.S_ISCHR: "character device", stat.S_ISBLK: "block device"}
+    return next((name for test, name in kinds.items() if test(mode)), "special file")
+
+
+def _listed(items: list[str]) -> str:
+    return "; ".join(items[:SHOWN]) + (f"; and {len(items) - SHOWN} more" if len(items) > SHOWN else "")
+
+
+def class_names(folder: Path) -> list[str]:
+    return index_split(folder).classes
 
 
 def complete_folder(spec: DataSpec) -> DataSpec:
@@ -86,26 +197,46 @@ def complete_folder(spec: DataSpec) -> DataSpec:
     return replace(spec, num_classes=len(class_names(split_folders(spec)["train"])))
 
 
-def checked_classes(folders: dict[str, Path]) -> list[str]:
-    """The class names, the same in every split (or the labels would not match)."""
-    classes = class_names(folders["train"])
-    for stage, folder in folders.items():
-        other = classes if stage == "train" else class_names(folder)
-        if other != classes:
-            only_train, only_other = sorted(set(classes) - set(other)), sorted(set(other) - set(classes))
+class FolderImages(ImageFolder):
+    """torchvision's ImageFolder over the files `index_split` found (its own walk follows link loops forever)."""
+
+    def __init__(self, indexed: Indexed, loader: Decode) -> None:
+        self.indexed = indexed
+        super().__init__(str(indexed.root), loader=loader)
+
+    def find_classes(self, directory: Any) -> tuple[list[str], dict[str, int]]:
+        return list(self.indexed.classes), {name: i for i, name in enumerate(self.indexed.classes)}
+
+    def make_dataset(self, directory: Any, class_to_idx: Any, extensions: Any = None, is_valid_file: Any = None,
+                     allow_empty: bool = False) -> list[tuple[str, int]]:  # fmt: skip
+        return list(self.indexed.samples)
+
+
+def checked_splits(folders: dict[str, Path]) -> dict[str, Indexed]:
+    """Every split indexed, with the same classes (or the labels would not match) and no file in two splits."""
+    splits = {stage: index_split(folder) for stage, folder in folders.items()}
+    train = splits["train"]
+    for stage, split in splits.items():
+        if split.classes != train.classes:
+            only_train, only_other = sorted(set(train.classes) - set(split.classes)), sorted(set(split.classes) - set(train.classes))
             raise ConfigError(
-                f"data=image_folder: {folder} has other classes than {folders['train']} "
+                f"data=image_folder: {split.root} has other classes than {train.root} "
                 f"(only in train: {only_train or 'none'}; only in {stage}: {only_other or 'none'}); "
                 f"every split needs the same class folders, or the labels would not match."
+            )  # fmt: skip
+        shared = [f"{split.ids[i]} is {train.ids[i]}" for i in split.ids.keys() & train.ids.keys()] if stage != "train" else []
+        if shared:
+            raise ConfigError(
+                f"data=image_folder: {len(shared)} file(s) of {split.root} are train files too (through links): "
+                f"{_listed(sorted(shared))}; {stage} must hold images the model never trains on."
             )
-    return classes
+    return splits
 
 
-def _datasets(spec: DataSpec) -> tuple[dict[str, ImageFolder], list[str], Path]:
-    folders = split_folders(spec)
-    classes = checked_classes(folders)
+def _datasets(spec: DataSpec) -> tuple[dict[str, FolderImages], list[str], Path]:
+    splits = checked_splits(split_folders(spec))
     decode = Decode(spec.channels, spec.height, spec.width)
-    return {stage: ImageFolder(str(path), loader=decode) for stage, path in folders.items()}, classes, folders["train"]
+    return {stage: FolderImages(split, decode) for stage, split in splits.items()}, splits["train"].classes, splits["train"].root
 
 
 def load_folder(spec: DataSpec) -> Source:
@@ -115,24 +246,21 @@ def load_folder(spec: DataSpec) -> Source:
 
 
 def prepare_folder(spec: DataSpec) -> None:
-    """Check the layout and open every image file once, so a bad file stops the run before training."""
+    """Check the layout and decode every image once, as training will, so a bad file stops the run before it."""
     parts, _, _ = _datasets(spec)
     paths = [path for part in parts.values() for path, _ in part.samples]
+    decode = Decode(spec.channels, spec.height, spec.width)
     with ThreadPoolExecutor(max_workers=max(1, spec.num_workers)) as pool:
-        problems = [p for p in pool.map(_problem, paths) if p]
+        problems = [p for p in pool.map(lambda path: _problem(decode, path), paths) if p]
     if problems:
-        listed = "; ".join(problems[:SHOWN]) + (f"; and {len(problems) - SHOWN} more" if len(problems) > SHOWN else "")
-        raise ConfigError(
-            f"data=image_folder: {len(problems)} image file(s) cannot be read: {listed}. Remove or replace them."
-        )
+        raise ConfigError(f"data=image_folder: {len(problems)} image file(s) cannot be read: {_listed(problems)}. "
+                          f"Remove or replace them.")  # fmt: skip
 
 
-def _problem(path: str) -> str:
-    """'' when PIL can read the file, else 'path (reason)'."""
+def _problem(decode: Decode, path: str) -> str:
+    """'' when the image decodes, else 'path (reason)'."""
     try:
-        with Image.open(path) as img:
-            img.verify()
-    # Image decoders raise many types (OSError, SyntaxError, struct.error, ...); any of them means a bad file.
-    except Exception as err:  # noqa: BLE001
-        return f"{path} ({type(err).__name__}: {err})"
+        decode(path)
+    except UnreadableImage as err:
+        return str(err).split("cannot read image ", 1)[-1].removesuffix("; remove or replace it.")
     return ""

@@ -13,6 +13,8 @@ from typing import Any
 
 from cnnexp.report.collect import UNSET, Group, Stat, Sweep
 
+RESOLVED = ".hydra/resolved.yaml"  # the job's whole config, written by the run (cnnexp/rundir/record.py)
+
 # metrics.json's keys in the order the CSV gives them; keys not named here follow, sorted.
 METRIC_KEYS = [
     "model", "data", "params", "trainable_params", "best_val_acc", "test_acc", "test_loss", "test_images",
@@ -37,11 +39,12 @@ def job_rows(sweep: Sweep) -> list[dict[str, Any]]:
     """
     extra = sorted({k for job in sweep.jobs for k in job.metrics} - set(METRIC_KEYS) - {"status", "reason"})
     metric_keys = METRIC_KEYS + extra
-    taken = {"job", "num", "overrides", "status", "reason", *metric_keys}
+    taken = {"job", "num", "overrides", "config", "status", "reason", *metric_keys}
     rows = []
     for job in sweep.jobs:
         row: dict[str, Any] = {"job": job.folder.relative_to(sweep.root).as_posix(), "num": job.num}
         row["overrides"] = " ".join(f"{k}={v}" for k, v in job.overrides.items())
+        row["config"] = f"{row['job']}/{RESOLVED}" if (job.folder / RESOLVED).is_file() else ""
         row.update({k + " (override)" if k in taken else k: job.overrides.get(k, UNSET) for k in sweep.swept})
         row.update(status=job.status, reason=job.reason)
         row.update({k: job.metrics.get(k) for k in metric_keys})
@@ -75,7 +78,7 @@ def markdown(sweep: Sweep, images: Iterable[Path] = ()) -> str:
     """The whole report.md: a header, the per-choice table (seeds swept), every job, failures, the plots."""
     failed = [job for job in sweep.jobs if not job.ok]
     lines = [f"# Sweep report: {sweep.root}", ""]
-    lines.append(f"{len(sweep.jobs)} jobs: {len(sweep.jobs) - len(failed)} ok, {len(failed)} failed.")
+    lines.append(f"{len(sweep.jobs)} jobs: {_counts(sweep)}.")
     if sweep.common:
         lines.append("Every job: `" + " ".join(f"{k}={v}" for k, v in sweep.common.items()) + "`.")
     if sweep.seeded:
@@ -83,10 +86,34 @@ def markdown(sweep: Sweep, images: Iterable[Path] = ()) -> str:
     lines += ["", "## Every job", "", *job_table(sweep)]
     if failed:
         lines += ["", "## Failed jobs", ""]
-        lines += [f"- #{_fmt(job.num, '{}')} `{sweep.label(job)}`: {_one_line(job.reason)}" for job in failed]
+        lines += [f"- #{_fmt(job.num, '{}')} `{sweep.label(job)}`: {_status(job)}{_one_line(job.reason)}" for job in failed]
+    lines += ["", "## Folders", "", *folder_lines(sweep)]
     if images:
         lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in images]
     return "\n".join(lines) + "\n"
+
+
+def _counts(sweep: Sweep) -> str:
+    """"4 ok, 2 failed", then any other status (interrupted, pruned, running) with its count."""
+    statuses = [job.status for job in sweep.jobs]
+    others = sorted(set(statuses) - {"ok", "failed"})
+    return ", ".join(f"{statuses.count(s)} {s}" for s in ["ok", "failed", *others])
+
+
+def _status(job: Any) -> str:
+    return "" if job.status == "failed" else f"({job.status}) "
+
+
+def folder_lines(sweep: Sweep) -> list[str]:
+    """Each job's folder, its whole overrides and the config it ran with, every interpolation resolved."""
+    lines = []
+    for job in sweep.jobs:
+        folder = job.folder.relative_to(sweep.root).as_posix()
+        overrides = " ".join(f"{k}={v}" for k, v in job.overrides.items())
+        resolved = job.folder / RESOLVED
+        config = f", config [{folder}/{RESOLVED}]({folder}/{RESOLVED})" if resolved.is_file() else ""
+        lines.append(f"- #{_fmt(job.num, '{}')} [{folder}]({folder}/): `{overrides}`{config}")
+    return lines
 
 
 def choice_table(sweep: Sweep) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from cnnexp.data.module import ImageDataModule
+from cnnexp.errors import ConfigError
 from cnnexp.run import Run
 from cnnexp.tasks.base import TASKS
 from cnnexp.viz import kernels as kn
@@ -23,7 +24,13 @@ def kernels_task(run: Run) -> dict[str, Tensor]:
     image = kn.read_image(str(settings.image)) if settings.image else _test_image(run, settings.index)
     out = settings.out or run.output_dir
     maps = {name: kn.apply(spec, name, image) for name, spec in convs}
-    written = kn.write_pictures(image, convs, maps, out)
+    try:
+        written = kn.write_pictures(image, convs, maps, out)
+    except OSError as err:
+        raise ConfigError(
+            f"kernels.out={out}: cannot write the pictures there ({err.strerror or err}); choose a folder you can "
+            f"write to, or leave kernels.out unset (the run folder)."
+        ) from None
     print(f"wrote {', '.join(p.name for p in written)} to {out}", flush=True)
     return maps
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import pickle
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,43 +15,33 @@ from hydra.core.hydra_config import HydraConfig
 from lightning_fabric.utilities.rank_zero import rank_zero_only
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from cnnexp.errors import ConfigError
+from cnnexp.errors import ConfigError, TrainingFailed, closest
 from cnnexp.experiment import Experiment, assemble
 from cnnexp.run import Run
-from cnnexp.tasks.base import TASKS
-from cnnexp.train.faults import INTERRUPTED, graceful_ctrl_c
+from cnnexp.rundir.claim import newest_checkpoint
+from cnnexp.tasks.base import TASKS, check_figure, optimized
+from cnnexp.sweep.pruning import Pruned, trial_pruning
+from cnnexp.tasks.stops import continue_command, interrupted
+from cnnexp.train.faults import INTERRUPTED, CheckpointOnInterrupt
 from cnnexp.train.gpu_slots import gpu_slot
-from cnnexp.train.launch import ddp_children, ddp_processes
+from cnnexp.train.launch import Ranks, ddp_children, ddp_processes
 from cnnexp.train.results import log_to_tensorboard, write_json, write_summary
 
 log = logging.getLogger(__name__)
+# What the Classifier logs (train/module.py): loss and accuracy per stage, top-5 above 10 classes, the test
+# images counted, the best val accuracy so far, and the training loss per step.
+LOGGED = ("loss", "acc")
+EXTRA_LOGGED = ("test/images", "val/acc_best", "train/loss_step")
 
 
 @TASKS.register("train")
 def train_task(run: Run) -> float:
     """Returns the figure named by `optimized_metric` (what a sweeper maximises), test accuracy by default."""
-    done = _completed(run)
-    if done is not None:
-        return done
+    check_figure(run)  # before training, not after it
+    check_monitors(run)
     resume = _checkpoint(run.options.ckpt_path) if run.options.ckpt_path else None
-    with _own_gpu_in_parallel_sweeps(run) as run, ddp_children(ddp_processes(run.trainer.args)):
-        return _train(run, resume)
-
-
-def _interrupted(exp: Experiment) -> None:
-    """Report where the checkpoint went and how to continue; exit 143, as a process ended by SIGTERM."""
-    path = exp.run_dir / "checkpoints" / INTERRUPTED
-    if exp.trainer.is_global_zero:
-        write_json(exp.run_dir / "metrics.json", {"status": "interrupted", "checkpoint": str(path),
-                                                  "epoch": exp.trainer.current_epoch, "step": exp.trainer.global_step})  # fmt: skip
-        print(
-            f"cnnexp: interrupted at epoch {exp.trainer.current_epoch}, step {exp.trainer.global_step}; checkpoint "
-            f"{path}. Continue this run with: python -m cnnexp <the same overrides> ckpt_path={path} "
-            f"'hydra.run.dir={exp.run_dir}'",
-            file=sys.stderr,
-            flush=True,
-        )
-    sys.exit(143)
+    with _own_gpu_in_parallel_sweeps(run) as run, ddp_children(ddp_processes(run.trainer.args)) as ranks:
+        return _train(run, resume, ranks)
 
 
 @contextlib.contextmanager
@@ -70,26 +58,98 @@ def _own_gpu_in_parallel_sweeps(run: Run) -> Iterator[Run]:
         yield run.on_gpu(index)
 
 
-def _train(run: Run, resume: str | None) -> float:
-    exp = assemble(run)
+def _train(run: Run, resume: str | None, ranks: Ranks) -> float:
+    exp = assemble(run, extra=trial_pruning())  # an Optuna trial with a pruner reports each epoch
     if rank_zero_only.rank == 0:  # DDP children run this file too; only rank 0 writes and prints
         log.info(exp.summary.table())
         write_summary(exp.run_dir, exp.summary)
     start = time.perf_counter()
-    with graceful_ctrl_c():
-        try:
-            exp.trainer.fit(exp.module, datamodule=exp.datamodule, ckpt_path=resume)
-        except SIGTERMException:
-            _interrupted(exp)
-    best = exp.trainer.checkpoint_callback.best_model_path if exp.trainer.checkpoint_callback else ""
-    best_val = exp.trainer.callback_metrics.get("val/acc_best")  # trainer.test() resets callback_metrics
-    # The path itself, not "best": Lightning would warn that the run has two ModelCheckpoint callbacks (best, last).
-    tested = exp.trainer.test(exp.module, datamodule=exp.datamodule, ckpt_path=best or None, verbose=False)
+    try:
+        exp.trainer.fit(exp.module, datamodule=exp.datamodule, ckpt_path=resume)
+        best = exp.trainer.checkpoint_callback.best_model_path if exp.trainer.checkpoint_callback else ""
+        # The path itself, not "best": Lightning would warn that the run has two ModelCheckpoint callbacks.
+        tested = exp.trainer.test(exp.module, datamodule=exp.datamodule, ckpt_path=best or None, verbose=False)
+    except SIGTERMException:
+        raise _stopped(exp) from None
+    except Pruned as pruned:
+        return _pruned(exp, str(pruned))
+    except Exception:
+        if not ranks.dead():
+            raise
+        raise _rank_lost(exp, ranks.dead()) from None  # gloo's "Connection reset by peer" says nothing useful
     metrics = _metrics(exp, tested[0], time.perf_counter() - start, best)
-    metrics["best_val_acc"] = float(best_val) if best_val is not None else None
+    metrics["best_val_acc"] = best_val_acc(exp.module.history)
     if exp.trainer.is_global_zero:
         _report(exp, metrics)
-    return _optimized(run, metrics)
+        _forget_interrupted(exp.run_dir, resume)
+    return optimized(run, metrics)
+
+
+def _stopped(exp: Experiment) -> BaseException:
+    """SIGTERM or Ctrl-C inside fit, validation or test: what to continue from, recorded and said."""
+    callback = next(cb for cb in exp.trainer.callbacks if isinstance(cb, CheckpointOnInterrupt))
+    # Nothing saved now (the sanity check, the test after training): the newest checkpoint already there is
+    # what continues the run (last.ckpt once training has ended).
+    checkpoint = callback.saved or newest_checkpoint(exp.run_dir)
+    where = f"{callback.phase or 'training'} at epoch {exp.trainer.current_epoch}, step {exp.trainer.global_step}"
+    return interrupted(exp.run_dir, where, checkpoint, exp.trainer.is_global_zero)
+
+
+def _rank_lost(exp: Experiment, lost: str) -> TrainingFailed:
+    found = newest_checkpoint(exp.run_dir)
+    where = f"epoch {exp.trainer.current_epoch}, step {exp.trainer.global_step}"
+    again = (
+        f"continue from its last checkpoint with: {continue_command(exp.run_dir, found)}"
+        if found
+        else f"start it again with: {continue_command(exp.run_dir, None, 'overwrite=true')}"
+    )
+    return TrainingFailed(
+        f"{lost} at {where}; the other ranks cannot go on without it, so training stopped. Find why in its log "
+        f"({exp.run_dir}/rank*.log: out of memory? killed by the system?), then {again}"
+    )
+
+
+def _pruned(exp: Experiment, reason: str) -> float:
+    """Stopped early by the Optuna pruner, as asked: the epochs it trained are recorded; NaN to the sweeper,
+    which marks the trial pruned (not failed) from this metrics.json."""
+    if exp.trainer.is_global_zero:
+        history = {str(e): v for e, v in sorted(exp.module.history.items())}
+        record = {"status": "pruned", "reason": reason, "model": exp.run.model.name, "epochs": exp.trainer.current_epoch}
+        write_json(exp.run_dir / "metrics.json", {**record, "best_val_acc": best_val_acc(exp.module.history), "history": history})
+        print(f"trial {reason}; run folder {exp.run_dir}", flush=True)
+    return float("nan")
+
+
+def _forget_interrupted(run_dir: Path, resumed: str | None) -> None:
+    """The run continued from its interrupted.ckpt and finished: that checkpoint is stale now."""
+    stale = run_dir / "checkpoints" / INTERRUPTED
+    if resumed is not None and stale.is_file() and Path(resumed).resolve() == stale.resolve():
+        stale.unlink()
+
+
+def best_val_acc(history: dict[int, dict[str, float]]) -> float | None:
+    """The best epoch's val accuracy, from the epoch figures (a resumed run has its earlier epochs there too)."""
+    values = [epoch["val/acc"] for epoch in history.values() if "val/acc" in epoch]
+    return max(values) if values else None
+
+
+def logged_metrics(run: Run) -> list[str]:
+    """Every name the run logs a figure under (LearningRateMonitor adds `lr-<Optimizer>`)."""
+    kinds = [*LOGGED, *(["acc_top5"] if run.model.num_classes > 10 else [])]
+    rates = [f"lr-{run.optimizer.class_name}" for t in run.callbacks.values() if t.class_name == "LearningRateMonitor"]
+    return sorted({*(f"{stage}/{kind}" for stage in ("train", "val", "test") for kind in kinds), *EXTRA_LOGGED, *rates})
+
+
+def check_monitors(run: Run) -> None:
+    """Every callback's `monitor` names a metric the run logs: checked before epoch 0, not after it."""
+    logged = logged_metrics(run)
+    for name, target in run.callbacks.items():
+        monitor = target.args.get("monitor")
+        if monitor is not None and monitor not in logged:
+            raise ConfigError(
+                f"callbacks.{name}.monitor={monitor}: the run logs no metric of that name.{closest(str(monitor), logged)} "
+                f"Logged metrics: {', '.join(logged)}."
+            )
 
 
 @TASKS.register("test")
@@ -105,32 +165,14 @@ def _test(run: Run, path: str) -> float:
     exp = assemble(run)
     _load_weights(exp, path)
     start = time.perf_counter()
-    tested = exp.trainer.test(exp.module, datamodule=exp.datamodule, verbose=False)
+    try:
+        tested = exp.trainer.test(exp.module, datamodule=exp.datamodule, verbose=False)
+    except SIGTERMException:
+        raise interrupted(exp.run_dir, "test", None, exp.trainer.is_global_zero) from None
     metrics = {**_metrics(exp, tested[0], time.perf_counter() - start, path), "epochs": None}
     if exp.trainer.is_global_zero:
         _report(exp, metrics)
     return metrics["test_acc"]
-
-
-def _completed(run: Run) -> float | None:
-    """With skip_completed=true, the figure of a job that already finished in this folder."""
-    metrics = run.output_dir / "metrics.json"
-    if not run.options.skip_completed or not metrics.is_file():
-        return None
-    done = json.loads(metrics.read_text())
-    if done.get("status") != "ok":
-        return None
-    log.info(f"skipped: {metrics} says this job finished (test accuracy {done['test_acc']:.4f})")
-    return _optimized(run, done)
-
-
-def _optimized(run: Run, metrics: dict[str, Any]) -> float:
-    """The metrics.json figure named by `optimized_metric`: what a sweeper maximises or minimises."""
-    key = run.options.optimized_metric
-    if not isinstance(metrics.get(key), (int, float)):
-        numbers = sorted(k for k, v in metrics.items() if isinstance(v, (int, float)))
-        raise ConfigError(f"optimized_metric={key} is not a figure of metrics.json; choose one of {', '.join(numbers)}.")
-    return float(metrics[key])
 
 
 def _checkpoint(value: Path) -> str:

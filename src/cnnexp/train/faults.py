@@ -1,14 +1,9 @@
-"""Training faults: a loss that stops being finite, an interruption, a kill during a checkpoint write."""
+"""Training faults: a loss that stops being finite, an interruption, a kill or a full disk during a checkpoint write."""
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import signal
-import tempfile
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +11,13 @@ import pytorch_lightning as pl
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from pytorch_lightning.utilities.exceptions import SIGTERMException
+from torchmetrics import Metric
 
 from cnnexp.errors import TrainingFailed
+from cnnexp.train.results import atomic_write
 
 INTERRUPTED = "interrupted.ckpt"
+UPDATED = "cnnexp_updated_metrics"  # checkpoint key: the metrics whose saved states hold updates
 
 
 class StopOnNonFinite(pl.Callback):
@@ -70,50 +68,85 @@ def latest_checkpoint(trainer: pl.Trainer) -> str:
 
 
 class CheckpointOnInterrupt(pl.Callback):
-    """On Ctrl-C (SIGINT) or SIGTERM (a cluster preemption) mid-epoch: write checkpoints/interrupted.ckpt.
+    """On SIGTERM or Ctrl-C (train/signals.py) during fit: write checkpoints/interrupted.ckpt.
 
-    It holds the loop's progress inside the epoch, so a run resumed from it continues with the next batch
-    (the data order, the random state and the running metrics are restored too: see train/module.py and
-    data/batches.py).
+    `phase` says where the run was stopped, `saved` where the checkpoint went (None: nothing to save). A
+    resumed run continues exactly: mid-epoch with the next batch (the data order, random state and running
+    metrics are restored: see train/module.py and data/batches.py); during the validation of an epoch, with
+    that validation from its first batch, as if it had not started, then the epoch's end. The sanity check
+    before training leaves no checkpoint: nothing was trained, the run just starts again.
     """
 
     def __init__(self, dirpath: str) -> None:
         self.dirpath = Path(dirpath)
+        self.phase = ""
+        self.saved: Path | None = None
+        self._mid_validation = False
 
     def on_exception(self, trainer: pl.Trainer, module: pl.LightningModule, exception: BaseException) -> None:
-        if isinstance(exception, (KeyboardInterrupt, SIGTERMException)) and trainer.state.fn == "fit":
-            trainer.save_checkpoint(self.dirpath / INTERRUPTED)
+        if not isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
+            return
+        self.phase = _phase(trainer)
+        if trainer.state.fn != "fit" or trainer.sanity_checking:
+            return
+        self._mid_validation = trainer.validating
+        self.saved = self.dirpath / INTERRUPTED
+        trainer.save_checkpoint(self.saved)
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
+        if self._mid_validation:
+            _validation_not_done(checkpoint)
+        # torchmetrics does not save that a metric was updated; without it, an epoch whose batches were all
+        # trained before the stop would not report its running figures after the resume.
+        saved = checkpoint.get("state_dict", {})
+        checkpoint[UPDATED] = [name for name, metric in _metrics(module) if metric.update_called and _in(name, saved)]
+
+    def on_load_checkpoint(self, trainer: pl.Trainer, module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
+        # Callbacks load after the module's weights and metric states: mark the restored ones as updated.
+        updated = set(checkpoint.get(UPDATED, ()))
+        for name, metric in _metrics(module):
+            if name in updated and not metric.update_called:
+                metric._update_count = 1  # the count torchmetrics keeps beside the states it saves
 
 
-@contextlib.contextmanager
-def graceful_ctrl_c() -> Iterator[None]:
-    """Ctrl-C stops like SIGTERM (a cluster preemption): after the running batch, with a checkpoint."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be set from the main thread (joblib runs jobs in threads sometimes)
-        return
-    previous = signal.signal(signal.SIGINT, lambda *_: os.kill(os.getpid(), signal.SIGTERM))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+def _metrics(module: pl.LightningModule) -> list[tuple[str, Metric]]:
+    return [(name, m) for name, m in module.named_modules() if isinstance(m, Metric)]
+
+
+def _in(name: str, state_dict: dict[str, Any]) -> bool:
+    """Whether the metric's states are saved (persistent), so that a resumed run gets them back."""
+    return any(key.startswith(f"{name}.") for key in state_dict)
+
+
+def _phase(trainer: pl.Trainer) -> str:
+    if trainer.sanity_checking:
+        return "sanity check"
+    if trainer.state.fn != "fit":
+        return trainer.state.fn.value if trainer.state.fn else "evaluation"  # "test", "validate"
+    return "validation" if trainer.validating else "training"
+
+
+def _validation_not_done(checkpoint: dict[str, Any]) -> None:
+    """Mark this epoch's validation in the checkpoint as Lightning marks one stopped inside a step.
+
+    Lightning reruns such a validation on resume ("restarted mid evaluation": one batch started and not
+    processed), but fast-forwards past one stopped between batches, which loses that epoch's validation,
+    its best-checkpoint and its curves. The current counters go back to 0: the rerun starts at batch 0, so
+    the epoch's figures cover the whole validation set.
+    """
+    progress = checkpoint["loops"]["fit_loop"]["epoch_loop.val_loop.batch_progress"]
+    before = progress["total"]["completed"] - progress["current"]["completed"]  # batches of earlier epochs
+    progress["total"] = {"ready": before + 1, "started": before + 1, "processed": before, "completed": before}
+    progress["current"] = {"ready": 0, "started": 0, "processed": 0, "completed": 0}
+    progress["is_last_batch"] = False
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Writes a checkpoint to a temporary file beside it, then renames it into place.
+    """Writes a checkpoint through a temporary file beside it, renamed into place (train/results.py).
 
-    A kill during the write leaves the previous checkpoint intact and never a half-written file.
+    A kill during the write leaves the previous checkpoint intact and never a half-written file; a full disk
+    is one paragraph (NoSpace), not torch's "unexpected pos".
     """
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                torch.save(checkpoint, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(Path(path), lambda handle: torch.save(checkpoint, handle))

@@ -27,6 +27,7 @@ from hydra.core.hydra_config import HydraConfig
 from lightning_fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 
 from cnnexp.configdirs import child_arguments
+from cnnexp.rundir.names import override
 
 DDP_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
 
@@ -45,11 +46,27 @@ def ddp_processes(trainer: Mapping[str, Any]) -> int:
     return 1
 
 
+class Ranks:
+    """The rank processes cnnexp started for this job (none without DDP), to tell whether one has died."""
+
+    def __init__(self, children: list[subprocess.Popen[bytes]]) -> None:
+        self.children = children
+
+    def dead(self) -> str:
+        """'DDP rank 1 (pid 123) was killed by SIGKILL' for the first rank that ended badly; '' while all live."""
+        for rank, child in enumerate(self.children, start=1):
+            code = child.poll()
+            if code not in (None, 0):
+                how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
+                return f"DDP rank {rank} (pid {child.pid}) {how}"
+        return ""
+
+
 @contextlib.contextmanager
-def ddp_children(count: int) -> Iterator[None]:
+def ddp_children(count: int) -> Iterator[Ranks]:
     """Start ranks 1..count-1 as single runs of the current Hydra job; rank 0 is this process."""
     if count <= 1:
-        yield
+        yield Ranks([])
         return
     saved = {key: os.environ.get(key) for key in DDP_ENV}
     port = os.environ.get("MASTER_PORT") or str(_free_port())
@@ -58,7 +75,7 @@ def ddp_children(count: int) -> Iterator[None]:
     watcher = _Watcher(children)
     watcher.start()
     try:
-        yield
+        yield Ranks(children)
     finally:
         watcher.stop()
         _finish(children)
@@ -74,9 +91,9 @@ def child_command(rank: int) -> list[str]:
     hydra = HydraConfig.get()
     return [
         sys.executable, "-m", "cnnexp", *child_arguments(), *hydra.overrides.task,
-        # Quoted: a sweep job's folder is named by its overrides ("model=lenet5,seed=1"), and an unquoted
-        # comma would make the child's override a sweep of its own.
-        f'hydra.run.dir="{hydra.runtime.output_dir}"',
+        # Quoted as Hydra needs it: a sweep job's folder holds its overrides ("003_model=lenet5,seed=1"), and
+        # an unquoted comma would make the child's override a sweep of its own.
+        override("hydra.run.dir", hydra.runtime.output_dir),
         "hydra.output_subdir=null",  # rank 0 already saved the config
         f"hydra.job.name=rank{rank}",
     ]  # fmt: skip

@@ -42,6 +42,10 @@ class StageMetrics(nn.Module):
         self.images = SumMetric(nan_strategy="disable") if count_images else None
         self._pending: list[tuple[Tensor, Tensor, Tensor]] = []  # (logits, labels, loss) of steps not yet counted
 
+    def names(self) -> list[str]:
+        """The names compute() logs its figures under."""
+        return [f"{self.stage}/loss", *self.scores.keys(), *([f"{self.stage}/images"] if self.images is not None else [])]
+
     def add(self, logits: Tensor, labels: Tensor, loss: Tensor) -> None:
         """Record one step's outputs: references only, no arithmetic; the metrics take every CHUNK steps."""
         self._pending.append((logits.detach(), labels, loss.detach()))

@@ -42,6 +42,11 @@ class Classifier(pl.LightningModule):
         # checkpoints so that a resumed run has every epoch.
         self.history: dict[int, dict[str, float]] = {}
 
+    def epoch_names(self) -> list[str]:
+        """Every name this module logs once per epoch (all stages, and the best val accuracy so far)."""
+        stages = (self.train_metrics, self.val_metrics, self.test_metrics)
+        return [*(name for stage in stages for name in stage.names()), "val/acc_best"]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 

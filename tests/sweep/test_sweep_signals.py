@@ -1,0 +1,79 @@
+"""Processes as a user or a scheduler starts and stops them: SIGTERM in the middle of a sweep and the printed
+command that continues it, and runs and sweeps started in the same second."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SMALL = (
+    "data.train_size=800", "data.val_size=100", "data.test_size=100", "data.batch_size=50", "trainer.max_epochs=2",
+    "trainer.enable_progress_bar=false", "callbacks.pictures=null",
+)  # fmt: skip
+
+
+def start(cwd: Path, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "CNNEXP_DATA": str(cwd / "data")}
+    command = [sys.executable, "-m", "cnnexp", *args]
+    return subprocess.Popen(command, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
+    out, err = proc.communicate(timeout=900)
+    return proc.returncode, out, err
+
+
+def metrics(job: Path) -> dict:
+    return json.loads((job / "metrics.json").read_text())
+
+
+def test_sigterm_in_a_sweep_writes_the_report_and_the_printed_command_continues_it(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    proc = start(tmp_path, "-m", *SMALL, "seed=1,2,3", f"hydra.sweep.dir={sweep}")
+    while not list(sweep.glob("001_*/checkpoints/last.ckpt")) and proc.poll() is None:
+        time.sleep(0.05)  # job 1 finished its epoch 0: stop it during epoch 1
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    code, _, err = finish(proc)
+    assert code == 143, err[-3000:]
+    first, second = sorted(p for p in sweep.iterdir() if p.is_dir())
+    assert (metrics(first)["status"], metrics(second)["status"]) == ("ok", "interrupted")
+    assert not list(sweep.glob("002_*"))  # the sweep stopped: later jobs never started
+    assert "2 jobs: 1 ok, 0 failed, 1 interrupted." in (sweep / "report.md").read_text()  # written before the exit
+
+    line = next(line for line in err.splitlines() if "Continue the sweep" in line)
+    argv = shlex.split(line.split(" with: ", 1)[1])
+    assert argv[:4] == ["python", "-m", "cnnexp", "-m"] and argv[-1] == "skip_completed=true"
+    code, out, err = finish(start(tmp_path, *argv[3:]))  # pasted as printed
+    assert code == 0, err[-3000:]
+    assert f"skipped: {first / 'metrics.json'}" in out and f"resuming {second} from {second / 'checkpoints'}" in out
+    resumed = metrics(second)
+    assert resumed["status"] == "ok" and resumed["epochs"] == 2 and sorted(resumed["history"]) == ["0", "1"]
+    assert [metrics(job)["status"] for job in sorted(p for p in sweep.iterdir() if p.is_dir())] == ["ok"] * 3
+    assert not list(sweep.rglob("interrupted.ckpt")) and not list(sweep.rglob("*.lock"))
+
+
+def test_runs_and_sweeps_started_together_get_folders_of_their_own(tmp_path: Path) -> None:
+    procs = [start(tmp_path, "task=summary") for _ in range(2)]
+    procs += [start(tmp_path, "-m", "task=summary", "seed=1,2") for _ in range(2)]
+    same = tmp_path / "same"
+    procs += [start(tmp_path, "task=summary", f"hydra.run.dir={same}") for _ in range(2)]
+    results = [finish(proc) for proc in procs]
+    assert [code for code, _, _ in results[:4]] == [0, 0, 0, 0], [err[-2000:] for _, _, err in results]
+    runs = sorted((tmp_path / "outputs" / "runs").iterdir())
+    sweeps = sorted((tmp_path / "outputs" / "sweeps").iterdir())
+    assert len(runs) == 2 and all((run / "metrics.json").is_file() and (run / ".hydra").is_dir() for run in runs)
+    assert len(sweeps) == 2 and all(len([p for p in s.iterdir() if p.is_dir()]) == 2 for s in sweeps)
+    # The same folder asked for twice at once: one run takes it, the other is refused and writes nothing there.
+    (won, _, _), (lost, _, err) = sorted(results[4:], key=lambda r: r[0])
+    assert (won, lost) == (0, 2)
+    assert err.startswith(f"cnnexp: error: {same} is in use by a running run (pid ") or err.startswith(
+        f"cnnexp: error: {same} holds a finished run"
+    )
+    assert metrics(same)["status"] == "ok"

@@ -1,0 +1,103 @@
+"""The entry point in-process (`cnnexp.app.main` with argv set): every mistake Hydra finds before a task runs is one
+paragraph and exit 2, a run folder is never written over, and a name cannot lead a run out of outputs/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cnnexp.rundir.claim import LOCK
+from cnnexp.rundir.lock import FolderLock
+from conftest import CONF, one_paragraph
+
+
+def test_a_misspelled_key_says_did_you_mean(cli) -> None:  # noqa: ANN001
+    code, err = cli("task=summary", "trainer.max_epoch=3")
+    assert code == 2 and one_paragraph(err) == (
+        "trainer.max_epoch: trainer has no key max_epoch. Did you mean 'max_epochs'? (Hydra's `+trainer.max_epoch=` "
+        "would add a new key that nothing reads; fix the name instead.)"
+    )
+
+
+def test_a_key_like_none_lists_the_keys_there(cli) -> None:  # noqa: ANN001
+    code, err = cli("task=summary", "loss.zzzzqqq=1")
+    assert code == 2 and one_paragraph(err).startswith("loss.zzzzqqq: loss has no key zzzzqqq. Keys there: name")
+
+
+def test_an_unknown_option_names_the_options(cli) -> None:  # noqa: ANN001
+    code, err = cli("task=summary", "model=lenet")
+    assert code == 2 and one_paragraph(err).startswith(
+        "model=lenet: conf/model/ has no lenet.yaml. Did you mean 'lenet5'? Choose one of: alexnet, "
+    )
+
+
+def test_a_duplicate_key_in_a_users_yaml(cli, tmp_path: Path) -> None:  # noqa: ANN001
+    mine = tmp_path / "mine" / "model"
+    mine.mkdir(parents=True)
+    (mine / "twice.yaml").write_text((CONF / "model" / "lenet5.yaml").read_text() + "num_classes: 10\nnum_classes: 10\n")
+    code, err = cli("task=summary", f"hydra.searchpath=[file://{tmp_path / 'mine'}]", "model=twice")
+    paragraph = one_paragraph(err)
+    assert code == 2 and paragraph.startswith(f"{mine / 'twice.yaml'}, line ")
+    assert paragraph.endswith(": found duplicate key num_classes (in the mapping that starts on line 3); keep one of them.")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("model.name=${nosuch}",), "hydra.run.dir: Interpolation key 'nosuch' not found; fix the interpolation"),
+        (("model.name=${model.name}",), "hydra.run.dir: Recursive interpolation detected; fix the interpolation"),
+        (("+a=${b}", "+b=${a}"), "a: Recursive interpolation detected; fix the interpolation"),
+        (("model.layers.conv1.F=(",), "Error parsing override 'model.layers.conv1.F=(' extraneous input '('"),
+        (("seed=1.5",), "seed must be a whole number from 0 to 4294967295"),
+        (("seed=abc",), "seed must be a whole number from 0 to 4294967295"),
+        (("seed=-1",), "seed must be a whole number from 0 to 4294967295"),
+        (("seed=1e20",), "seed must be a whole number from 0 to 4294967295"),
+        (("hydra.run.dir=/proc/cnnexp/run",), "cannot create /proc/cnnexp"),
+        (("task=kernels", "kernels.out=/proc/cnnexp"), "kernels.out=/proc/cnnexp: cannot write the pictures there ("),
+    ],
+    ids=["missing_key", "loop_in_folder_name", "loop", "bad_override", "seed_fraction", "seed_text", "seed_negative",
+         "seed_huge", "unwritable", "kernels_out"],  # fmt: skip
+)
+def test_config_mistakes_are_one_paragraph_and_exit_2(cli, args: tuple[str, ...], message: str) -> None:  # noqa: ANN001
+    code, err = cli("task=summary", *args)
+    assert code == 2 and one_paragraph(err).startswith(message)
+
+
+def test_outputs_being_a_file_is_a_clear_error(cli, tmp_path: Path) -> None:  # noqa: ANN001
+    (tmp_path / "outputs").write_text("not a folder")
+    code, err = cli("task=summary")
+    paragraph = one_paragraph(err)
+    assert code == 2 and paragraph.startswith("cannot create outputs/runs/")
+    assert "(outputs is a file, not a folder); cnnexp writes each run under outputs/ where you start it" in paragraph
+
+
+def test_a_model_name_cannot_lead_out_of_outputs(cli, tmp_path: Path) -> None:  # noqa: ANN001
+    code, _ = cli("task=summary", "model.name=../../../escaped")
+    (run,) = (tmp_path / "outputs" / "runs").iterdir()
+    assert code == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["outputs"]
+    assert run.name.split("_")[2] == "escaped" and (run / "metrics.json").is_file()
+
+
+def test_a_finished_run_is_not_written_over(cli, tmp_path: Path) -> None:  # noqa: ANN001
+    run = tmp_path / "run"
+    assert cli("task=summary", f"hydra.run.dir={run}")[0] == 0
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    code, err = cli("task=summary", f"hydra.run.dir={run}")
+    assert code == 2 and one_paragraph(err).startswith(f"{run} holds a finished run; cnnexp never writes over a run.")
+    code, err = cli("task=summary", "seed=7", f"hydra.run.dir={run}")
+    assert code == 2 and one_paragraph(err).startswith(f"{run} holds a finished run with other settings (seed: 0 -> 7)")
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+    assert cli("task=summary", "seed=7", f"hydra.run.dir={run}", "overwrite=true")[0] == 0
+    assert "seed: 7" in (run / ".hydra" / "config.yaml").read_text()
+
+
+def test_a_running_runs_folder_is_refused(cli, tmp_path: Path) -> None:  # noqa: ANN001
+    run = tmp_path / "run"
+    run.mkdir()
+    other = FolderLock(run / LOCK)
+    assert other.acquire()
+    code, err = cli("task=summary", f"hydra.run.dir={run}", "overwrite=true")
+    other.release()
+    assert code == 2 and one_paragraph(err).startswith(f"{run} is in use by a running run (pid ")
+    assert sorted(p.name for p in run.iterdir()) == []
