@@ -13,6 +13,7 @@ import pytorch_lightning as pl
 from omegaconf import OmegaConf
 
 from cnnexp import CONF_DIR
+from cnnexp.checkpoint.callback import RecordRun
 from cnnexp.data.module import ImageDataModule
 from cnnexp.errors import ConfigError
 from cnnexp.model.builder import build
@@ -54,7 +55,7 @@ def assemble(run: Run) -> Experiment:
     trainer = make_trainer(
         run.trainer,
         logger=run.logger.build("logger") if run.logger else False,
-        callbacks=[*make_callbacks(run.callbacks), throughput, *_fault_callbacks(run.output_dir)],
+        callbacks=[*make_callbacks(run.callbacks), throughput, *_fault_callbacks(run.output_dir), RecordRun(run)],
         plugins=[AtomicCheckpointIO(), *cluster_plugins()],
         default_root_dir=str(run.output_dir),
         use_distributed_sampler=False,  # the data module shards itself (see data/module.py)

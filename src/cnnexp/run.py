@@ -55,6 +55,18 @@ def _path(value: Any, where: str) -> Path:
     return Path(fd.text(str(value), where)).expanduser()
 
 
+def _text(value: Any, where: str) -> str:
+    return fd.text(str(value), where)  # a file name Hydra read as a number (`input=7.png` is text; `input=7` is not)
+
+
+def _names(value: Any, where: str) -> tuple[str, ...]:
+    """One layer name or pattern (`conv1`, `layer1.*`), or a list of them."""
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, (list, tuple)):
+        raise ConfigError(f"{where} must be a layer name or a list of them, e.g. {where}=[conv1,conv2]; got {value!r}.")
+    return tuple(fd.text(v, f"{where}[{i}]") for i, v in enumerate(values))
+
+
 @dataclass(frozen=True)
 class Options:
     """The top-level keys of conf/config.yaml."""
@@ -66,6 +78,11 @@ class Options:
     optimized_metric: str = setting(fd.text, "test_acc")
     skip_completed: bool = setting(fd.boolean, False)
     output_dir: Path = setting(_path, Path("."))
+    init_from: str | None = setting(fd.optional(fd.text), None)  # a checkpoint's weights to start from, or torchvision
+    freeze: tuple[str, ...] = setting(_names, ())  # layers (names or patterns) whose weights are not trained
+    input: str | None = setting(fd.optional(_text), None)  # task=predict: an image file, a folder or a glob
+    top_k: int = setting(fd.integer(1), 5)  # task=predict: classes shown per image
+    format: str = setting(fd.text, "onnx")  # task=export: onnx, torchscript or pt2
 
 
 @dataclass(frozen=True)

@@ -34,11 +34,15 @@ class Decode:
 
     def __call__(self, path: str) -> Tensor:
         try:
-            with Image.open(path) as img:
-                # PIL's bilinear resize widens its filter when shrinking, so downscaling is antialiased.
-                return pil_to_tensor(img.convert(self.mode).resize(self.size, Image.Resampling.BILINEAR))
+            return self.read(path)
         except (OSError, ValueError, SyntaxError) as err:
             raise ConfigError(f"data=image_folder: cannot read image {path} ({err}); remove or replace it.") from None
+
+    def read(self, path: str) -> Tensor:
+        """The image, or PIL's own error for a file it cannot read (task=predict lists those and goes on)."""
+        with Image.open(path) as img:
+            # PIL's bilinear resize widens its filter when shrinking, so downscaling is antialiased.
+            return pil_to_tensor(img.convert(self.mode).resize(self.size, Image.Resampling.BILINEAR))
 
 
 def split_folders(spec: DataSpec) -> dict[str, Path]:

@@ -32,14 +32,22 @@ def check_adapt(data: Shape, model: Shape, adapt: bool, data_name: str, fitting_
         )
     if adapt:
         return
-    steps = [f"resize to {model[1]}×{model[2]}"] if data[1:] != model[1:] else []
-    if data[0] != model[0]:
-        steps.append("repeat the grey channel 3 times" if data[0] == 1 else "convert RGB to grey")
+    steps = adapt_steps(data, model)
     others = " or ".join(f"model={name}" for name in fitting_models) or f"one whose model.input is {fmt_shape(data)}"
     raise ConfigError(
         f"model takes {fmt_shape(model)} but data={data_name} gives {fmt_shape(data)}; set data.adapt=true "
         f"to {' and '.join(steps)}, or use a model made for this data (e.g. {others})."
     )
+
+
+def adapt_steps(data: Shape, model: Shape) -> list[str]:
+    """What `adapt` does to a batch of `data` images for a model that takes `model`, in the order it does it."""
+    steps = ["convert RGB to grey"] if data[0] == 3 and model[0] == 1 else []
+    if data[1:] != model[1:]:
+        steps.append(f"resize to {model[1]}×{model[2]}")
+    if data[0] == 1 and model[0] == 3:
+        steps.append("repeat the grey channel 3 times")
+    return steps
 
 
 def channel_stats(images: Tensor, chunk: int = 1024) -> tuple[tuple[float, ...], tuple[float, ...]]:

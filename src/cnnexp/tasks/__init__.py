@@ -16,7 +16,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from cnnexp.errors import TrainingFailed, UserFacingError
 from cnnexp.run import read_run
-from cnnexp.tasks import kernels, summary, train  # noqa: F401  (importing registers the tasks)
+from cnnexp.tasks import export, kernels, predict, summary, train  # noqa: F401  (importing registers the tasks)
 from cnnexp.tasks.base import TASKS
 from cnnexp.train.results import write_json
 
