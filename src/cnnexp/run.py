@@ -8,12 +8,13 @@ Hydra composed it. `Run.to_dict` / `Run.from_dict` turn a run into plain data an
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from cnnexp import fields as fd
@@ -131,7 +132,22 @@ class Run:
 def read_run(cfg: DictConfig) -> Run:
     """The one reader of a composed config: `_target_` policy, interpolations, then each group in turn."""
     check_targets(cfg)
-    return read_tree(resolved(cfg))
+    return read_tree(_classes_counted(cfg, resolved(cfg)))
+
+
+def _classes_counted(cfg: DictConfig, tree: dict[str, Any]) -> dict[str, Any]:
+    """The tree resolved again from a copy of `cfg` whose data.num_classes is what the source counted (an image
+    folder's class folders) where the YAML left it null: the model's `${data.num_classes}`, and the head's
+    `out: ${model.num_classes}` through it, must become that number, not null."""
+    if not isinstance(tree.get("data"), Mapping) or tree["data"].get("num_classes") is not None:
+        return tree
+    counted = resolve_data(read_data(tree["data"])).num_classes
+    if counted is None:
+        return tree
+    filled = copy.deepcopy(cfg)  # the composed config itself is never written to
+    with open_dict(filled):
+        filled.data.num_classes = counted
+    return resolved(filled)
 
 
 def resolved(cfg: DictConfig) -> dict[str, Any]:

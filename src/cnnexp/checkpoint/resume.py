@@ -80,8 +80,8 @@ def _resume_differences(theirs: Run, ours: Run) -> Iterator[tuple[str, Any, Any]
     if a["model"]["name"] != b["model"]["name"]:
         yield "model", a["model"]["name"], b["model"]["name"]  # one difference that explains all the others
     else:
-        skip = {"init"}  # how fresh weights were drawn: the resumed weights replace them
-        yield from diff({k: v for k, v in a["model"].items() if k not in skip}, b["model"], "model")
+        # model.init: how fresh weights were drawn, and the resumed weights replace them.
+        yield from diff(*({k: v for k, v in m.items() if k != "init"} for m in (a["model"], b["model"])), "model")
     yield from diff({k: a["data"][k] for k in RESUMED_DATA}, {k: b["data"][k] for k in RESUMED_DATA}, "data")
     if a["optimizer"]["_target_"] != b["optimizer"]["_target_"]:
         yield "optimizer", a["optimizer"]["_target_"], b["optimizer"]["_target_"]
@@ -98,7 +98,7 @@ def _resume_differences(theirs: Run, ours: Run) -> Iterator[tuple[str, Any, Any]
 def _override(key: str, value: Any) -> str:
     """The override that sets `key` back to the checkpoint's `value` (optimizer=adam for a class)."""
     if key == "optimizer":
-        names = [name for name, cls in OPTIMIZERS.items() if f"{cls.__module__}.{cls.__qualname__}" == value]
+        names = [name for name, cls in OPTIMIZERS.items() if str(value).rsplit(".", 1)[-1] == cls.__name__]
         return f"optimizer={names[0]}" if names else f"optimizer._target_={value}"
     if key == "scheduler" and value == "none":
         return "scheduler=none"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,7 +78,14 @@ def _first_failing_layer(net: nn.Module, fmt: Format, example: Tensor) -> str:
     """'layer NAME (Class) cannot be exported: why' for the first leaf module that fails alone; '' if none does."""
     leaves = [(name, module) for name, module in net.named_modules() if name and not any(module.children())]
     inputs: dict[str, Tensor] = {}
-    hooks = [m.register_forward_hook(lambda _m, args, _o, n=n: inputs.setdefault(n, args[0])) for n, m in leaves]
+
+    def keep(name: str) -> Callable[..., None]:
+        def hook(module: nn.Module, args: tuple[Tensor, ...], output: Tensor) -> None:  # None: the output stays
+            inputs.setdefault(name, args[0])
+
+        return hook
+
+    hooks = [module.register_forward_hook(keep(name)) for name, module in leaves]
     try:
         with torch.no_grad():
             net(example)
