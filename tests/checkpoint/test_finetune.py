@@ -20,9 +20,10 @@ from cnnexp.errors import ConfigError
 from cnnexp.model.builder import build
 from cnnexp.run import read_run
 from cnnexp.tasks import run_task
-from conftest import Compose, Trained
+from conftest import CONF, Compose, Trained
 
 Tiny = Callable[..., DictConfig]
+HEADS = {"alexnet_torchvision": ("fc8", 4096), "resnet18": ("fc", 512)}  # each twin's classifier: a new class count
 
 
 def _three_classes(tmp_path: Path) -> Path:
@@ -113,25 +114,30 @@ def run_task_quietly(cfg: DictConfig) -> None:
 # --- torchvision's weights ------------------------------------------------------------------------------------
 
 
-def _alexnet(compose_cfg: Compose, classes: int) -> torch.nn.Module:
-    return build(read_run(compose_cfg("model=alexnet_torchvision", f"model.num_classes={classes}", "data.adapt=true")).model)
+def _net(compose_cfg: Compose, model: str, classes: int) -> torch.nn.Module:
+    return build(read_run(compose_cfg(f"model={model}", f"model.num_classes={classes}", "data.adapt=true")).model)
 
 
-def test_torchvision_weights_map_onto_alexnet_torchvision(compose_cfg: Compose, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("model", twins.TWINS.names())
+def test_torchvision_weights_map_onto_the_twin(compose_cfg: Compose, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: str) -> None:
+    if not (CONF / "model" / f"{model}.yaml").is_file():
+        pytest.skip(f"conf/model/{model}.yaml is not in this checkout")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    twin = twins.TWINS.get(model, "model")
     torch.manual_seed(0)
-    reference = torchvision.models.alexnet(weights=None).eval()  # random weights, saved where the hub looks
-    cached = tmp_path / "hub" / "checkpoints" / "alexnet-owt-7be5be79.pth"
-    cached.parent.mkdir(parents=True)
-    torch.save(reference.state_dict(), cached)
-    assert twins.TWINS.get("alexnet_torchvision", "model").cached == cached
-    ours = _alexnet(compose_cfg, 1000).eval()
-    assert len(init_from(ours, "torchvision", "alexnet_torchvision").loaded) == 8
+    reference = getattr(torchvision.models, twin.model)(weights=None).eval()  # random weights, saved where the hub looks
+    twin.cached.parent.mkdir(parents=True)
+    torch.save(reference.state_dict(), twin.cached)
+    assert twin.cached.parent == tmp_path / "hub" / "checkpoints"
+    ours = _net(compose_cfg, model, 1000).eval()
+    loaded = init_from(ours, "torchvision", model)
+    assert loaded.fresh == {} and loaded.unused == []
     x = torch.randn(2, 3, 224, 224)
     with torch.no_grad():
         torch.testing.assert_close(ours(x), reference(x), rtol=0, atol=0)
-    head = init_from(_alexnet(compose_cfg, 10), "torchvision", "alexnet_torchvision")
-    assert head.fresh == {"fc8": "weight 1000×4096 in the source, 10×4096 here"} and len(head.loaded) == 7
+    head = init_from(_net(compose_cfg, model, 10), "torchvision", model)
+    layer, features = HEADS[model]
+    assert head.fresh == {layer: f"weight 1000×{features} in the source, 10×{features} here"}
 
 
 def test_offline_the_error_names_the_file_to_place(compose_cfg: Compose, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -148,10 +154,10 @@ def test_offline_the_error_names_the_file_to_place(compose_cfg: Compose, tmp_pat
         r"\[Errno -3\] Temporary failure in name resolution>\)\. On a machine with network, download "
         rf"https://download\.pytorch\.org/models/alexnet-owt-7be5be79\.pth and place it at {file} "
         r"\(the folder follows TORCH_HOME\); then run again\.$")):  # fmt: skip
-        init_from(_alexnet(compose_cfg, 10), "torchvision", "alexnet_torchvision")
+        init_from(_net(compose_cfg, "alexnet_torchvision", 10), "torchvision", "alexnet_torchvision")
 
 
 def test_a_model_without_a_twin(compose_cfg: Compose) -> None:
     with pytest.raises(ConfigError, match=r"^init_from=torchvision: model=lenet5 has no torchvision twin whose weights "
-                       r"cnnexp can load; models that have one: alexnet_torchvision\."):  # fmt: skip
+                       r"cnnexp can load; models that have one: alexnet_torchvision\b.*\. For other models, init_from takes a checkpoint"):  # fmt: skip
         init_from(build(read_run(compose_cfg()).model), "torchvision", "lenet5")

@@ -55,7 +55,7 @@ def test_a_layer_that_cannot_be_exported_is_named(compose_cfg: Compose, tmp_path
     spec = read_run(compose_cfg()).model
     net = build(spec)
     net.act1 = Bessel()  # the second leaf: the search exports one layer (conv1) before it
-    with pytest.raises(ConfigError, match=r"^format=onnx: layer act2 \(Bessel\) cannot be exported: DispatchError: No ONNX "
+    with pytest.raises(ConfigError, match=r"^format=onnx: layer act1 \(Bessel\) cannot be exported: DispatchError: No ONNX "
                        r"function found for <OpOverload\(op='prims\.bessel_j0', overload='default'\)>.*; choose another "
                        r"activation or layer for this layer, or another format\.$"):  # fmt: skip
         check.export(net, "onnx", spec.input_shape, tmp_path / "net.onnx")

@@ -12,7 +12,7 @@ from typing import Any
 import pytorch_lightning as pl
 
 from cnnexp.checkpoint.overrides import given_overrides
-from cnnexp.checkpoint.record import KEY, DataFacts, Record, make_record
+from cnnexp.checkpoint.record import KEY, DataFacts, make_record
 from cnnexp.data.module import ImageDataModule
 from cnnexp.run import Run
 from cnnexp.train.results import write_json
@@ -25,19 +25,19 @@ class RecordRun(pl.Callback):
 
     def __init__(self, run: Run) -> None:
         self.run = run
-        self.record: Record | None = None
+        self.record: dict[str, Any] | None = None  # Record.to_dict(), made once
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         facts = data_facts(trainer.datamodule)
         if facts is None:
             return  # data of another kind (a test's own loaders): nothing to describe
-        self.record = make_record(self.run, facts, given_overrides())
+        self.record = make_record(self.run, facts, given_overrides()).to_dict()
         if trainer.is_global_zero:
-            write_json(Path(self.run.output_dir) / RUN_FILE, self.record.to_dict())
+            write_json(Path(self.run.output_dir) / RUN_FILE, self.record)
 
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
         if self.record is not None:
-            checkpoint[KEY] = self.record.to_dict()
+            checkpoint[KEY] = self.record
 
 
 def data_facts(datamodule: Any) -> DataFacts | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,13 @@ class Checkpoint:
         if any(name.startswith(NET) for name in state):
             return {name[len(NET) :]: t for name, t in state.items() if name.startswith(NET)}
         return dict(state)
+
+    def shapes_only(self) -> Checkpoint:
+        """The same checkpoint with its network's tensors as shapes (meta tensors) and its optimizer settings: all the
+        resume checks need, without holding weights and optimizer state in memory while Lightning loads them again."""
+        state = {name: torch.empty(t.shape, device="meta") for name, t in self.content["state_dict"].items()}
+        groups = [{"param_groups": s.get("param_groups", [])} for s in self.content.get("optimizer_states") or []]
+        return replace(self, content={"state_dict": state, "optimizer_states": groups})
 
     def plain_state_dict_error(self, task: str, why: str) -> ConfigError:
         return ConfigError(

@@ -67,10 +67,6 @@ class Record:
     data: DataFacts
     origin: Mapping[str, Any] = field(default_factory=dict)  # versions, git commit, command line
 
-    @property
-    def cnnexp_version(self) -> str:
-        return str(self.origin.get("versions", {}).get("cnnexp", "?"))
-
     def to_dict(self) -> dict[str, Any]:
         return {"version": VERSION, "run": self.run.to_dict(), "data": self.data.to_dict(), **to_plain(self.origin)}
 

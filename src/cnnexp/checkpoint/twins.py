@@ -19,6 +19,7 @@ import torch
 import torchvision
 from torch import Tensor
 
+from cnnexp import CONF_DIR
 from cnnexp.errors import ConfigError
 from cnnexp.registry import Registry
 
@@ -29,7 +30,8 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 @dataclass(frozen=True)
 class Twin:
-    weights: str  # a torchvision.models weights entry: "AlexNet_Weights.IMAGENET1K_V1"
+    model: str  # the torchvision.models builder: "alexnet"
+    weights: str  # its weights entry: "AlexNet_Weights.IMAGENET1K_V1"
 
     @property
     def url(self) -> str:
@@ -43,15 +45,17 @@ class Twin:
 
 
 TWINS: Registry[Twin] = Registry("model with a torchvision twin")
-TWINS.add("alexnet_torchvision", Twin("AlexNet_Weights.IMAGENET1K_V1"))
+TWINS.add("alexnet_torchvision", Twin("alexnet", "AlexNet_Weights.IMAGENET1K_V1"))
+TWINS.add("resnet18", Twin("resnet18", "ResNet18_Weights.IMAGENET1K_V1"))  # conf/model/resnet18.yaml: torchvision's names
 
 
 def torchvision_weights(model: str, ours: Sequence[str]) -> dict[str, Tensor]:
     """The twin's ImageNet weights, keyed by `ours` (this network's state-dict names)."""
     if model not in TWINS:
+        shipped = [name for name in TWINS.names() if (CONF_DIR / "model" / f"{name}.yaml").is_file()]
         raise ConfigError(
             f"init_from=torchvision: model={model} has no torchvision twin whose weights cnnexp can load; models that "
-            f"have one: {', '.join(TWINS.names())}. For other models, init_from takes a checkpoint file."
+            f"have one: {', '.join(shipped)}. For other models, init_from takes a checkpoint file."
         )
     theirs = _state(TWINS.get(model, "model"), model)
     if set(theirs) <= set(ours):

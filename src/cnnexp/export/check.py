@@ -18,7 +18,8 @@ from cnnexp.fields import fmt_shape
 
 EXAMPLE_BATCH, CHECK_BATCH = 2, 3
 # Allowed difference, relative to the largest logit: other runtimes' float32 kernels differ in rounding only
-# (measured: at most 3.4e-05 over the shipped models), while a wrong graph differs by whole units.
+# (measured: at most 1.7e-05 over conf/model, docs/checkpoints.md; 3.4e-05 for a ResNet-18), while a wrong graph
+# differs by whole units.
 TOLERANCE = 1e-3
 
 

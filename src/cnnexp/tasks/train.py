@@ -8,7 +8,6 @@ import json
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -52,7 +51,7 @@ def _resumed(run: Run) -> Checkpoint | None:
         )
     ckpt = read_checkpoint(run.options.ckpt_path)
     check_resume(run, ckpt)
-    return ckpt
+    return ckpt.shapes_only()  # Lightning reads the file again to resume: no second copy of its tensors meanwhile
 
 
 def _start_weights(exp: Experiment, resume: Checkpoint | None) -> None:
@@ -109,7 +108,6 @@ def _train(run: Run, resume: Checkpoint | None) -> float:
         write_summary(exp.run_dir, exp.summary)
     _start_weights(exp, resume)
     path = str(resume.path) if resume else None
-    del resume  # Lightning reads the file again; no second copy of its tensors meanwhile
     start = time.perf_counter()
     with graceful_ctrl_c():
         try:
