@@ -31,7 +31,8 @@ class Loaded:
 
     def text(self) -> str:
         total = sum(self.loaded.values())
-        lines = [f"init_from={self.source}: loaded {', '.join(self.loaded)} ({len(self.loaded)} layers, {total:,} parameters)"]
+        head = f"init_from={self.source}: loaded {', '.join(self.loaded)} ({len(self.loaded)} layers, {total:,} parameters)"
+        lines = [head]
         if self.fresh:
             lines.append("  not loaded, freshly initialised: " + "; ".join(f"{k} ({why})" for k, why in self.fresh.items()))
         if self.unused:
@@ -88,10 +89,10 @@ def _by_layer(state: Mapping[str, Tensor]) -> dict[str, list[str]]:
 def freeze(net: nn.Module, patterns: Sequence[str], model: str) -> list[str]:
     """Switch off the gradients of every parameter inside a layer that one of `patterns` names (fnmatch: `conv*`,
     `layer1.*`); the frozen layers. A pattern that names no layer with weights is an error."""
-    weighted = [name for name, module in net.named_modules() if name and any(True for _ in module.parameters(recurse=False))]
-    frozen = [layer for layer in weighted if any(_names(layer, p) for p in patterns)]
+    weighted = [name for name, module in net.named_modules() if name and _has_weights(module)]
+    frozen = [layer for layer in weighted if any(_covers(layer, p) for p in patterns)]
     for pattern in patterns:
-        if not any(_names(layer, pattern) for layer in weighted):
+        if not any(_covers(layer, pattern) for layer in weighted):
             raise ConfigError(
                 f"freeze: '{pattern}' names no layer with weights in model={model}; its layers with weights are "
                 f"{', '.join(weighted)} (patterns as in fnmatch: conv*, layer1.*)."
@@ -102,7 +103,11 @@ def freeze(net: nn.Module, patterns: Sequence[str], model: str) -> list[str]:
     return frozen
 
 
-def _names(layer: str, pattern: str) -> bool:
+def _has_weights(module: nn.Module) -> bool:
+    return next(module.parameters(recurse=False), None) is not None
+
+
+def _covers(layer: str, pattern: str) -> bool:
     """`pattern` names `layer` itself or a layer that holds it (layer1 holds layer1.0.conv1)."""
     parts = layer.split(".")
     return any(fnmatchcase(".".join(parts[:i]), pattern) for i in range(1, len(parts) + 1))

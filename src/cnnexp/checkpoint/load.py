@@ -114,7 +114,8 @@ def read_checkpoint(path: Path, key: str = "ckpt_path") -> Checkpoint:
         )
     content = _load(path, key)
     if not isinstance(content, Mapping):
-        raise ConfigError(f"{key}={path}: not a checkpoint (it holds a {type(content).__name__}, not a mapping of tensors).")
+        kind = type(content).__name__
+        raise ConfigError(f"{key}={path}: not a checkpoint (it holds a {kind}, not a mapping of tensors).")
     if not isinstance(content.get("state_dict"), Mapping) and not _all_tensors(content):
         keys = ", ".join(sorted(str(k) for k in content)[:8])
         raise ConfigError(

@@ -37,7 +37,9 @@ def checkpoint_for(run: Run, task: str) -> tuple[Run, Checkpoint]:
         )
     for key, value in (("init_from", run.options.init_from), ("freeze", run.options.freeze)):
         if value:
-            raise ConfigError(f"{key}= is for task=train (starting a new run); task={task} takes its weights from ckpt_path: drop {key}.")
+            raise ConfigError(
+                f"{key}= is for task=train (starting a new run); task={task} takes its weights from ckpt_path: drop {key}."
+            )
     ckpt = read_checkpoint(run.options.ckpt_path)
     if task == "test" and ckpt.lightning and ckpt.record is None:
         return run, ckpt

@@ -83,7 +83,8 @@ class Record:
                 f"cnnexp {cnnexp.__version__}: {err}"
             ) from None
         except (KeyError, TypeError, ValueError) as err:
-            raise ConfigError(f"{where}: the run record in this checkpoint is incomplete ({type(err).__name__}: {err}).") from None
+            why = f"{type(err).__name__}: {err}"
+            raise ConfigError(f"{where}: the run record in this checkpoint is incomplete ({why}).") from None
 
 
 def _shape(value: Sequence[Any]) -> Shape:

@@ -30,7 +30,7 @@ def check_resume(run: Run, ckpt: Checkpoint) -> None:
     found = list(_resume_differences(ckpt.record.run, run))
     if not found:
         return
-    listed = "; ".join(f"{key}={fmt_value(theirs)} in the checkpoint, {fmt_value(ours)} in this run" for key, theirs, ours in found[:SHOWN])
+    listed = "; ".join(f"{key}={fmt_value(a)} in the checkpoint, {fmt_value(b)} in this run" for key, a, b in found[:SHOWN])
     more = f" (and {len(found) - SHOWN} more)" if len(found) > SHOWN else ""
     fix = " ".join(_override(key, theirs) for key, theirs, _ in found)
     raise ConfigError(

@@ -51,7 +51,8 @@ def find_images(pattern: str, key: str = "input") -> list[Path]:
     # As ImageFolder finds a class's images: every file below, by extension.
     found = sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(IMG_EXTENSIONS))
     if not found:
-        raise ConfigError(f"{key}={pattern}: the folder holds no image files (names ending in {', '.join(IMG_EXTENSIONS)}).")
+        endings = ", ".join(IMG_EXTENSIONS)
+        raise ConfigError(f"{key}={pattern}: the folder holds no image files (names ending in {endings}).")
     return found
 
 

@@ -15,12 +15,13 @@ from typing import Any
 from cnnexp.checkpoint.match import checkpoint_for
 from cnnexp.checkpoint.record import Record, versions
 from cnnexp.data.folders import MODES
-from cnnexp.errors import ConfigError
 from cnnexp.export.check import Exported, export
 from cnnexp.export.formats import FORMATS, INPUT, OUTPUT
 from cnnexp.run import Run
 from cnnexp.tasks.base import TASKS
 from cnnexp.train.results import write_json
+
+LOGITS = "logits; softmax gives probabilities"
 
 
 @TASKS.register("export")
@@ -47,17 +48,17 @@ def describe(run: Run, record: Record, name: str, done: Exported, checkpoint: st
     """The sidecar: what goes in, what comes out, and how an image file becomes the input."""
     facts = record.data
     channels, height, width = run.model.input_shape
-    if facts.shape[0] not in MODES:
-        raise ConfigError(f"data.channels={facts.shape[0]}: the sidecar can describe grey (1) or RGB (3) images only.")
+    c, h, w = facts.shape  # as decoded, before normalising and adapting
     return {
         "format": name,
         "file": done.path.name,
         "model": run.model.name,
         "input": {"name": INPUT, "shape": ["batch", channels, height, width], "dtype": "float32", "layout": "NCHW"},
-        "output": {"name": OUTPUT, "shape": ["batch", run.model.num_classes], "meaning": "logits; softmax gives probabilities"},
+        "output": {"name": OUTPUT, "shape": ["batch", run.model.num_classes], "meaning": LOGITS},
         "classes": list(facts.classes),
         "preprocess": {
-            "decode": {"mode": MODES[facts.shape[0]], "height": facts.shape[1], "width": facts.shape[2], "resize": "bilinear"},
+            # PIL's mode (L or RGB: every source gives 1 or 3 channels) and the size images are decoded to
+            "decode": {"mode": MODES[c], "height": h, "width": w, "resize": "bilinear"},
             "scale": "pixel values / 255",
             "mean": list(facts.mean),
             "std": list(facts.std),

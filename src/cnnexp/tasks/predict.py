@@ -43,7 +43,9 @@ class Prediction:
 def predict_task(run: Run) -> list[Prediction]:
     run, ckpt = checkpoint_for(run, "predict")
     if run.options.input is None:
-        raise ConfigError("task=predict needs input=PATH: an image file, a folder of images, or a glob such as 'photos/*.jpg'.")
+        raise ConfigError(
+            "task=predict needs input=PATH: an image file, a folder of images, or a glob such as 'photos/*.jpg'."
+        )
     paths = find_images(run.options.input)
     data, model = run.data, run.model
     check_adapt(data.shape, model.input_shape, data.adapt, data.name)
@@ -82,12 +84,16 @@ def _classify(
     return made
 
 
-def _finish(run: Run, paths: list[Path], found: list[Prediction], failed: list[tuple[Path, str]], device: torch.device) -> None:
+def _finish(
+    run: Run, paths: list[Path], found: list[Prediction], failed: list[tuple[Path, str]], device: torch.device
+) -> None:
     listed = "; ".join(f"{path} ({why})" for path, why in failed[:SHOWN]) + (
         f"; and {len(failed) - SHOWN} more" if len(failed) > SHOWN else ""
     )
     if not found:
-        raise ConfigError(f"input={run.options.input}: none of the {len(paths)} file(s) could be read as an image: {listed}.")
+        raise ConfigError(
+            f"input={run.options.input}: none of the {len(paths)} file(s) could be read as an image: {listed}."
+        )
     if failed:
         print(f"cnnexp: skipped {len(failed)} unreadable file(s): {listed}", file=sys.stderr, flush=True)
     out = Path(run.output_dir) / CSV_FILE
