@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,8 @@ import yaml
 from hydra import compose, initialize_config_dir
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
 
 from cnnexp.configdirs import command_line
 from cnnexp.app import main
@@ -100,3 +104,42 @@ class SigtermAfterFirstJob(Callback):
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         if config.hydra.job.num == 0:
             os.kill(os.getpid(), signal.SIGTERM)
+
+
+@pytest.fixture
+def typed(compose_cfg: Compose, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., DictConfig]]:
+    """typed("task=test", ...): the tiny config as `python -m cnnexp ...` composes it, with Hydra's record of the
+    overrides (HydraConfig.get().overrides.task) set, as tasks that start from a checkpoint read it in a real run."""
+    monkeypatch.setenv("CNNEXP_DATA", str(tmp_path.parent / "data"))
+
+    def make(*overrides: str, run: str = "run") -> DictConfig:
+        cfg = compose(config_name="config", overrides=[*TINY, f"output_dir={tmp_path / run}", *overrides], return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+        with open_dict(cfg):
+            del cfg["hydra"]
+        return cfg
+
+    yield make
+    HydraConfig.instance().cfg = None
+
+
+@dataclass(frozen=True)
+class Trained:
+    checkpoint: Path  # the best checkpoint, the one the run tested
+    folder: Path
+    metrics: dict
+
+
+@pytest.fixture(scope="session")
+def trained(compose_cfg: Compose, tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    """LeNet5 with tanh (the YAML says relu, so a test that ignores the record gets another network), trained one
+    tiny epoch, once per session: what the checkpoint tests start from."""
+    from cnnexp.tasks import run_task
+
+    base = tmp_path_factory.getbasetemp()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CNNEXP_DATA", str(base / "data"))  # the folder tiny_cfg and typed use too
+        cfg = compose_cfg(*TINY, f"output_dir={base / 'trained'}", "model.activation=tanh")
+        run_task(cfg)
+    metrics = json.loads((base / "trained" / "metrics.json").read_text())
+    return Trained(Path(metrics["checkpoint"]), base / "trained", metrics)

@@ -15,6 +15,7 @@ import pytorch_lightning as pl
 from omegaconf import OmegaConf
 
 from cnnexp import CONF_DIR
+from cnnexp.checkpoint.callback import RecordRun
 from cnnexp.data.module import ImageDataModule
 from cnnexp.data.transforms import adaptation_line
 from cnnexp.errors import ConfigError
@@ -69,7 +70,7 @@ def assemble(run: Run, extra: Sequence[pl.Callback] = ()) -> Experiment:
         logger=make_loggers(run.logger) or False,
         callbacks=[
             *make_callbacks(run.callbacks), throughput, RunHeader(), PaceWarning(run.model.name),
-            *_fault_callbacks(run.output_dir), *extra,
+            *_fault_callbacks(run.output_dir), RecordRun(run), *extra,
         ],
         plugins=[AtomicCheckpointIO(), *cluster_plugins()],
         default_root_dir=str(run.output_dir),

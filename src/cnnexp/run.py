@@ -8,12 +8,13 @@ Hydra composed it. `Run.to_dict` / `Run.from_dict` turn a run into plain data an
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from cnnexp import fields as fd
@@ -55,6 +56,18 @@ def _path(value: Any, where: str) -> Path:
     return Path(fd.text(str(value), where)).expanduser()
 
 
+def _text(value: Any, where: str) -> str:
+    return fd.text(str(value), where)  # a file name Hydra read as a number (`input=7.png` is text; `input=7` is not)
+
+
+def _names(value: Any, where: str) -> tuple[str, ...]:
+    """One layer name or pattern (`conv1`, `layer1.*`), or a list of them."""
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, (list, tuple)):
+        raise ConfigError(f"{where} must be a layer name or a list of them, e.g. {where}=[conv1,conv2]; got {value!r}.")
+    return tuple(fd.text(v, f"{where}[{i}]") for i, v in enumerate(values))
+
+
 @dataclass(frozen=True)
 class Options:
     """The top-level keys of conf/config.yaml."""
@@ -67,6 +80,11 @@ class Options:
     skip_completed: bool = setting(fd.boolean, False)
     overwrite: bool = setting(fd.boolean, False)
     output_dir: Path = setting(_path, Path("."))
+    init_from: str | None = setting(fd.optional(fd.text), None)  # a checkpoint's weights to start from, or torchvision
+    freeze: tuple[str, ...] = setting(_names, ())  # layers (names or patterns) whose weights are not trained
+    input: str | None = setting(fd.optional(_text), None)  # task=predict: an image file, a folder or a glob
+    top_k: int = setting(fd.integer(1), 5)  # task=predict: classes shown per image
+    format: str = setting(fd.text, "onnx")  # task=export: onnx, torchscript or pt2
 
 
 @dataclass(frozen=True)
@@ -115,7 +133,22 @@ class Run:
 def read_run(cfg: DictConfig) -> Run:
     """The one reader of a composed config: `_target_` policy, interpolations, then each group in turn."""
     check_targets(cfg)
-    return read_tree(resolved(cfg))
+    return read_tree(_classes_counted(cfg, resolved(cfg)))
+
+
+def _classes_counted(cfg: DictConfig, tree: dict[str, Any]) -> dict[str, Any]:
+    """The tree resolved again from a copy of `cfg` whose data.num_classes is what the source counted (an image
+    folder's class folders) where the YAML left it null: the model's `${data.num_classes}`, and the head's
+    `out: ${model.num_classes}` through it, must become that number, not null."""
+    if not isinstance(tree.get("data"), Mapping) or tree["data"].get("num_classes") is not None:
+        return tree
+    counted = resolve_data(read_data(tree["data"])).num_classes
+    if counted is None:
+        return tree
+    filled = copy.deepcopy(cfg)  # the composed config itself is never written to
+    with open_dict(filled):
+        filled.data.num_classes = counted
+    return resolved(filled)
 
 
 def resolved(cfg: DictConfig) -> dict[str, Any]:

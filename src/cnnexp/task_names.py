@@ -9,6 +9,8 @@ from __future__ import annotations
 TASK_MODULES = {
     "train": ("train", "fit, then test the best checkpoint (the default)"),
     "test": ("train", "evaluate ckpt_path=PATH on the test split"),
+    "predict": ("predict", "classify images: ckpt_path=PATH input=FILE|FOLDER|GLOB; top-k classes and predictions.csv"),
+    "export": ("export", "write ckpt_path=PATH as onnx, torchscript or pt2 (format=...) with a JSON sidecar, checked"),
     "summary": ("summary", "the model's table: shapes, parameters, mult-adds (json=true: JSON); no data, no training"),
     "lr_find": ("lr_find", "Lightning's learning-rate range test: the suggested optimizer.lr and lr_find.png"),
     "kernels": ("kernels", "apply conf/kernels' fixed kernels to an image and save the feature maps"),

@@ -39,8 +39,8 @@ def test_ddp_on_two_cpu_processes(tmp_path: Path) -> None:
     assert metrics["test_images"] == 301  # each test image counted once across the two ranks
     assert run.stdout.count("test accuracy") == 1 and run.stdout.count("model lenet5") == 1  # rank 0 alone
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
-        ".hydra", "checkpoints", "cnnexp.log", "metrics.json", "pictures", "rank1.log", "summary.json", "summary.txt",
-        "tb",
+        ".hydra", "checkpoints", "cnnexp.log", "metrics.json", "pictures", "rank1.log", "run.json", "summary.json",
+        "summary.txt", "tb",
     ]  # fmt: skip
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "run"]  # nothing written elsewhere
 

@@ -55,14 +55,18 @@ class Decode:
 
     def __call__(self, path: str) -> Tensor:
         try:
-            with Image.open(path) as img:
-                # PIL's bilinear resize widens its filter when shrinking, so downscaling is antialiased.
-                return pil_to_tensor(eight_bit(img).convert(self.mode).resize(self.size, Image.Resampling.BILINEAR))
+            return self.read(path)
         # Image decoders raise many types (OSError, SyntaxError, struct.error, ...); any of them means a bad file.
         except Exception as err:  # noqa: BLE001
             raise UnreadableImage(
                 f"data=image_folder: cannot read image {path} ({type(err).__name__}: {err}); remove or replace it."
             ) from None
+
+    def read(self, path: str) -> Tensor:
+        """The image, or PIL's own error for a file it cannot read (task=predict lists those and goes on)."""
+        with Image.open(path) as img:
+            # PIL's bilinear resize widens its filter when shrinking, so downscaling is antialiased.
+            return pil_to_tensor(eight_bit(img).convert(self.mode).resize(self.size, Image.Resampling.BILINEAR))
 
 
 def eight_bit(img: Image.Image) -> Image.Image:

@@ -38,24 +38,26 @@ def check_adapt(
     others = " or ".join(f"model={name}" for name in fitting_models) or f"one whose model.input is {fmt_shape(data)}"
     raise ConfigError(
         f"model takes {fmt_shape(model)} but data={data_name} gives {fmt_shape(data)}; set data.adapt=true "
-        f"(or null) to {' and '.join(adaptation_steps(data, model))}, or use a model made for this data (e.g. {others})."
+        f"(or null) to {' and '.join(adapt_steps(data, model))}, or use a model made for this data (e.g. {others})."
     )
-
-
-def adaptation_steps(data: Shape, model: Shape) -> list[str]:
-    """What `adapt` does to each batch of `data` for a model taking `model`, in words."""
-    steps = [f"resize to {model[1]}×{model[2]}"] if data[1:] != model[1:] else []
-    if data[0] != model[0]:
-        steps.append("repeat the grey channel 3 times" if data[0] == 1 else "convert RGB to grey")
-    return steps
 
 
 def adaptation_line(data: Shape, model: Shape, data_name: str, model_name: str) -> str:
     """The one line a run prints when it adapts the data to the model."""
     return (
         f"data.adapt: model={model_name} takes {fmt_shape(model)}, data={data_name} gives {fmt_shape(data)}: each "
-        f"batch is adapted ({' and '.join(adaptation_steps(data, model))}); data.adapt=false refuses instead."
+        f"batch is adapted ({' and '.join(adapt_steps(data, model))}); data.adapt=false refuses instead."
     )
+
+
+def adapt_steps(data: Shape, model: Shape) -> list[str]:
+    """What `adapt` does to a batch of `data` images for a model that takes `model`, in the order it does it."""
+    steps = ["convert RGB to grey"] if data[0] == 3 and model[0] == 1 else []
+    if data[1:] != model[1:]:
+        steps.append(f"resize to {model[1]}×{model[2]}")
+    if data[0] == 1 and model[0] == 3:
+        steps.append("repeat the grey channel 3 times")
+    return steps
 
 
 def channel_stats(images: Tensor, chunk: int = 1024) -> tuple[tuple[float, ...], tuple[float, ...]]:

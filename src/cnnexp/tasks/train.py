@@ -1,26 +1,30 @@
-"""task=train (the default): fit, test the best checkpoint, write metrics.json; task=test: evaluate a checkpoint."""
+"""task=train (the default): fit (resumed, or from init_from= weights), test the best checkpoint, write metrics.json;
+task=test: evaluate a checkpoint as its record describes it."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import pickle
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import torch
 from hydra.core.hydra_config import HydraConfig
 from lightning_fabric.utilities.rank_zero import rank_zero_only
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from cnnexp.checkpoint.finetune import freeze, init_from
+from cnnexp.checkpoint.load import Checkpoint, read_checkpoint
+from cnnexp.checkpoint.match import checkpoint_for
+from cnnexp.checkpoint.resume import check_resume, check_resume_state
 from cnnexp.errors import ConfigError, TrainingFailed, closest
 from cnnexp.experiment import Experiment, assemble
 from cnnexp.run import Run
 from cnnexp.rundir.claim import newest_checkpoint
-from cnnexp.tasks.base import TASKS, check_figure, optimized
 from cnnexp.sweep.pruning import Pruned, trial_pruning
+from cnnexp.tasks.base import TASKS, check_figure, optimized
 from cnnexp.tasks.stops import continue_command, interrupted
 from cnnexp.train.faults import INTERRUPTED, CheckpointOnInterrupt
 from cnnexp.train.gpu_slots import gpu_slot
@@ -39,9 +43,40 @@ def train_task(run: Run) -> float:
     """Returns the figure named by `optimized_metric` (what a sweeper maximises), test accuracy by default."""
     check_figure(run)  # before training, not after it
     check_monitors(run)
-    resume = _checkpoint(run.options.ckpt_path) if run.options.ckpt_path else None
+    resume = _resumed(run)
     with _own_gpu_in_parallel_sweeps(run) as run, ddp_children(ddp_processes(run.trainer.args)) as ranks:
         return _train(run, resume, ranks)
+
+
+def _resumed(run: Run) -> Checkpoint | None:
+    """The checkpoint `ckpt_path` resumes, checked against this run before anything is built."""
+    if run.options.ckpt_path is None:
+        return None
+    if run.options.init_from:
+        raise ConfigError(
+            f"ckpt_path= and init_from= are both given: ckpt_path resumes a run (its weights, optimizer and epoch), "
+            f"init_from starts a new one from weights; give one of them."
+        )
+    ckpt = read_checkpoint(run.options.ckpt_path)
+    check_resume(run, ckpt)
+    return ckpt.shapes_only()  # Lightning reads the file again to resume: no second copy of its tensors meanwhile
+
+
+def _start_weights(exp: Experiment, resume: Checkpoint | None) -> None:
+    """Frozen layers first (the optimizer's parameters follow them), then the resumed state or init_from's weights."""
+    net, options, model = exp.module.net, exp.run.options, exp.run.model.name
+    speak = rank_zero_only.rank == 0
+    if options.freeze:
+        frozen = freeze(net, options.freeze, model)
+        count = sum(p.numel() for name, p in net.named_parameters() if name.rpartition(".")[0] in frozen)
+        if speak:
+            log.info(f"freeze: {', '.join(frozen)} ({count:,} parameters not trained)")
+    if resume is not None:
+        check_resume_state(exp.module, resume)
+    elif options.init_from:
+        loaded = init_from(net, options.init_from, model)
+        if speak:
+            log.info(loaded.text())
 
 
 @contextlib.contextmanager
@@ -58,14 +93,16 @@ def _own_gpu_in_parallel_sweeps(run: Run) -> Iterator[Run]:
         yield run.on_gpu(index)
 
 
-def _train(run: Run, resume: str | None, ranks: Ranks) -> float:
+def _train(run: Run, resume: Checkpoint | None, ranks: Ranks) -> float:
     exp = assemble(run, extra=trial_pruning())  # an Optuna trial with a pruner reports each epoch
     if rank_zero_only.rank == 0:  # DDP children run this file too; only rank 0 writes and prints
         log.info(exp.summary.table())
         write_summary(exp.run_dir, exp.summary)
+    _start_weights(exp, resume)
+    path = str(resume.path) if resume else None
     start = time.perf_counter()
     try:
-        exp.trainer.fit(exp.module, datamodule=exp.datamodule, ckpt_path=resume)
+        exp.trainer.fit(exp.module, datamodule=exp.datamodule, ckpt_path=path)
         best = exp.trainer.checkpoint_callback.best_model_path if exp.trainer.checkpoint_callback else ""
         # The path itself, not "best": Lightning would warn that the run has two ModelCheckpoint callbacks.
         tested = exp.trainer.test(exp.module, datamodule=exp.datamodule, ckpt_path=best or None, verbose=False)
@@ -81,9 +118,8 @@ def _train(run: Run, resume: str | None, ranks: Ranks) -> float:
     metrics["best_val_acc"] = best_val_acc(exp.module.history)
     if exp.trainer.is_global_zero:
         _report(exp, metrics)
-        _forget_interrupted(exp.run_dir, resume)
+        _forget_interrupted(exp.run_dir, path)
     return optimized(run, metrics)
-
 
 def _stopped(exp: Experiment) -> BaseException:
     """SIGTERM or Ctrl-C inside fit, validation or test: what to continue from, recorded and said."""
@@ -154,61 +190,35 @@ def check_monitors(run: Run) -> None:
 
 @TASKS.register("test")
 def test_task(run: Run) -> float:
-    if run.options.ckpt_path is None:
-        raise ConfigError("task=test needs ckpt_path=PATH (a .ckpt file from a run's checkpoints/ folder).")
-    path = _checkpoint(run.options.ckpt_path)
+    """The checkpoint's model on the data it records (or data=... with the same classes); no overrides needed."""
+    run, ckpt = checkpoint_for(run, "test")
     with ddp_children(ddp_processes(run.trainer.args)):
-        return _test(run, path)
+        return _test(run, ckpt)
 
 
-def _test(run: Run, path: str) -> float:
+def _test(run: Run, ckpt: Checkpoint) -> float:
     exp = assemble(run)
-    _load_weights(exp, path)
+    ckpt.load_into(exp.module.net, "test it with the model and input size it was trained with (model=... data=...)")
     start = time.perf_counter()
     try:
         tested = exp.trainer.test(exp.module, datamodule=exp.datamodule, verbose=False)
     except SIGTERMException:
         raise interrupted(exp.run_dir, "test", None, exp.trainer.is_global_zero) from None
-    metrics = {**_metrics(exp, tested[0], time.perf_counter() - start, path), "epochs": None}
+    metrics = {**_metrics(exp, tested[0], time.perf_counter() - start, str(ckpt.path)), "epochs": None}
     if exp.trainer.is_global_zero:
+        _other_class_names(exp, ckpt)
         _report(exp, metrics)
     return metrics["test_acc"]
 
 
-def _checkpoint(value: Path) -> str:
-    if not value.is_file():
-        raise ConfigError(f"ckpt_path={value}: no such file; give the path of a .ckpt file, e.g. outputs/runs/<run>/checkpoints/last.ckpt.")
-    _weights_only(value)
-    return str(value)
-
-
-def _weights_only(path: Path) -> None:
-    """A checkpoint is data: one that needs arbitrary unpickling (code) to load is refused, never run."""
-    try:
-        torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        message = str(err)
-        # torch names a refused class "GLOBAL module.name"; without it the bytes are no checkpoint at all.
-        found = next((line.strip() for line in message.splitlines() if "GLOBAL" in line), "")
-        if not found:
-            raise ConfigError(f"ckpt_path={path}: not a readable checkpoint; is the file complete?") from None
-        raise ConfigError(
-            f"ckpt_path={path}: refused: it holds pickled objects that only code could rebuild ({found}). "
-            f"cnnexp loads checkpoints with weights only; use a checkpoint written by cnnexp."
-        ) from None
-    except (RuntimeError, EOFError, OSError) as err:
-        raise ConfigError(f"ckpt_path={path}: not a readable checkpoint ({err}); is the file complete?") from None
-
-
-def _load_weights(exp: Experiment, path: str) -> None:
-    # weights_only: a checkpoint is data, never code to unpickle.
-    state = torch.load(path, map_location="cpu", weights_only=True).get("state_dict", {})
-    missing, unexpected = exp.module.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ConfigError(
-            f"ckpt_path={path} does not fit model={exp.run.model.name}: {len(missing)} weights missing, "
-            f"{len(unexpected)} unexpected (e.g. {(missing or unexpected)[0]}); pass the model the checkpoint was trained with."
-        )
+def _other_class_names(exp: Experiment, ckpt: Checkpoint) -> None:
+    """Same class count, other names (digits' '7' and MNIST's '7 - seven'): labels are matched by index; say so."""
+    trained = list(ckpt.record.data.classes) if ckpt.record else []
+    tested = list(exp.datamodule.class_names)
+    if trained and tested != trained:
+        pairs = ", ".join(f"{a} = {b}" for a, b in list(zip(trained, tested))[:4])
+        print(f"note: data={exp.run.data.name} names its classes otherwise than the checkpoint's; they are matched by "
+              f"position ({pairs}, ...)", file=sys.stderr, flush=True)  # fmt: skip
 
 
 def _metrics(exp: Experiment, tested: dict[str, float], seconds: float, checkpoint: str) -> dict[str, Any]:
@@ -223,7 +233,7 @@ def _metrics(exp: Experiment, tested: dict[str, float], seconds: float, checkpoi
         "best_val_acc": None,
         "epochs": exp.trainer.current_epoch,
         "params": exp.summary.params,
-        "trainable_params": exp.summary.trainable,
+        "trainable_params": sum(p.numel() for p in exp.module.net.parameters() if p.requires_grad),  # freeze= counts
         "wall_time_s": round(seconds, 3),
         "train_images_per_s": round(exp.throughput.images_per_second, 1),
         "world_size": exp.trainer.world_size,

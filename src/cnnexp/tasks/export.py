@@ -1,0 +1,71 @@
+"""task=export: a checkpoint's network as a file other runtimes load, with a JSON sidecar, verified.
+
+`python -m cnnexp task=export ckpt_path=X format=onnx|torchscript|pt2` writes <model><suffix> and
+<model><suffix>.json into the run folder. The file takes normalised images (B, C, H, W) of the network's input
+size, any batch size, and gives logits; the sidecar says how to get there from an image file (the mode and size
+to decode to, mean/std, the adaptation) and names the classes. The file is run on a batch and compared with
+PyTorch before the task reports success.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cnnexp.checkpoint.match import checkpoint_for
+from cnnexp.checkpoint.record import Record, versions
+from cnnexp.data.folders import MODES
+from cnnexp.export.check import Exported, export
+from cnnexp.export.formats import FORMATS, INPUT, OUTPUT
+from cnnexp.run import Run
+from cnnexp.tasks.base import TASKS
+from cnnexp.train.results import write_json
+
+LOGITS = "logits; softmax gives probabilities"
+
+
+@TASKS.register("export")
+def export_task(run: Run) -> Exported:
+    run, ckpt = checkpoint_for(run, "export")
+    name = FORMATS.canonical(run.options.format, "format")
+    fmt = FORMATS.get(name, "format")
+    fmt.check_packages(name)  # before the network is built: a missing package is the first thing to know
+    record = ckpt.require_record("task=export")
+    path = Path(run.output_dir) / f"{run.model.name}{fmt.suffix}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    done = export(ckpt.network(run.model), name, run.model.input_shape, path)
+    sidecar = path.with_name(path.name + ".json")
+    write_json(sidecar, describe(run, record, name, done, str(ckpt.path)))
+    print(
+        f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB) and {sidecar.name}; run on a batch of {done.batch} "
+        f"against PyTorch: largest difference {done.max_diff:.2e}",
+        flush=True,
+    )
+    return done
+
+
+def describe(run: Run, record: Record, name: str, done: Exported, checkpoint: str) -> dict[str, Any]:
+    """The sidecar: what goes in, what comes out, and how an image file becomes the input."""
+    facts = record.data
+    channels, height, width = run.model.input_shape
+    c, h, w = facts.shape  # as decoded, before normalising and adapting
+    return {
+        "format": name,
+        "file": done.path.name,
+        "model": run.model.name,
+        "input": {"name": INPUT, "shape": ["batch", channels, height, width], "dtype": "float32", "layout": "NCHW"},
+        "output": {"name": OUTPUT, "shape": ["batch", run.model.num_classes], "meaning": LOGITS},
+        "classes": list(facts.classes),
+        "preprocess": {
+            # PIL's mode (L or RGB: every source gives 1 or 3 channels) and the size images are decoded to
+            "decode": {"mode": MODES[c], "height": h, "width": w, "resize": "bilinear"},
+            "scale": "pixel values / 255",
+            "mean": list(facts.mean),
+            "std": list(facts.std),
+            "normalise": "(x - mean) / std per channel",
+            "then": facts.adapt,  # adaptation to the network's input, in order (bilinear, antialiased resizes)
+        },
+        "verified": {"batch": done.batch, "max_abs_difference": done.max_diff},
+        "checkpoint": checkpoint,
+        "versions": versions(),
+    }

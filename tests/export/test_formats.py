@@ -1,0 +1,86 @@
+"""Every shipped model and every activation exports to ONNX, TorchScript and torch.export, and runs the same."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from cnnexp.errors import ConfigError
+from cnnexp.export import check
+from cnnexp.export.formats import FORMATS
+from cnnexp.model.activations import ACTIVATIONS
+from cnnexp.model.builder import build
+from cnnexp.run import read_run
+from conftest import MODEL_NAMES, Compose
+from helpers import spec_of
+
+HAS_ONNX = all(importlib.util.find_spec(p) for p in ("onnx", "onnxscript", "onnxruntime"))
+needs_onnx = pytest.mark.skipif(not HAS_ONNX, reason="the onnx extra is not installed (pip install 'cnnexp[onnx]')")
+FORMAT_CASES = [pytest.param("onnx", marks=needs_onnx), "torchscript", "pt2"]
+
+
+@pytest.mark.parametrize("name", FORMAT_CASES)
+@pytest.mark.parametrize("model", MODEL_NAMES)
+def test_every_shipped_model_exports_and_runs_the_same(compose_cfg: Compose, tmp_path: Path, model: str, name: str) -> None:
+    spec = read_run(compose_cfg(f"model={model}", "data.adapt=true")).model
+    net = build(spec).eval()
+    done = check.export(net, name, spec.input_shape, tmp_path / f"{model}{FORMATS.get(name, 'format').suffix}")
+    assert done.path.is_file() and done.batch == check.CHECK_BATCH != check.EXAMPLE_BATCH  # another batch size runs
+    assert done.max_diff <= 1e-4
+
+
+@pytest.mark.parametrize("name", FORMAT_CASES)
+def test_every_activation_exports(tmp_path: Path, name: str) -> None:
+    # One network with each of the registered activations in turn, sinc and step included.
+    acts = {f"act_{a}": {"type": "activation", "fn": a} for a in ACTIVATIONS.names()}
+    spec = spec_of({"conv1": {"type": "conv", "filters": 4, "F": 3}, **acts, "flatten": {"type": "flatten"},
+                    "fc": {"type": "linear", "out": 10}})  # fmt: skip
+    done = check.export(build(spec), name, spec.input_shape, tmp_path / f"acts{FORMATS.get(name, 'format').suffix}")
+    assert done.max_diff <= 1e-4
+
+
+class Bessel(nn.Module):
+    """An activation ONNX has no operator for (prims.bessel_j0)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.special.bessel_j0(x)
+
+
+@needs_onnx
+def test_a_layer_that_cannot_be_exported_is_named(compose_cfg: Compose, tmp_path: Path) -> None:
+    spec = read_run(compose_cfg()).model
+    net = build(spec)
+    net.act1 = Bessel()  # the second leaf: the search exports one layer (conv1) before it
+    with pytest.raises(ConfigError, match=r"^format=onnx: layer act1 \(Bessel\) cannot be exported: DispatchError: No ONNX "
+                       r"function found for <OpOverload\(op='prims\.bessel_j0', overload='default'\)>.*; choose another "
+                       r"activation or layer for this layer, or another format\.$"):  # fmt: skip
+        check.export(net, "onnx", spec.input_shape, tmp_path / "net.onnx")
+
+
+def test_an_export_that_computes_something_else_is_refused(compose_cfg: Compose, tmp_path: Path) -> None:
+    spec = read_run(compose_cfg()).model
+    net = build(spec).eval()
+    fmt = FORMATS.get("torchscript", "format")
+    fmt.write(net, torch.zeros(2, *spec.input_shape), tmp_path / "net.pt")
+    with torch.no_grad():
+        net.fc2.bias += 1  # the network moves on; the file does not
+    with pytest.raises(ConfigError, match=r"^format=torchscript: the exported net\.pt differs from the network by up to "
+                       r"1 on a batch of 3 \(logits up to .*\); the export is wrong, do not use it\.$"):  # fmt: skip
+        check.verify(net, fmt, tmp_path / "net.pt", "torchscript", spec.input_shape)
+
+
+def test_a_missing_package_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"^format=onnx needs the package\(s\) onnxruntime, which are not installed: "
+                       r"pip install 'cnnexp\[onnx\]' \(or pip install onnxruntime\)\.$"):  # fmt: skip
+        FORMATS.get("onnx", "format").check_packages("onnx")
+
+
+def test_an_unknown_format_lists_the_known_ones() -> None:
+    with pytest.raises(ConfigError, match=r"^format: unknown export format 'tflite'\. Known export formats: onnx, pt2, torchscript\.$"):
+        FORMATS.get("tflite", "format")
