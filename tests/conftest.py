@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import yaml
 from hydra import compose, initialize_config_dir
-from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict
 
 from cnnexp.configdirs import command_line
@@ -75,11 +75,16 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
     def run(*args: str) -> tuple[int, str]:
         monkeypatch.setattr(sys, "argv", ["cnnexp", *args])
         capsys.readouterr()
+        # As a fresh process has it: no Hydra set up yet (compose_cfg holds one for the whole session).
+        held = GlobalHydra.instance().hydra
+        GlobalHydra.instance().clear()
         try:
             main()
             code = 0
         except SystemExit as ended:
             code = int(ended.code or 0)
+        finally:
+            GlobalHydra.instance().hydra = held
         return code, capsys.readouterr().err
 
     return run

@@ -31,15 +31,18 @@ HARMLESS_WARNINGS = (
     ),
 )
 OWN = "cnnexp"
+FILE_ONLY = {"console": False}  # log.info(..., extra=FILE_ONLY): into cnnexp.log, not onto the console
 
 
 class OwnInfo(logging.Filter):
     """cnnexp's own records below WARNING, from the first process of a run (DDP ranks share one terminal; each
-    rank's log file keeps its own). Warnings go to stderr, from any library."""
+    rank's log file keeps its own), except those logged for the file alone (`extra=FILE_ONLY`). Warnings go to
+    stderr, from any library."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         own = record.name == OWN or record.name.startswith(f"{OWN}.")
-        return own and record.levelno < logging.WARNING and is_rank_zero()
+        shown = getattr(record, "console", True)
+        return own and shown and record.levelno < logging.WARNING and is_rank_zero()
 
 
 class KnownNoise(logging.Filter):

@@ -3,34 +3,17 @@ command that continues it, and runs and sweeps started in the same second."""
 
 from __future__ import annotations
 
-import json
-import os
 import shlex
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
+
+from helpers import finish, metrics, start
 
 SMALL = (
     "data.train_size=800", "data.val_size=100", "data.test_size=100", "data.batch_size=50", "trainer.max_epochs=2",
     "trainer.enable_progress_bar=false", "callbacks.pictures=null",
 )  # fmt: skip
-
-
-def start(cwd: Path, *args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "CNNEXP_DATA": str(cwd / "data")}
-    command = [sys.executable, "-m", "cnnexp", *args]
-    return subprocess.Popen(command, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
-    out, err = proc.communicate(timeout=900)
-    return proc.returncode, out, err
-
-
-def metrics(job: Path) -> dict:
-    return json.loads((job / "metrics.json").read_text())
 
 
 def test_sigterm_in_a_sweep_writes_the_report_and_the_printed_command_continues_it(tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import signal
@@ -15,26 +14,12 @@ import pytest
 import torch
 
 from cnnexp.train.faults import AtomicCheckpointIO
+from helpers import finish, metrics, start
 
 LONG = (
     "data.train_size=6000", "data.val_size=300", "data.test_size=300", "data.batch_size=20", "trainer.max_epochs=2",
     "trainer.enable_progress_bar=false", "seed=5",
 )  # fmt: skip
-
-
-def start(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "CNNEXP_DATA": str(tmp_path / "data")}
-    command = [sys.executable, "-m", "cnnexp", *args]
-    return subprocess.Popen(command, cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
-    out, err = proc.communicate(timeout=600)
-    return proc.returncode, out, err
-
-
-def metrics(run: Path) -> dict:
-    return json.loads((run / "metrics.json").read_text())
 
 
 def test_a_diverging_loss_stops_at_once_and_is_recorded(tmp_path: Path) -> None:

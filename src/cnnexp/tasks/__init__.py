@@ -28,6 +28,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from cnnexp.errors import Stop, UserFacingError
 from cnnexp.exits import traceback_wanted
+from cnnexp.logs import FILE_ONLY, is_rank_zero
 from cnnexp.run import Run, read_run, resolved
 from cnnexp.rundir.claim import Claim, Refused, Request, claim, newest_checkpoint
 from cnnexp.rundir.names import register_resolvers
@@ -72,13 +73,13 @@ def run_task(cfg: DictConfig) -> Any:
         with stop_on_signals():
             run = read_run(cfg)
             tree = resolved(cfg)
-            held = _hold(run, cfg, tree) if _rank() == 0 else None
+            held = _hold(run, cfg, tree) if is_rank_zero() else None
             if held is not None and held.skipped is not None:
                 return _skip(run, held.skipped)
             if held is not None and held.resume_from is not None:
                 run = replace(run, options=replace(run.options, ckpt_path=held.resume_from))
             # Also opens this process's log file (each DDP rank has one), naming the process to look for.
-            log.info("task=%s in %s, pid %d", run.options.task, run.output_dir, os.getpid())
+            log.info("task=%s in %s, pid %d", run.options.task, run.output_dir, os.getpid(), extra=FILE_ONLY)
             result = task_named(run.options.task)(run)
             if held is not None:
                 _stamp(run.output_dir, config_hash(tree), run.options.task, done=True)
@@ -150,7 +151,7 @@ def _failed(cfg: DictConfig, held: Claim | None, err: Exception) -> float:
     in_sweep = _in_multirun()
     if in_sweep and not isinstance(err, UserFacingError):
         log.exception("job failed")  # a bug, not a user mistake: keep the traceback in the job's log
-    if in_sweep and held is None and _rank() == 0:
+    if in_sweep and held is None and is_rank_zero():
         held = _hold_for_failure(cfg, err)
     if held is not None:
         _record_failure(held.folder, err, reason)
@@ -192,15 +193,6 @@ def _record_failure(folder: Path, err: Exception, reason: str) -> None:
         write_json(path, {**read_json(path), "status": "failed", "reason": reason, "exit_code": code})
     except UserFacingError as full:  # the disk that refused a checkpoint may refuse this too
         print(f"cnnexp: error: {full}", file=sys.stderr)
-
-
-def _rank() -> int:
-    """This process's global rank, read from the environment as Lightning's rank_zero_only reads it at import
-    (importing Lightning here would cost task=summary seconds): 0 outside DDP and in the launching process."""
-    for key in ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK"):
-        if os.environ.get(key, "").isdigit():
-            return int(os.environ[key])
-    return 0
 
 
 def _in_multirun() -> bool:
