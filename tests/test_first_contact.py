@@ -117,3 +117,11 @@ def test_the_usual_hydra_flags_still_work(tmp_path: Path, flag: str) -> None:
     run = cnnexp(tmp_path, flag, *(("job",) if flag == "--cfg" else ()))
     assert run.returncode == 0, run.stderr[-2000:]
     assert ("model:" in run.stdout) if flag == "--cfg" else ("Tasks (task=NAME):" in run.stdout)
+
+
+def test_help_into_a_reader_that_stops_early_ends_quietly(tmp_path: Path) -> None:
+    """`cnnexp --help | head -3`: the pipe closes before the page is written; no BrokenPipeError traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "cnnexp", "--help"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # type: ignore[union-attr]  # closed long before the interpreter has started
+    err = proc.stderr.read()  # type: ignore[union-attr]
+    assert proc.wait(timeout=120) == 0 and err == b""

@@ -8,6 +8,7 @@ a task runs: --help (cnnexp's own page, help.py), shell completion and task=summ
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any
 
@@ -33,9 +34,17 @@ def app(cfg: DictConfig) -> Any:
 def main() -> None:
     args = sys.argv[1:]
     if wants_help(args):
-        print(page(args))
+        _print_help(page(args))
         return
     register_schemas()
     register_primary()
     sys.argv = [sys.argv[0], *command_line(args)]
     run_app(app)  # every error, Hydra's too, as one paragraph and an exit code (cnnexp/exits.py)
+
+
+def _print_help(text: str) -> None:
+    """The help page; a reader that stops early (`--help | head`) ends it quietly, as other tools do."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes at exit
