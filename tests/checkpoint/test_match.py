@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -92,11 +93,16 @@ def test_trainer_and_options_are_this_runs(tiny_cfg: Tiny, tmp_path: Path) -> No
 # --- the task, from a real checkpoint --------------------------------------------------------------------------
 
 
-def test_task_test_needs_nothing_but_the_checkpoint(trained: Trained, typed: Callable[..., DictConfig]) -> None:
+def test_task_test_needs_nothing_but_the_checkpoint(
+    trained: Trained, typed: Callable[..., DictConfig], caplog: pytest.LogCaptureFixture
+) -> None:
     # The config's lenet5 says relu; the checkpoint's is tanh. Testing the relu network gave 0.224 in the issue.
     cfg = typed("task=test", f"ckpt_path={trained.checkpoint}")
     assert cfg.model.activation == "relu"
-    assert run_task(cfg) == trained.metrics["test_acc"]
+    with caplog.at_level(logging.INFO):
+        assert run_task(cfg) == trained.metrics["test_acc"]
+    said = f"test accuracy {trained.metrics['test_acc']:.4f} on {trained.metrics['test_images']:,} images  run folder "
+    assert said in caplog.text and "epochs" not in caplog.text  # nothing was trained
     written = json.loads((Path(cfg.output_dir) / "run.json").read_text())
     assert written["run"]["model"]["activation"] == "tanh"
     assert f"ckpt_path={trained.checkpoint}" in written["command"]["overrides"]

@@ -256,6 +256,9 @@ def _report(exp: Experiment, metrics: dict[str, Any]) -> None:
     }
     final = {k: metrics[k] for k in ("test_acc", "best_val_acc") if metrics.get(k) is not None}
     log_to_tensorboard(exp.trainer, exp.summary, choices, final)
+    if metrics["epochs"] is None:  # task=test: nothing was trained
+        log.info(f"test accuracy {metrics['test_acc']:.4f} on {metrics['test_images']:,} images  run folder {exp.run_dir}")
+        return
     log.info(
         f"test accuracy {metrics['test_acc']:.4f}  best val accuracy {_fmt(metrics['best_val_acc'])}  "
         f"epochs {metrics['epochs']}  {metrics['train_images_per_s']:.0f} images/s  run folder {exp.run_dir}"
