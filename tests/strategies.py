@@ -224,22 +224,26 @@ def _shipped(name: str, channels: int = 3, size: int = 32, classes: int = 10) ->
                "${data.num_classes}": classes, "${model.num_classes}": classes}  # fmt: skip
     raw["input"] = {k: numbers.get(v, v) for k, v in raw["input"].items()}
     raw["num_classes"] = classes
-    _narrow(raw["layers"], numbers, classes)
+    _narrow([raw["layers"], raw.get("blocks")], numbers, classes)  # blocks too: mobilenet_v2's are its whole body
     return raw
 
 
 def _narrow(node: Any, numbers: dict[str, int], classes: int) -> None:
-    """Every layer and block use, at any depth: interpolations as numbers, filters and hidden widths / 16.
+    """Every layer and block use, at any depth: interpolations as numbers, filters, block `hidden` widths and
+    hidden linear widths / 16.
     Shapes do not depend on widths: narrow layers keep examples fast (AlexNet's fc6 would be 37 M)."""
     if isinstance(node, list):
         for item in node:
             _narrow(item, numbers, classes)
     if not isinstance(node, dict):
         return
+    given = {k for k, v in node.items() if isinstance(v, str) and v in numbers}  # e.g. squeezenet's `filters: classes`
     node.update({k: numbers.get(v, v) for k, v in node.items() if isinstance(v, str)})
-    if isinstance(node.get("filters"), int):
+    if isinstance(node.get("filters"), int) and "filters" not in given:
         groups = node.get("groups", 1)
         node["filters"] = max(groups, node["filters"] // 16 // groups * groups)
+    if isinstance(node.get("hidden"), int):  # an expanded width that `filters: $hidden` and `groups: $hidden` take
+        node["hidden"] = max(1, node["hidden"] // 16)
     if isinstance(node.get("out"), int) and node["out"] != classes:
         node["out"] = max(1, node["out"] // 16)
     for value in node.values():

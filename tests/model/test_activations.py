@@ -41,10 +41,11 @@ REFERENCE = {
     "leaky_relu": lambda x: max(0.01 * x, x),
     "mish": lambda x: x * math.tanh(_softplus(x)),
     "gelu": lambda x: x * 0.5 * (1 + math.erf(x / math.sqrt(2))),
+    "relu6": lambda x: min(max(0.0, x), 6.0),
     "selu": lambda x: SELU_SCALE * (x if x > 0 else SELU_ALPHA * (math.exp(x) - 1)),
     "identity": lambda x: x,
 }
-POINTS = [-5.0, -2.5, -1.0, -0.3, -1e-4, 0.0, 1e-4, 0.3, 1.0, math.pi, 2.5, 5.0]
+POINTS = [-5.0, -2.5, -1.0, -0.3, -1e-4, 0.0, 1e-4, 0.3, 1.0, math.pi, 2.5, 5.0, 6.5]  # 6.5: relu6's clip
 
 
 def _grad(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -138,7 +139,7 @@ def test_bad_init_family_is_refused() -> None:
         Activation(nn.ReLU, "he", "relu", None, "max(0, x)")
 
 
-@pytest.mark.parametrize(("typo", "guess"), [("rleu", "relu"), ("relu6", "relu"), ("sigmiod", "sigmoid")])
+@pytest.mark.parametrize(("typo", "guess"), [("rleu", "relu"), ("relu_6", "relu6"), ("sigmiod", "sigmoid")])
 def test_unknown_name_names_place_known_names_and_closest(typo: str, guess: str) -> None:
     with pytest.raises(ConfigError) as err:
         make_activation(typo, "model.layers[3].activation")

@@ -129,6 +129,13 @@ def test_a_shortcut_from_an_earlier_layer_in_the_models_own_stack() -> None:
         torch.testing.assert_close(net(x), net.fc(net.flat(net.c2(y) + y)))
 
 
+def test_a_parameter_given_null_removes_the_layer_it_fills() -> None:
+    layers = {"same": {"type": "inv", "filters": 1}, "wider": {"type": "inv", "filters": 8, "residual": None}, **HEAD}
+    _, net = _built(layers, blocks=INV)
+    assert isinstance(net.same, Wired) and list(net.same.named_children())[1][0] == "add"
+    assert type(net.wider) is nn.Sequential and [name for name, _ in net.wider.named_children()] == ["c"]
+
+
 # ---- branches -------------------------------------------------------------------------------------------
 
 
@@ -164,6 +171,8 @@ def test_densenet_concat_with_the_identity_and_an_add_join() -> None:
 
 STAGE = {"params": {"filters": None}, "layers": {"c": {"type": "conv", "filters": "$filters", "F": 3}}}
 B1 = {"c": {"type": "conv", "filters": 8, "F": 1}}
+INV = {"inv": {"params": {"filters": None, "residual": {"type": "shortcut"}},  # MobileNetV2's: the addition is a parameter
+               "layers": {"c": {"type": "conv", "filters": "$filters", "F": 1}, "add": "$residual"}}}  # fmt: skip
 
 ERRORS = [
     # blocks: the use
@@ -228,6 +237,12 @@ ERRORS = [
     ({"fc1": {"type": "linear", "out": 5}, "add": {"type": "shortcut"}}, None, r"needs flat features but its input is a 1×28×28 feature map"),
     ({"flat0": {"type": "flatten"}, "add": {"type": "shortcut"}}, None,
      r"the layers before it give 784 but it adds the model's input, 1×28×28, with no projection declared; a shortcut adds like to like"),
+    ({"s": {"type": "inv", "filters": 8}}, INV,
+     r"model.layers.s.add \(layer 1 of block inv, shortcut\): the layers before it give 8×28×28 but it adds the input of block inv, 1×28×28, .* "
+     r"Or, if this use of the block adds nothing, give it `residual: null` \(this shortcut is set by model.blocks.inv.params.residual; "
+     r"a null layer is removed\).$"),
+    ({"s": {"type": "inv", "filters": 8, "residual": {"type": "conv"}}}, INV,
+     r"model.layers.s.add \(layer 1 of block inv, conv; set by model.layers.s.residual\): 'filters' is required"),
     ({"input": {"type": "conv", "filters": 8, "F": 3}}, None,
      r"model.layers: the name 'input' of layer 0 is reserved: a shortcut's `from: input` means its stack's input; rename it, e.g. 'input0'."),
     ({"s": {"type": "basic", "filters": 8, "S": 2}}, {"basic": BASIC},

@@ -47,7 +47,7 @@ def test_every_config_group_option_instantiates(tiny_cfg: Tiny, group: str, opti
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_fast_dev_run_for_every_model(tiny_cfg: Tiny, name: str) -> None:
-    needs_resize = name in ("alexnet", "alexnet_torchvision", "resnet18", "vgg11", "vgg16")
+    needs_resize = name in ("alexnet", "alexnet_torchvision", "mobilenet_v2", "resnet18", "squeezenet1_1", "vgg11", "vgg16")
     cfg = tiny_cfg("debug=fdr", f"model={name}", *(BIG if needs_resize else ()))
     run_task(cfg)
     metrics = _metrics(cfg)

@@ -1,6 +1,6 @@
 """The activation functions a layer stack may name, each with the weight init that suits it.
 
-Covers the lecture's twelve (sigmoid ... mish) plus gelu, selu and identity. Two need a stated choice
+Covers the lecture's twelve (sigmoid ... mish) plus gelu, selu, relu6 (MobileNet's) and identity. Two need a stated choice
 (see docs/activations.md): `step` trains through a straight-through gradient, and `sinc` is the
 lecture's unnormalised sin(x)/x, not torch.sinc's sin(pi x)/(pi x).
 """
@@ -97,6 +97,8 @@ ACTIVATIONS.add("mish", _kaiming(nn.Mish, "x * tanh(ln(1 + e^x))"))
 ACTIVATIONS.add("gelu", _kaiming(nn.GELU, "x * Phi(x), Phi the normal CDF"))
 # Self-normalising nets want weight variance 1/fan_in (LeCun normal). PyTorch's SELU and calculate_gain
 # docs say to get it with nonlinearity='linear', not 'selu' (whose 3/4 gain is for other schemes).
+# relu6 is relu clipped at 6 (MobileNet's, for low-precision inference); below the clip it is relu: relu's gain.
+ACTIVATIONS.add("relu6", _kaiming(nn.ReLU6, "min(max(0, x), 6)"))
 ACTIVATIONS.add("selu", Activation(nn.SELU, "lecun", "linear", None, "1.0507 * (x if x > 0 else 1.6733 (e^x - 1))"))
 ACTIVATIONS.add("identity", _xavier(nn.Identity, "linear", "x"), "linear", "none")
 

@@ -47,8 +47,13 @@ class Place:
             return self.scope
         return f"layer {self.index} of {self.scope}" if self.scope else f"layer {self.index}"
 
+    @property
+    def origin(self) -> str:
+        """The block parameter that gave this whole layer (`add: $residual`), or ''."""
+        return self.origins.get(self.path, "")
+
     def __str__(self) -> str:
-        return f"{self.path} ({self._where()}, {self.type})"
+        return f"{self.path} ({self._where()}, {self.type}{f'; set by {self.origin}' if self.origin else ''})"
 
     def key(self, field: str) -> str:
         key = f"{self.path}.{field}"

@@ -36,6 +36,7 @@ class Shortcut(LayerSpec):
     type_name = "shortcut"
     source: str = spec_field(fd.text, "input", alias="from")
     project: LayerSpec | None = spec_field(None)  # one layer (often a block: 1×1 conv and batch norm); None: identity
+    given_by: str = derived("")  # the block parameter that placed this whole layer (`add: $residual`), if one did
 
     @classmethod
     def example(cls) -> str:
@@ -43,7 +44,8 @@ class Shortcut(LayerSpec):
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any], place: Place, ctx: Context | None = None) -> LayerSpec:
-        spec = cast(Shortcut, super().parse({k: v for k, v in raw.items() if k != "project"}, place, ctx))
+        spec = replace(cast(Shortcut, super().parse({k: v for k, v in raw.items() if k != "project"}, place, ctx)),
+                       given_by=place.origin)  # fmt: skip
         project = raw.get("project", IDENTITY)
         if project == IDENTITY or project is None:
             return spec
@@ -75,7 +77,11 @@ class Shortcut(LayerSpec):
             found = f"its projection turns {what}, {fmt_shape(carried)}, into {fmt_shape(out)}"
         else:
             found = f"it adds {what}, {fmt_shape(carried)}, with no projection declared"
-        return f"{place}: the layers before it give {fmt_shape(body)} but {found}; {projection_hint(carried, body)}"
+        # A shortcut placed by a block parameter (MobileNetV2's `add: $residual`) may be one this use should not have.
+        param = self.given_by.rsplit(".", 1)[-1]
+        drop = (f" Or, if this use of the block adds nothing, give it `{param}: null` (this shortcut is set by "
+                f"{self.given_by}; a null layer is removed).") if param else ""  # fmt: skip
+        return f"{place}: the layers before it give {fmt_shape(body)} but {found}; {projection_hint(carried, body)}{drop}"
 
     def module(self, row: Row) -> nn.Module:
         return self.project.module(row.children[0]) if self.project else nn.Identity()
