@@ -69,7 +69,7 @@ def test_shadowed_files_are_named(my_conf: Path) -> None:
 
 def test_help_marks_your_options(my_conf: Path) -> None:
     text = groups_text([my_conf], CONF_DIR)
-    assert "linear, resnet18, resnet20, tiny*, vgg11" in text and "lenet5*" in text and "small_digits*" in text
+    assert "resnet20, squeezenet1_1, tiny*, vgg11" in text and "lenet5*" in text and "small_digits*" in text
     assert text.splitlines()[-1].startswith(f"  * yours (from {my_conf})")
     assert text in page(["--help", "--config-dir", str(my_conf)])
     assert text in page(["--help", searchpath_override([f"file://{my_conf}", "pkg://elsewhere.conf"])])
