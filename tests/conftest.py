@@ -75,8 +75,10 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
     def run(*args: str) -> tuple[int, str]:
         monkeypatch.setattr(sys, "argv", ["cnnexp", *args])
         capsys.readouterr()
-        # As a fresh process has it: no Hydra set up yet (compose_cfg holds one for the whole session).
-        held = GlobalHydra.instance().hydra
+        # As a fresh process has it: no Hydra set up yet (compose_cfg holds one for the whole session), and
+        # afterwards as this process had it: no Hydra run's config or signal handlers left for later tests.
+        held, run_cfg = GlobalHydra.instance().hydra, HydraConfig.instance().cfg
+        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
         GlobalHydra.instance().clear()
         try:
             main()
@@ -84,7 +86,9 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
         except SystemExit as ended:
             code = int(ended.code or 0)
         finally:
-            GlobalHydra.instance().hydra = held
+            GlobalHydra.instance().hydra, HydraConfig.instance().cfg = held, run_cfg
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
         return code, capsys.readouterr().err
 
     return run

@@ -13,6 +13,7 @@ from PIL import Image
 
 from cnnexp.checkpoint.load import read_checkpoint
 from cnnexp.checkpoint.match import checkpoint_run
+from cnnexp.checkpoint.overrides import given_overrides
 from cnnexp.checkpoint.record import DataFacts, Record
 from cnnexp.data.module import ImageDataModule
 from cnnexp.errors import ConfigError
@@ -135,3 +136,9 @@ def _folder(tmp_path: Path, classes: list[str]) -> Path:
             (root / split / name).mkdir(parents=True)
             Image.new("L", (28, 28), 100).save(root / split / name / "0.png")
     return root
+
+
+def test_the_overrides_are_read_as_typed(typed: Callable[..., DictConfig]) -> None:
+    """An interpolation inside an override stays as typed (reading Hydra's list would resolve it, or fail)."""
+    typed("model.name=net${seed}", "+note=${nosuch}")
+    assert given_overrides()[-2:] == ["model.name=net${seed}", "+note=${nosuch}"]

@@ -14,6 +14,7 @@ from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,8 @@ def given_overrides() -> list[str]:
     """The command line's overrides of this Hydra run; [] outside one."""
     if not HydraConfig.initialized():
         return []
-    return [str(text) for text in HydraConfig.get().overrides.task]
+    # As typed: iterating Hydra's list would resolve an interpolation inside an override (`model.name=${data.name}`).
+    return [str(text) for text in OmegaConf.to_container(HydraConfig.get().overrides.task, resolve=False)]
 
 
 def parse_overrides(texts: Sequence[str]) -> list[Given]:

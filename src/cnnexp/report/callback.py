@@ -17,7 +17,7 @@ from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from cnnexp.errors import Stop
 from cnnexp.rundir.lock import FolderLock
@@ -89,7 +89,7 @@ def swept_keys(config: DictConfig) -> list[str]:
     (`seed=1,2`, `lr=range(...)`)."""
     params = config.hydra.get("sweeper", {}).get("params") or {}
     try:
-        parsed = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
+        parsed = OverridesParser.create().parse_overrides(OmegaConf.to_container(config.hydra.overrides.task, resolve=False))
     except Exception:  # noqa: BLE001  (Hydra parsed them already; a name is only a name)
         parsed = []
     given = [o.get_key_element() for o in parsed if o.is_sweep_override()]

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf
 from lightning_fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 
 from cnnexp.configdirs import child_arguments
@@ -90,7 +91,7 @@ def child_command(rank: int) -> list[str]:
     config folders (--config-dir, hydra.searchpath) and primary config."""
     hydra = HydraConfig.get()
     return [
-        sys.executable, "-m", "cnnexp", *child_arguments(), *hydra.overrides.task,
+        sys.executable, "-m", "cnnexp", *child_arguments(), *OmegaConf.to_container(hydra.overrides.task, resolve=False),
         # Quoted as Hydra needs it: a sweep job's folder holds its overrides ("003_model=lenet5,seed=1"), and
         # an unquoted comma would make the child's override a sweep of its own.
         override("hydra.run.dir", hydra.runtime.output_dir),
