@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -79,6 +80,8 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
         # afterwards as this process had it: no Hydra run's config or signal handlers left for later tests.
         held, run_cfg = GlobalHydra.instance().hydra, HydraConfig.instance().cfg
         handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        root = logging.getLogger()
+        logging_was = (root.handlers[:], root.level)  # Hydra's job logging would keep writing to this run's log
         GlobalHydra.instance().clear()
         try:
             main()
@@ -87,6 +90,10 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
             code = int(ended.code or 0)
         finally:
             GlobalHydra.instance().hydra, HydraConfig.instance().cfg = held, run_cfg
+            for handler in root.handlers:
+                if handler not in logging_was[0]:
+                    handler.close()
+            root.handlers[:], root.level = logging_was
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
         return code, capsys.readouterr().err

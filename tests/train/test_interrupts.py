@@ -139,6 +139,8 @@ def test_sigterm_before_training_is_recorded_and_exits_143(
 
 
 def test_ctrl_c_outside_a_trainer_is_an_interruption_too() -> None:
+    # Python's own handler, whatever an earlier test left (Lightning ignores SIGINT after a KeyboardInterrupt).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with stop_on_signals(), pytest.raises(Interrupted) as stopped:
         os.kill(os.getpid(), signal.SIGINT)
         signal.sigtimedwait([], 0.5)  # let the handler run
