@@ -29,6 +29,7 @@ from cnnexp.tasks.stops import continue_command, interrupted
 from cnnexp.train.faults import INTERRUPTED, CheckpointOnInterrupt
 from cnnexp.train.gpu_slots import gpu_slot
 from cnnexp.train.launch import Ranks, ddp_children, ddp_processes
+from cnnexp.train.metrics import TOP5_ABOVE
 from cnnexp.train.results import log_to_tensorboard, write_json, write_summary
 
 log = logging.getLogger(__name__)
@@ -171,7 +172,7 @@ def best_val_acc(history: dict[int, dict[str, float]]) -> float | None:
 
 def logged_metrics(run: Run) -> list[str]:
     """Every name the run logs a figure under (LearningRateMonitor adds `lr-<Optimizer>`)."""
-    kinds = [*LOGGED, *(["acc_top5"] if run.model.num_classes > 10 else [])]
+    kinds = [*LOGGED, *(["acc_top5"] if run.model.num_classes > TOP5_ABOVE else [])]
     rates = [f"lr-{run.optimizer.class_name}" for t in run.callbacks.values() if t.class_name == "LearningRateMonitor"]
     return sorted({*(f"{stage}/{kind}" for stage in ("train", "val", "test") for kind in kinds), *EXTRA_LOGGED, *rates})
 
