@@ -64,9 +64,12 @@ def check_rows(rows: Sequence[Row], net: nn.Module, input_shape: tuple[int, ...]
     assert counter.get_total_flops() == 2 * BATCH * sum(row.macs for row in rows)
 
 
-def start(cwd: Path, *args: str) -> subprocess.Popen[str]:
-    """`python -m cnnexp ARGS` started in `cwd` (its digits cached in cwd/data), as a user's shell starts it."""
+def start(cwd: Path, *args: str, pythonpath: str | None = None) -> subprocess.Popen[str]:
+    """`python -m cnnexp ARGS` started in `cwd` (its digits cached in cwd/data), as a user's shell starts it;
+    `pythonpath` puts a folder of test code (a callback given by `+callbacks.x._target_=...`) on its path."""
     env = {**os.environ, "CNNEXP_DATA": str(cwd / "data")}
+    if pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [pythonpath, env.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "cnnexp", *args]
     return subprocess.Popen(command, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 

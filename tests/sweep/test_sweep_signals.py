@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import shlex
 import signal
-import time
 from pathlib import Path
 
 from helpers import finish, metrics, start
+from pause import TESTS, go, pause_overrides, wait_until_paused
 
 SMALL = (
     "data.train_size=800", "data.val_size=100", "data.test_size=100", "data.batch_size=50", "trainer.max_epochs=2",
@@ -18,11 +18,11 @@ SMALL = (
 
 def test_sigterm_in_a_sweep_writes_the_report_and_the_printed_command_continues_it(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
-    proc = start(tmp_path, "-m", *SMALL, "seed=1,2,3", f"hydra.sweep.dir={sweep}")
-    while not list(sweep.glob("001_*/checkpoints/last.ckpt")) and proc.poll() is None:
-        time.sleep(0.05)  # job 1 finished its epoch 0: stop it during epoch 1
-    time.sleep(0.3)
+    pause = pause_overrides(tmp_path, epoch=1, batch=2, run_prefix="001_")  # job 001 holds in epoch 1
+    proc = start(tmp_path, "-m", *SMALL, *pause, "seed=1,2,3", f"hydra.sweep.dir={sweep}", pythonpath=TESTS)
+    wait_until_paused(proc, tmp_path)
     proc.send_signal(signal.SIGTERM)
+    go(tmp_path)
     code, _, err = finish(proc)
     assert code == 143, err[-3000:]
     first, second = sorted(p for p in sweep.iterdir() if p.is_dir())
@@ -33,7 +33,7 @@ def test_sigterm_in_a_sweep_writes_the_report_and_the_printed_command_continues_
     line = next(line for line in err.splitlines() if "Continue the sweep" in line)
     argv = shlex.split(line.split(" with: ", 1)[1])
     assert argv[:4] == ["python", "-m", "cnnexp", "-m"] and argv[-1] == "skip_completed=true"
-    code, out, err = finish(start(tmp_path, *argv[3:]))  # pasted as printed
+    code, out, err = finish(start(tmp_path, *argv[3:], pythonpath=TESTS))  # pasted as printed
     assert code == 0, err[-3000:]
     assert f"skipped: {first / 'metrics.json'}" in out and f"resuming {second} from {second / 'checkpoints'}" in out
     resumed = metrics(second)

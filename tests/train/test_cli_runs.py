@@ -8,13 +8,13 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 
 from conftest import ROOT, job_overrides, one_paragraph
+from pause import TESTS, go, pause_overrides, wait_until_paused
 
 SMALL = (
     "data.train_size=1000", "data.val_size=100", "data.test_size=301", "trainer.max_epochs=1",
@@ -66,14 +66,14 @@ def test_a_killed_ddp_rank_stops_the_run_with_one_paragraph(tmp_path: Path) -> N
     for key in ("LOCAL_RANK", "WORLD_SIZE", "MASTER_PORT", "MASTER_ADDR", "NODE_RANK"):
         env.pop(key, None)
     longer = ("data.train_size=6000", "data.batch_size=20", "trainer.max_epochs=2", "trainer.enable_progress_bar=false")
-    command = [sys.executable, "-m", "cnnexp", *longer, *DDP, f"hydra.run.dir={run}"]
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [TESTS, env.get("PYTHONPATH")]))
+    pause = pause_overrides(tmp_path, epoch=0, batch=20)  # both ranks hold mid-epoch 0: the kill lands in training
+    command = [sys.executable, "-m", "cnnexp", *longer, *DDP, *pause, f"hydra.run.dir={run}"]
     proc = subprocess.Popen(command, cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    rank1 = run / "rank1.log"
-    while not (rank1.is_file() and (run / "tb").is_dir()) and proc.poll() is None:
-        time.sleep(0.1)  # both ranks train
-    time.sleep(3)
-    pid = int(re.findall(r"task=train in .*, pid (\d+)", rank1.read_text())[0])
+    wait_until_paused(proc, tmp_path)
+    pid = int(re.findall(r"task=train in .*, pid (\d+)", (run / "rank1.log").read_text())[0])
     os.kill(pid, signal.SIGKILL)
+    go(tmp_path)
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 3, err[-3000:]
     paragraph = one_paragraph(err)

@@ -7,7 +7,6 @@ import pickle
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ import torch
 
 from cnnexp.train.faults import AtomicCheckpointIO
 from helpers import finish, metrics, start
+from pause import TESTS, go, pause_overrides, wait_until_paused
 
 LONG = (
     "data.train_size=6000", "data.val_size=300", "data.test_size=300", "data.batch_size=20", "trainer.max_epochs=2",
@@ -34,18 +34,17 @@ def test_a_diverging_loss_stops_at_once_and_is_recorded(tmp_path: Path) -> None:
 def test_sigterm_mid_epoch_then_resume_ends_like_an_uninterrupted_run(tmp_path: Path) -> None:
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     assert finish(start(tmp_path, *LONG, f"hydra.run.dir={whole}"))[0] == 0
-    proc = start(tmp_path, *LONG, f"hydra.run.dir={cut}")
-    last = cut / "checkpoints" / "last.ckpt"
-    while not last.exists() and proc.poll() is None:  # the end of epoch 0: signal during epoch 1
-        time.sleep(0.05)
-    time.sleep(0.5)
+    pause = pause_overrides(tmp_path, epoch=1, batch=100)  # the signal lands mid-epoch 1 on any machine
+    proc = start(tmp_path, *LONG, *pause, f"hydra.run.dir={cut}", pythonpath=TESTS)
+    wait_until_paused(proc, tmp_path)
     proc.send_signal(signal.SIGTERM)
+    go(tmp_path)
     code, _, err = finish(proc)
     assert code == 143, err[-2000:]
     interrupted = cut / "checkpoints" / "interrupted.ckpt"
     state = torch.load(interrupted, weights_only=True)
     done = state["loops"]["fit_loop"]["epoch_loop.batch_progress"]["current"]["completed"]
-    assert state["epoch"] == 1 and 0 < done < 285  # mid-epoch: 285 batches per epoch
+    assert (state["epoch"], done) == (1, 101)  # held after batch 100 of epoch 1 (285 per epoch), stopped there
     assert f"ckpt_path={interrupted}" in err and metrics(cut)["status"] == "interrupted"
 
     code, _, err = finish(start(tmp_path, *LONG, f"ckpt_path={interrupted}", f"hydra.run.dir={cut}"))
