@@ -154,7 +154,11 @@ def alexnet_throughput(bench: Bench) -> tuple[Row, float]:
     both on the digits adapted per batch on the device (normalise, resize 28→224, grey→RGB), with Adam, the
     same batch and steps. Also returns cnnexp's images/s."""
     size = bench.size
-    extra = (*ALEXNET, f"data.batch_size={size.alexnet_batch}", f"trainer.max_steps={size.warmup + size.alexnet_steps + 1}")
+    extra = (
+        *ALEXNET, f"data.batch_size={size.alexnet_batch}",
+        f"trainer.max_steps={size.alexnet_warmup + size.alexnet_steps + 1}",
+        "trainer.limit_val_batches=0",  # no validation: only the training steps are timed (and, on a CPU, slow)
+    )  # fmt: skip
     base = bench.cfg("alexnet_split", *extra)
     split = train_split(base)
     images, labels = split.images.to(bench.device), split.labels.to(bench.device)
@@ -162,14 +166,14 @@ def alexnet_throughput(bench: Bench) -> tuple[Row, float]:
     lr = float(base.optimizer.lr)
 
     def ours(rep: int) -> float:
-        window = StepWindow(size.warmup, size.alexnet_steps)
+        window = StepWindow(size.alexnet_warmup, size.alexnet_steps)
         fit(bench.cfg(f"alexnet{rep}", *extra), [WindowCallback(window)])
         return window.seconds
 
     def peer(rep: int) -> float:
         torch.manual_seed(bench.seed)
         net = torchvision.models.alexnet(num_classes=10).to(bench.device, memory_format=torch.channels_last)
-        window = StepWindow(size.warmup, size.alexnet_steps)
+        window = StepWindow(size.alexnet_warmup, size.alexnet_steps)
         before = set_tf32(True)  # what cnnexp's SpeedUp sets on a GPU while it trains
         try:
             return plain_loop(net, images, labels, prep, window, size.alexnet_batch, lr, bench.seed, "bf16-mixed")

@@ -28,6 +28,7 @@ class Size:
     memory_steps: int  # steps of the peak-memory runs (the peak is reached within the first few)
     alexnet_batch: int  # the GPU rows: AlexNet at 224×224
     alexnet_steps: int
+    alexnet_warmup: int  # apart from `warmup`: at the tiny size these rows run on a CPU, seconds per step in bf16
 
     def digits_overrides(self, val_images: int | None = None, batch: int | None = None) -> list[str]:
         """cnnexp overrides that render (or read from the cache) this size's digits; `val_images` replaces the
@@ -41,12 +42,12 @@ class Size:
 
 FULL = Size(
     name="full", train_images=60000, test_images=10000, val_images=5000, batch=128, small_batch=32, warmup=20,
-    steps=300, repeats=3, memory_steps=50, alexnet_batch=256, alexnet_steps=100,
+    steps=300, repeats=3, memory_steps=50, alexnet_batch=256, alexnet_steps=100, alexnet_warmup=20,
 )  # fmt: skip
 # Small enough that the whole command runs in well under a minute on a 2-core CPU; figures are noise.
 TINY = Size(
     name="tiny", train_images=1000, test_images=300, val_images=200, batch=32, small_batch=8, warmup=2, steps=8,
-    repeats=1, memory_steps=3, alexnet_batch=4, alexnet_steps=2,
+    repeats=1, memory_steps=3, alexnet_batch=1, alexnet_steps=1, alexnet_warmup=1,
 )  # fmt: skip
 SIZES = {size.name: size for size in (FULL, TINY)}
 
