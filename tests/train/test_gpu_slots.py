@@ -5,14 +5,16 @@ from __future__ import annotations
 import multiprocessing as mp
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cnnexp.train import gpu_slots
 
 
-def _hold(lock_dir: str, seconds: float, out: "mp.Queue[tuple[int, float, float]]") -> None:
+def _hold(lock_dir: str, seconds: float, out: "mp.Queue[tuple[int, float, float]]", ready: Any) -> None:
     gpu_slots.LOCK_DIR = Path(lock_dir)
+    ready.wait()  # all ask at once: a job that started late (a slow spawn) would find the slots free again
     with gpu_slots.gpu_slot(2, poll_s=0.05) as index:
         start = time.monotonic()
         time.sleep(seconds)
@@ -21,8 +23,8 @@ def _hold(lock_dir: str, seconds: float, out: "mp.Queue[tuple[int, float, float]
 
 def test_three_jobs_on_two_gpus_never_overlap_on_one(tmp_path: Path) -> None:
     ctx = mp.get_context("spawn")
-    out = ctx.Queue()
-    jobs = [ctx.Process(target=_hold, args=(str(tmp_path), 1.0, out)) for _ in range(3)]
+    out, ready = ctx.Queue(), ctx.Barrier(3)
+    jobs = [ctx.Process(target=_hold, args=(str(tmp_path), 1.0, out, ready)) for _ in range(3)]
     for job in jobs:
         job.start()
     for job in jobs:
