@@ -74,6 +74,9 @@ BAD = [
     ({"val_size": 1.5}, r"data\.val_size must be a number of images \(a whole number\) or a share of the split between 0 and 1 \(e\.g\. 0\.1 for 10%\), got 1\.5"),
     ({"test_size": 1e3}, r"data\.test_size must be a number of images \(a whole number\) or a share .* got 1000\.0"),
     ({"name": "digits", "train_size": 0.5}, r"data\.train_size=0\.5: data=digits renders whole numbers of images; give one, e\.g\. data\.train_size=6000"),
+    # Known before the digits are rendered, so said before (a first rendering takes tens of seconds):
+    ({"name": "digits", "train_size": 1000, "val_size": 5000}, r"data\.val_size=5000 leaves no training images of the 1000 in the train split; set data\.val_size below 1000, or a share such as 0\.1"),
+    ({"name": "digits", "train_size": None, "val_size": 60000}, r"data\.val_size=60000 leaves no training images of the 60000 in the train split"),
     ({"num_workers": True}, r"data\.num_workers must be an integer"),
     ({"adapt": "yes"}, r"data\.adapt must be true or false"),
     ({"name": "mnst"}, r"data\.name: unknown data source 'mnst'\. Did you mean 'mnist'\?"),

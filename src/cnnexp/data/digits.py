@@ -300,8 +300,11 @@ def _write_cache(path: Path, splits: dict[str, tuple[Tensor, Tensor]]) -> None:
         raise
 
 
+TRAIN_IMAGES, TEST_IMAGES = 60000, 10000  # MNIST's split sizes, rendered when data.train_size/test_size are null
+
+
 def load_digits(
-    root: Path, train_size: int = 60000, test_size: int = 10000, seed: int = 0
+    root: Path, train_size: int = TRAIN_IMAGES, test_size: int = TEST_IMAGES, seed: int = 0
 ) -> dict[str, tuple[Tensor, Tensor]]:
     """{"train": (images, labels), "test": (images, labels)}, rendered once, then read from a cache in `root`.
 

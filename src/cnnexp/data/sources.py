@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from cnnexp.data.digits import load_digits
-from cnnexp.data.spec import DataSpec
-from cnnexp.data.split import Source, Tensors
+from cnnexp.data.digits import TRAIN_IMAGES, load_digits
+from cnnexp.data.spec import DataSpec, images_of
+from cnnexp.data.split import Source, Tensors, check_held_out
 from cnnexp.errors import ConfigError
 from cnnexp.registry import Registry
 
@@ -51,13 +51,16 @@ def _digits(spec: DataSpec) -> Source:
 
 
 def _rendered_counts(spec: DataSpec) -> DataSpec:
-    """The digits are rendered to order: their train and test sizes are numbers of images, not shares."""
+    """The digits are rendered to order: their train and test sizes are numbers of images, not shares; and
+    data.val_size must leave images to train on, which is known here, before rendering (tens of seconds)."""
     for key in ("train_size", "test_size"):
         if isinstance(getattr(spec, key), float):
             raise ConfigError(
                 f"data.{key}={getattr(spec, key)}: data=digits renders whole numbers of images; give one, e.g. "
                 f"data.{key}=6000 (data.val_size may be a share of the train images)."
             )
+    train = spec.train_size if spec.train_size is not None else TRAIN_IMAGES
+    check_held_out(images_of(spec.val_size, train), train, f"data.val_size={spec.val_size}")
     return spec
 
 

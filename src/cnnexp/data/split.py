@@ -89,12 +89,18 @@ def split(source: Source, spec: DataSpec) -> dict[str, Part]:
 
 def _held_out(order: Tensor, count: int, setting: str) -> Tensor:
     """The first `count` images of `order` (for val or test), leaving at least one to train on."""
-    if count >= len(order):
-        raise ConfigError(
-            f"{setting} leaves no training images of the {len(order)} in the train split; set "
-            f"{setting.split('=')[0]} below {len(order)}, or a share such as 0.1 (0 for none)."
-        )
+    check_held_out(count, len(order), setting)
     return order[:count]
+
+
+def check_held_out(count: int, available: int, setting: str) -> None:
+    """Holding `count` of `available` train images out (`setting`, e.g. "data.val_size=5000") leaves some to
+    train on; else a ConfigError that says what to set."""
+    if count >= available:
+        raise ConfigError(
+            f"{setting} leaves no training images of the {available} in the train split; set "
+            f"{setting.split('=')[0]} below {available}, or a share such as 0.1 (0 for none)."
+        )
 
 
 def _chosen(available: int, wanted: int | float | None, seed: int, stage: str) -> Tensor:
