@@ -6,9 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import OmegaConf
-
+from cnnexp.checkpoint.overrides import given_overrides
 from cnnexp.rundir.names import command, override, without
 from cnnexp.train.results import read_json, write_json
 from cnnexp.train.signals import Interrupted
@@ -16,8 +14,7 @@ from cnnexp.train.signals import Interrupted
 
 def continue_command(run_dir: Path, checkpoint: Path | None, *extra: str) -> str:
     """This job's overrides, as given, then `ckpt_path=` (when there is a checkpoint), `extra` and its folder."""
-    given = OmegaConf.to_container(HydraConfig.get().overrides.task, resolve=False) if HydraConfig.initialized() else []
-    args = without(given, "ckpt_path", "overwrite")
+    args = without(given_overrides(), "ckpt_path", "overwrite")
     if checkpoint is not None:
         args.append(override("ckpt_path", checkpoint))
     return command([*args, *extra, override("hydra.run.dir", run_dir)])

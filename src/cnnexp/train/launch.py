@@ -24,9 +24,9 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import OmegaConf
 from lightning_fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 
+from cnnexp.checkpoint.overrides import given_overrides
 from cnnexp.configdirs import child_arguments
 from cnnexp.rundir.names import override
 
@@ -91,7 +91,7 @@ def child_command(rank: int) -> list[str]:
     config folders (--config-dir, hydra.searchpath) and primary config."""
     hydra = HydraConfig.get()
     return [
-        sys.executable, "-m", "cnnexp", *child_arguments(), *OmegaConf.to_container(hydra.overrides.task, resolve=False),
+        sys.executable, "-m", "cnnexp", *child_arguments(), *given_overrides(),
         # Quoted as Hydra needs it: a sweep job's folder holds its overrides ("003_model=lenet5,seed=1"), and
         # an unquoted comma would make the child's override a sweep of its own.
         override("hydra.run.dir", hydra.runtime.output_dir),
