@@ -24,6 +24,8 @@ import pytorch_lightning as pl
 import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
+from peers import StepWindow, sync
+from table import Size
 from torch import Tensor, nn
 
 from cnnexp import CONF_DIR
@@ -34,8 +36,6 @@ from cnnexp.model.builder import build
 from cnnexp.run import read_run
 from cnnexp.schemas import register_schemas
 from cnnexp.train.speed import channels_last_for, resolve_precision
-from peers import StepWindow, sync
-from table import Size
 
 
 def compose_cfg(*overrides: str) -> DictConfig:

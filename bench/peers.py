@@ -24,16 +24,14 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ContextManager
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
-
 
 Prep = Callable[[Tensor], Tensor]  # uint8 (B, C, H, W) on the device -> the model's float input
 LOG_INTERVAL = 10  # pytorch/examples mnist: --log-interval default
@@ -66,7 +64,7 @@ class StepWindow:
             self.seconds = time.perf_counter() - self._start
 
 
-def autocast(device: torch.device, precision: str) -> ContextManager:
+def autocast(device: torch.device, precision: str) -> AbstractContextManager[object]:
     """What Lightning's precision plugin wraps the forward in: bf16-mixed, 16-mixed, or nothing (32-true)."""
     dtypes = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
     if precision not in dtypes:

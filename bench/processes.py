@@ -22,11 +22,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnnexp_side import Bench
 from omegaconf import DictConfig
+from table import Goal, Row, figure, measured, median, spread
 
 from cnnexp.run import resolved
-from cnnexp_side import Bench
-from table import Goal, Row, figure, measured, median, spread
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent

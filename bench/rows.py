@@ -12,14 +12,31 @@ from collections.abc import Callable
 
 import torch
 import torchvision
+from cnnexp_side import (
+    Bench,
+    EpochCallback,
+    PairedSteps,
+    WindowCallback,
+    data_path_seconds,
+    fit,
+    precision_of,
+    train_split,
+    write_mnist,
+)
 from omegaconf import DictConfig
+from peers import (
+    ClassicData,
+    StepWindow,
+    classic_data_seconds,
+    classic_epoch,
+    normaliser,
+    plain_iterations,
+    plain_loop,
+    resizer,
+)
+from table import GPU, Goal, Row, figure, measured, median, spread
 
 from cnnexp.train.speed import restore, set_tf32
-from cnnexp_side import Bench, EpochCallback, PairedSteps, WindowCallback, data_path_seconds, fit, precision_of
-from cnnexp_side import train_split, write_mnist
-from peers import ClassicData, StepWindow, classic_data_seconds, classic_epoch, normaliser, plain_iterations
-from peers import plain_loop, resizer
-from table import GPU, Goal, Row, figure, measured, median, spread
 
 # Later overrides win, as on the command line: these replace the LeNet5 size's batch.
 ALEXNET = ("model=alexnet_torchvision", "data.adapt=true", "trainer.precision=bf16-mixed", "callbacks.speed.channels_last=true")

@@ -18,9 +18,8 @@ import time
 from pathlib import Path
 
 import pytorch_lightning as pl
-import torch
-
 import rows
+import torch
 from cnnexp_side import Bench, quiet_lightning
 from processes import REPO, memory, startup
 from table import CPU, GPU, SIZES, Row, Size, markdown, not_measured_gpu_rows

@@ -29,7 +29,10 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from cnnexp_side import Bench, PairedSteps, quiet_lightning, train_split
+from peers import normaliser, plain_iterations
 from pytorch_lightning import callbacks as plc
+from table import FULL, median
 
 from cnnexp.experiment import assemble
 from cnnexp.run import read_run
@@ -37,9 +40,6 @@ from cnnexp.train.callbacks import Throughput
 from cnnexp.train.faults import CheckpointOnInterrupt, StopOnNonFinite
 from cnnexp.train.module import Classifier
 from cnnexp.viz.callback import Pictures
-from cnnexp_side import Bench, PairedSteps, quiet_lightning, train_split
-from peers import normaliser, plain_iterations
-from table import FULL, median
 
 LEVELS = (
     "nothing: the runner as `python -m cnnexp` runs it",

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
 import sys
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +20,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict
 
-from cnnexp.configdirs import command_line
 from cnnexp.app import main
+from cnnexp.configdirs import command_line
 from cnnexp.schemas import register_schemas
 
 ROOT = Path(__file__).resolve().parents[1]

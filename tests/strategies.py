@@ -6,13 +6,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from conftest import CONF, MODEL_NAMES
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
 from cnnexp.model.activations import ACTIVATIONS
 from cnnexp.model.init import INITS
 from cnnexp.model.layers import LAYERS
-from conftest import CONF, MODEL_NAMES
 
 Cfg = dict[str, Any]
 

@@ -6,10 +6,10 @@ import dataclasses
 import re
 
 import pytest
+from conftest import MODEL_NAMES, ROOT
 
 from cnnexp.model.activations import ACTIVATIONS
 from cnnexp.model.layers import LAYERS
-from conftest import MODEL_NAMES, ROOT
 
 LAYERS_DOC = (ROOT / "docs" / "layers.md").read_text()
 

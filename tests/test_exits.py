@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import CONF, one_paragraph
 
 from cnnexp.rundir.claim import LOCK
 from cnnexp.rundir.lock import FolderLock
-from conftest import CONF, one_paragraph
 
 
 def test_a_misspelled_key_says_did_you_mean(cli) -> None:  # noqa: ANN001

@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
-
 HEAVY = ("torch", "pytorch_lightning", "lightning_fabric", "torchvision", "torchmetrics", "matplotlib", "optuna")
 # Runs cnnexp's entry point in a fresh interpreter, then prints which heavy libraries it imported (JSON, last line).
 PROBE = """

@@ -17,7 +17,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
 
 TOP_SKIP = {".git", ".venv", "outputs", "data", "build", "dist", ".pytest_cache", ".hypothesis"}  # what runs leave

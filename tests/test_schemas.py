@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 from omegaconf import MISSING, OmegaConf
@@ -43,7 +43,7 @@ def test_fields_round_trip_with_types_defaults_and_lists() -> None:
     @dataclasses.dataclass
     class Made:
         _target_: str = "x.Y"
-        gpus: Optional[int] = None
+        gpus: int | None = None
         betas: Any = dataclasses.field(default_factory=lambda: [0.9, 0.999])
         lr: Any = MISSING
 

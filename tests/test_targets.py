@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from omegaconf import DictConfig, OmegaConf
+from test_cli_summary import cnnexp
 
 from cnnexp.errors import ConfigError
 from cnnexp.targets import INSTANTIATE_GROUPS, check_targets
-from test_cli_summary import cnnexp
 
 Compose = Callable[..., DictConfig]
 

@@ -103,9 +103,9 @@ def _yaml_type(hint: Any) -> Any:
         inner = [a for a in args if a is not type(None)]
         return typing.Optional[_yaml_type(inner[0])] if len(inner) == 1 else Any
     if origin is tuple and args:
-        return typing.List[_yaml_type(args[0])]  # type: ignore[misc]
+        return typing.List[_yaml_type(args[0])]  # type: ignore[misc]  # noqa: UP006 (OmegaConf reads typing.List)
     if origin in (dict, Mapping):
-        return typing.Dict[str, Any]
+        return typing.Dict[str, Any]  # noqa: UP006 (OmegaConf reads typing.Dict)
     return hint if hint in (int, float, bool, str) else Any
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import logging
-
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from urllib.error import URLError
@@ -12,6 +11,7 @@ from urllib.error import URLError
 import pytest
 import torch
 import torchvision
+from conftest import CONF, Compose, Trained
 from omegaconf import DictConfig
 from PIL import Image
 
@@ -22,7 +22,6 @@ from cnnexp.errors import ConfigError
 from cnnexp.model.builder import build
 from cnnexp.run import read_run
 from cnnexp.tasks import run_task
-from conftest import CONF, Compose, Trained
 
 Tiny = Callable[..., DictConfig]
 HEADS = {"alexnet_torchvision": ("fc8", 4096), "resnet18": ("fc", 512)}  # each twin's classifier: a new class count

@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import Trained
 from omegaconf import DictConfig
 
 from cnnexp.checkpoint.load import read_checkpoint
 from cnnexp.errors import ConfigError
 from cnnexp.run import read_run
-from cnnexp.tasks import run_task
-from cnnexp.tasks import task_named
-from conftest import Trained
+from cnnexp.tasks import run_task, task_named
 
 Tiny = Callable[..., DictConfig]
 

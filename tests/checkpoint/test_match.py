@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import Trained
 from omegaconf import DictConfig
 from PIL import Image
 
@@ -19,7 +20,6 @@ from cnnexp.data.module import ImageDataModule
 from cnnexp.errors import ConfigError
 from cnnexp.run import Run, read_run
 from cnnexp.tasks import run_task
-from conftest import Trained
 
 Tiny = Callable[..., DictConfig]
 FACTS = DataFacts("digits", (1, 28, 28), (1, 28, 28), tuple("0123456789"), (0.13,), (0.31,))

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
+from conftest import Trained
 from omegaconf import DictConfig
 from PIL import Image
 
@@ -22,7 +23,6 @@ from cnnexp.data.transforms import channel_stats
 from cnnexp.errors import ConfigError
 from cnnexp.run import Run, read_run
 from cnnexp.tasks import run_task
-from conftest import Trained
 
 Tiny = Callable[..., DictConfig]
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import ROOT, Trained
 from omegaconf import DictConfig
 
 from cnnexp.errors import ConfigError
 from cnnexp.run import read_run
 from cnnexp.tasks import task_named
-from conftest import ROOT, Trained
 
 Tiny = Callable[..., DictConfig]
 

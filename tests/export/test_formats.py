@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import MODEL_NAMES, Compose
+from helpers import spec_of
 from torch import nn
 
 from cnnexp.errors import ConfigError
@@ -15,8 +17,6 @@ from cnnexp.export.formats import FORMATS
 from cnnexp.model.activations import ACTIVATIONS
 from cnnexp.model.builder import build
 from cnnexp.run import read_run
-from conftest import MODEL_NAMES, Compose
-from helpers import spec_of
 
 HAS_ONNX = all(importlib.util.find_spec(p) for p in ("onnx", "onnxscript", "onnxruntime"))
 needs_onnx = pytest.mark.skipif(not HAS_ONNX, reason="the onnx extra is not installed (pip install 'cnnexp[onnx]')")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import spec_of
 from torch import nn
 
 from cnnexp.errors import ConfigError
 from cnnexp.model.arithmetic import Window
 from cnnexp.model.builder import plan
 from cnnexp.model.layers.sliding import refit
-from helpers import spec_of
 
 
 @pytest.mark.parametrize(

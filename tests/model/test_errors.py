@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from conftest import Compose
+from helpers import spec_of
 
 from cnnexp.errors import ConfigError
 from cnnexp.model.builder import plan
 from cnnexp.model.spec import parse_model
 from cnnexp.run import read_run
-from conftest import Compose
-from helpers import spec_of
 
 CONV = {"type": "conv", "filters": 4, "F": 3}
 HEAD = {"flat": {"type": "flatten"}, "fc": {"type": "linear", "out": 10}}

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
+from helpers import spec_of
 
 from cnnexp.model.builder import build, plan
-from helpers import spec_of
 
 EDGE = [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]]
 BLUR = [[1, 2, 1], [2, 4, 2], [1, 2, 1]]

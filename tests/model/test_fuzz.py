@@ -15,17 +15,25 @@ import math
 import os
 from typing import Any
 
+from helpers import check_rows, every_row
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from strategies import (
+    ACTIVATION_NAMES,
+    GRAPH_KINDS,
+    INIT_NAMES,
+    SHIPPED,
+    VALUES,
+    Cfg,
+    fields_of,
+    mostly,
+    stack,
+)
 
 from cnnexp.errors import ConfigError
 from cnnexp.model.builder import build, plan
 from cnnexp.model.layers import LAYERS, Row
 from cnnexp.model.spec import parse_model
-from helpers import check_rows, every_row
-from strategies import (
-    ACTIVATION_NAMES, GRAPH_KINDS, INIT_NAMES, SHIPPED, VALUES, Cfg, fields_of, mostly, stack,
-)
 
 EXAMPLES = int(os.environ.get("CNNEXP_FUZZ_EXAMPLES", "500"))
 FUZZ = settings(

@@ -7,15 +7,15 @@ from typing import Any
 import pytest
 import torch
 import torchvision
+from conftest import Compose
+from helpers import check_rows, every_row, spec_of
 from torch import nn
 
 from cnnexp.errors import ConfigError
-from cnnexp.run import read_run
 from cnnexp.model.builder import build, plan
 from cnnexp.model.layers.stack import Wired
 from cnnexp.model.summary import summarize
-from conftest import Compose
-from helpers import check_rows, every_row, spec_of
+from cnnexp.run import read_run
 
 HEAD = {"flat": {"type": "flatten"}, "fc": {"type": "linear", "out": 10}}
 CONV3 = {"params": {"filters": None}, "layers": {"conv": {"type": "conv", "filters": "$filters", "F": 3, "P": 1},

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from helpers import spec_of
 from torch import nn
 
 from cnnexp.errors import ConfigError
@@ -14,7 +15,6 @@ from cnnexp.model.builder import build, plan
 from cnnexp.model.init import INITS, describe_init, init_weights
 from cnnexp.model.summary import summarize
 from cnnexp.train.results import hparams
-from helpers import spec_of
 
 
 def _seeded(seed: int = 0) -> None:

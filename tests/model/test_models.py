@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
-from cnnexp.model.builder import build, plan
-from cnnexp.run import read_run
 from conftest import MODEL_NAMES, Compose
 from helpers import check_rows
+from torch import nn
+
+from cnnexp.model.builder import build, plan
+from cnnexp.run import read_run
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision
+from conftest import Compose
+from helpers import every_row
 
 from cnnexp.model.builder import build, plan
 from cnnexp.model.summary import summarize
 from cnnexp.run import read_run
-from conftest import Compose
-from helpers import every_row
 
 
 def _params_by_layer(compose_cfg: Compose, *overrides: str) -> dict[str, int]:

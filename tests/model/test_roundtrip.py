@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 import torch
+from conftest import MODEL_NAMES, Compose
+from helpers import spec_of
 from omegaconf import OmegaConf
 
-from cnnexp.run import read_run
 from cnnexp.model.builder import build
 from cnnexp.model.spec import parse_model
 from cnnexp.model.summary import summarize
-from conftest import MODEL_NAMES, Compose
-from helpers import spec_of
+from cnnexp.run import read_run
 
 PLAIN = (str, int, float, bool, type(None))
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import yaml
 import torchvision
+import yaml
+from conftest import Compose
+from helpers import every_row
 from torch import nn
 
 from cnnexp.model.builder import build, plan
@@ -17,8 +19,6 @@ from cnnexp.model.layers.stack import Wired
 from cnnexp.model.spec import parse_model
 from cnnexp.model.summary import summarize
 from cnnexp.run import read_run
-from conftest import Compose
-from helpers import every_row
 
 
 def _reference(name: str, **kwargs: Any) -> nn.Module:

@@ -7,11 +7,11 @@ axis); here, what the preset compares and that each model fits both datasets, wi
 from __future__ import annotations
 
 import pytest
+from conftest import Compose
 from hydra import compose
 
-from cnnexp.run import read_run
 from cnnexp.model.summary import summarize
-from conftest import Compose
+from cnnexp.run import read_run
 
 # docs/layers.md's table: parameters on 1×28×28 digits and on 3×32×32 CIFAR-10, 10 classes
 FIGURES = {"lenet5": (176_050, 267_050), "alexnet_small": (1_421_674, 1_423_274), "vgg_small": (584_170, 814_122),

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import CONF
 from hydra import compose
 from omegaconf import DictConfig
 
 from cnnexp.tasks import run_task
-from conftest import CONF
 
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import optuna
 import yaml
-
 from conftest import one_paragraph
 
 Cli = Callable[..., tuple[int, str]]

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import Trained
 from omegaconf import DictConfig
 from PIL import Image
 
 from cnnexp.checkpoint.load import read_checkpoint
 from cnnexp.tasks import run_task
-from conftest import Trained
 
 Typed = Callable[..., DictConfig]
 HAS_ONNX = all(importlib.util.find_spec(p) for p in ("onnx", "onnxscript", "onnxruntime"))

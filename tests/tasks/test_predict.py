@@ -11,16 +11,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import ROOT, Trained
 from omegaconf import DictConfig
 from PIL import Image
 
 from cnnexp.checkpoint.load import read_checkpoint
 from cnnexp.data.module import ImageDataModule
 from cnnexp.errors import ConfigError
-from cnnexp.tasks import run_task
-from cnnexp.tasks import task_named
 from cnnexp.run import read_run
-from conftest import ROOT, Trained
+from cnnexp.tasks import run_task, task_named
 
 Typed = Callable[..., DictConfig]
 

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from conftest import ROOT, job_overrides, one_paragraph
+from conftest import job_overrides, one_paragraph
 from pause import TESTS, go, pause_overrides, wait_until_paused
 
 SMALL = (

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from cnnexp.train.faults import AtomicCheckpointIO
 from helpers import finish, metrics, start
 from pause import TESTS, go, pause_overrides, wait_until_paused
+
+from cnnexp.train.faults import AtomicCheckpointIO
 
 LONG = (
     "data.train_size=3000", "data.val_size=300", "data.test_size=300", "data.batch_size=20", "trainer.max_epochs=2",

@@ -12,7 +12,7 @@ import pytest
 from cnnexp.train import gpu_slots
 
 
-def _hold(lock_dir: str, seconds: float, out: "mp.Queue[tuple[int, float, float]]", ready: Any) -> None:
+def _hold(lock_dir: str, seconds: float, out: mp.Queue[tuple[int, float, float]], ready: Any) -> None:
     gpu_slots.LOCK_DIR = Path(lock_dir)
     ready.wait()  # all ask at once: a job that started late (a slow spawn) would find the slots free again
     with gpu_slots.gpu_slot(2, poll_s=0.05) as index:

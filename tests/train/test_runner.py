@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import CONF, MODEL_NAMES
 from omegaconf import DictConfig
 
 from cnnexp.errors import ConfigError
 from cnnexp.experiment import assemble
 from cnnexp.run import read_run
 from cnnexp.tasks import run_task, task_named
-from conftest import CONF, MODEL_NAMES
 
 Tiny = Callable[..., DictConfig]
 OPTIONAL_LOGGERS = ("wandb", "mlflow")  # extras of cnnexp: their preset says what to install when missing

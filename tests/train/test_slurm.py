@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 import pytorch_lightning as pl
 import torch
-from lightning_fabric.plugins.environments import SLURMEnvironment
 from omegaconf import DictConfig
 
 from cnnexp.errors import ConfigError

@@ -8,19 +8,18 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY, Compose
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
 from torch import nn
 
 from cnnexp.errors import ConfigError
 from cnnexp.tasks import run_task
-from cnnexp.train.module import Classifier
 from cnnexp.train.instantiate import Target
+from cnnexp.train.module import Classifier
 from cnnexp.train.optim import make_optimizer
 from cnnexp.viz import pictures as pic
 from cnnexp.viz.callback import Pictures
-from conftest import TINY, Compose
 
 NETWORK = ["kernels", "feature_maps/input", "feature_maps/conv1", "feature_maps/conv2"]
 PASS = ["confusion_matrix", "misclassified"]

@@ -12,8 +12,8 @@ from omegaconf import DictConfig
 from PIL import Image
 
 from cnnexp.errors import ConfigError
-from cnnexp.tasks import run_task
 from cnnexp.run import read_run
+from cnnexp.tasks import run_task
 from cnnexp.tasks.kernels import kernels_task
 from cnnexp.viz.kernels import parse_kernels
 

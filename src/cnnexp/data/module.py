@@ -10,6 +10,7 @@ and augments each batch on the device (data/transforms.py), and each rank takes 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+
 import pytorch_lightning as pl
 import torch
 

@@ -7,10 +7,9 @@ seed never moves an image between train and val.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Union
-
-import logging
 
 import torch
 from torch import Tensor

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import torch
 from hydra.core.hydra_config import HydraConfig
 from lightning_fabric.utilities.rank_zero import rank_zero_only
 from pytorch_lightning.utilities.exceptions import SIGTERMException
@@ -55,8 +56,8 @@ def _resumed(run: Run) -> Checkpoint | None:
         return None
     if run.options.init_from:
         raise ConfigError(
-            f"ckpt_path= and init_from= are both given: ckpt_path resumes a run (its weights, optimizer and epoch), "
-            f"init_from starts a new one from weights; give one of them."
+            "ckpt_path= and init_from= are both given: ckpt_path resumes a run (its weights, optimizer and epoch), "
+            "init_from starts a new one from weights; give one of them."
         )
     ckpt = read_checkpoint(run.options.ckpt_path)
     check_resume(run, ckpt)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from cnnexp.errors import ConfigError
 from cnnexp import fields as fd
+from cnnexp.errors import ConfigError
 from cnnexp.model.arithmetic import fmt_pair
 from cnnexp.model.layers.base import LAYERS, Inferred, LayerSpec, Place, Shape, need_map, spec_field
 from cnnexp.model.layers.sliding import refit, slide

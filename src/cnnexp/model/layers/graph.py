@@ -22,7 +22,16 @@ from cnnexp import fields as fd
 from cnnexp.errors import ConfigError, closest
 from cnnexp.fields import fmt_shape
 from cnnexp.model.layers.base import LAYERS, Context, Follows, LayerSpec, Place, Row, Shape, Where, derived, spec_field
-from cnnexp.model.layers.stack import Stack, build_stack, check_names, flow_stack, parse_layer, parse_stack, plan_stack, stack_to_dict
+from cnnexp.model.layers.stack import (
+    Stack,
+    build_stack,
+    check_names,
+    flow_stack,
+    parse_layer,
+    parse_stack,
+    plan_stack,
+    stack_to_dict,
+)
 from cnnexp.registry import Registry
 
 IDENTITY = "identity"

@@ -12,7 +12,18 @@ from torch import nn
 from cnnexp import fields as fd
 from cnnexp.model.activations import ACTIVATIONS, make_activation
 from cnnexp.model.layers.base import (
-    LAYERS, Context, Follows, Inferred, LayerSpec, Place, Row, Shape, derived, need_flat, need_map, spec_field,
+    LAYERS,
+    Context,
+    Follows,
+    Inferred,
+    LayerSpec,
+    Place,
+    Row,
+    Shape,
+    derived,
+    need_flat,
+    need_map,
+    spec_field,
 )
 
 

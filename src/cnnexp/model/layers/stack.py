@@ -15,8 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnnexp.errors import ConfigError, closest
 from cnnexp import fields as fd
+from cnnexp.errors import ConfigError, closest
 from cnnexp.model.layers.base import LAYERS, Context, Follows, LayerSpec, Place, Row, Shape, Where
 
 Stack = tuple[tuple[str, LayerSpec], ...]
