@@ -93,9 +93,10 @@ def _model_node(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         path = Path(source).expanduser()
         if not path.is_file():
             raise ConfigError(f"model file {path}: no such file; give a YAML file of a model, or a shipped model's name.")
-        node = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
-        if not isinstance(node, dict):
-            raise ConfigError(f"model file {path}: a model is a mapping (name, input, num_classes, layers), got {node!r}.")
+        loaded = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"model file {path}: a model is a mapping (name, input, num_classes, layers), got {loaded!r}.")
+        node = {str(key): value for key, value in loaded.items()}
     node.pop("defaults", None)  # a copy of a shipped file may name its schema; the model is checked anyway
     return node
 

@@ -108,7 +108,7 @@ def _composition(err: ConfigCompositionException) -> str:
     parent = getattr(cause, "parent_node", None)
     key, full_key = getattr(cause, "key", None), getattr(cause, "full_key", None)
     if "not in struct" in str(cause) or "not in '" in str(cause):
-        if key is not None and full_key and hasattr(parent, "keys"):
+        if key is not None and full_key and parent is not None and hasattr(parent, "keys"):
             return _unknown_key(str(full_key), str(key), [str(k) for k in parent.keys()])
     return _lines(f"{err} {cause or ''}")
 

@@ -110,7 +110,7 @@ def _yaml_type(hint: Any) -> Any:
 
 
 def _schema_default(value: Any) -> Any:
-    if dataclasses.is_dataclass(value):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # an instance, not a dataclass itself
         return schema_of(type(value))(**{k: _schema_default(v) for k, v in to_plain(value).items()})
     return to_plain(value)
 

@@ -159,7 +159,7 @@ def resolved(cfg: DictConfig) -> dict[str, Any]:
         where = getattr(err, "full_key", "") or "the config"
         raise ConfigError(f"{where}: {str(err).splitlines()[0]}; fix the interpolation (${{...}}) or the key it names.") from None
     assert isinstance(tree, dict)  # a composed config is a mapping at the top
-    return tree
+    return {str(key): value for key, value in tree.items()}
 
 
 def read_tree(tree: Mapping[str, Any]) -> Run:

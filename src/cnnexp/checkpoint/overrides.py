@@ -40,11 +40,18 @@ def given_overrides() -> list[str]:
     """The command line's overrides of this Hydra run; [] outside one."""
     if not HydraConfig.initialized():
         return []
-    # As typed: iterating Hydra's list would resolve an interpolation inside an override (`model.name=${data.name}`).
-    return [str(text) for text in OmegaConf.to_container(HydraConfig.get().overrides.task, resolve=False)]
+    return as_typed(HydraConfig.get().overrides.task)
+
+
+def as_typed(overrides: Any) -> list[str]:
+    """Hydra's list of overrides (a ListConfig) as typed: iterating it would resolve an interpolation inside an
+    override (`model.name=${data.name}`)."""
+    texts = OmegaConf.to_container(overrides, resolve=False)
+    assert isinstance(texts, list), "Hydra keeps the overrides as a list"
+    return [str(text) for text in texts]
 
 
 def parse_overrides(texts: Sequence[str]) -> list[Given]:
     """Each override with its key, by Hydra's own parser (the syntax was checked when the config was composed)."""
     parsed = OverridesParser.create().parse_overrides(list(texts))
-    return [Given(o.key_or_group, o.input_line, None if o.is_delete() else o.value(), o.is_delete()) for o in parsed]
+    return [Given(o.key_or_group, str(o.input_line), None if o.is_delete() else o.value(), o.is_delete()) for o in parsed]

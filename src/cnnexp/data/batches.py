@@ -91,7 +91,7 @@ def stream_loader(
 ) -> DataLoader:
     """A DataLoader that decodes per image in `workers` processes; `seed` None means evaluation order."""
     if seed is None:
-        sampler: Sampler[int] = EvalShard(len(dataset), shard)
+        sampler: Sampler[int] = EvalShard(len(dataset), shard)  # type: ignore[arg-type]  # torch's Dataset declares no __len__
     else:
         # Lightning calls set_epoch on it each epoch; drop_last cuts to a multiple of the world size.
         sampler = DistributedSampler(

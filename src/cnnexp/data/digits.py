@@ -111,7 +111,9 @@ def _segment_table() -> tuple[Tensor, Tensor, Tensor]:
     segments at their first point: on the skeleton, they change neither the distance field nor the
     length-weighted centre of mass.
     """
-    styles, first, count = [], [], []
+    styles: list[list[tuple[float, float, float, float]]] = []
+    first: list[int] = []
+    count: list[int] = []
     for variants in _skeletons():
         first.append(len(styles))
         count.append(len(variants))

@@ -90,10 +90,11 @@ class Indexed:
 
 def split_folders(spec: DataSpec) -> dict[str, Path]:
     """The split folders that exist: train (required), val and test (optional: held out of train without them)."""
-    layout = f"{spec.root}/train/<class>/<images> (optionally val/ and test/ beside train/, with the same classes)"
-    if not spec.root.is_dir():
-        raise ConfigError(f"data.root={spec.root} is not a folder; data=image_folder expects {layout}.")
-    folders = {stage: spec.root / stage for stage in ("train", "val", "test")}
+    root = spec.folder
+    layout = f"{root}/train/<class>/<images> (optionally val/ and test/ beside train/, with the same classes)"
+    if not root.is_dir():
+        raise ConfigError(f"data.root={root} is not a folder; data=image_folder expects {layout}.")
+    folders = {stage: root / stage for stage in ("train", "val", "test")}
     if not folders["train"].is_dir():
         raise ConfigError(f"data=image_folder: no folder {folders['train']}; expected {layout}.")
     return {stage: path for stage, path in folders.items() if path.is_dir()}

@@ -17,7 +17,7 @@ import torch
 from cnnexp.data import batches as bt
 from cnnexp.data.sources import SOURCES
 from cnnexp.data.spec import DataSpec
-from cnnexp.data.split import STAGES, Part, Source, Tensors, as_dataset, as_tensors, split
+from cnnexp.data.split import STAGES, Part, Source, Tensors, as_dataset, as_tensors, part_size, split
 from cnnexp.data.transforms import BatchTransform, Shape, channel_stats, check_adapt
 from cnnexp.errors import ConfigError
 from cnnexp.fields import fmt_shape
@@ -72,7 +72,7 @@ class ImageDataModule(pl.LightningDataModule):
     def count(self, stage: str) -> int:
         """Images in a split (0 before setup, or for an empty split)."""
         part = self.parts.get(stage)
-        return len(part) if part is not None else 0
+        return part_size(part) if part is not None else 0
 
     def sample(self, stage: str, index: int, key: str = "index") -> tuple[torch.Tensor, int]:
         """Image `index` of a split as stored (uint8 C×H×W, before any transform) and its label; `key` names
@@ -113,7 +113,7 @@ class ImageDataModule(pl.LightningDataModule):
         head = f"data={spec.name} {fmt_shape(spec.shape)}, batch {spec.batch_size}"
         if not self.parts:
             return f"{head} (not loaded yet)"
-        sizes = " / ".join(f"{len(self.parts[s])} {s}" for s in STAGES)
+        sizes = " / ".join(f"{part_size(self.parts[s])} {s}" for s in STAGES)
         where = self._where()
         norm = f"mean {_rounded(self.transform.mean)} std {_rounded(self.transform.std)}" if self.transform else ""
         extra = [f"adapted to {fmt_shape(self.model_input)}"] if self.model_input != spec.shape else []
@@ -122,10 +122,9 @@ class ImageDataModule(pl.LightningDataModule):
         return ", ".join([f"{head}: {sizes} images, {len(self.class_names)} classes", where, norm, *extra])
 
     def _where(self) -> str:
-        train = self.parts["train"]
         if self.spec.in_memory:
-            total = sum(p.nbytes for p in self.parts.values())  # type: ignore[union-attr]
-            return f"uint8 in memory on {train.images.device} ({total / 2**20:.1f} MiB)"
+            total = sum(self._tensors(stage).nbytes for stage in self.parts)
+            return f"uint8 in memory on {self._tensors('train').images.device} ({total / 2**20:.1f} MiB)"
         return f"streamed from {self.spec.root} by {self.spec.num_workers} worker(s)"
 
     def _check(self, source: Source) -> None:
@@ -138,7 +137,7 @@ class ImageDataModule(pl.LightningDataModule):
                 f"or null to follow the data."
             )
         if isinstance(source.train, Tensors) and tuple(source.train.images.shape[1:]) != spec.shape:
-            native = fmt_shape(tuple(source.train.images.shape[1:]))  # type: ignore[arg-type]
+            native = fmt_shape(tuple(source.train.images.shape[1:]))
             raise ConfigError(
                 f"data.channels/height/width say {fmt_shape(spec.shape)} but data={spec.name} images are {native}; "
                 f"these keys state the data's own shape (set them to {native}); to feed a model of another "
@@ -167,14 +166,19 @@ class ImageDataModule(pl.LightningDataModule):
         loop = fit_loop.epoch_loop if fit_loop is not None else None
         return loop.batch_progress.current.completed if loop is not None and loop.restarting else 0
 
+    def _tensors(self, stage: str) -> Tensors:
+        part = self.parts[stage]
+        assert isinstance(part, Tensors), "data.in_memory: setup() decodes every part to tensors"
+        return part
+
     def _loader(self, stage: str) -> Iterable[bt.Batch]:
         if not self.parts:
             raise RuntimeError("ImageDataModule: call setup() before asking for a dataloader")
         part, spec, shard = self.parts[stage], self.spec, self._shard()
         if self.spec.in_memory:
             if stage == "train":
-                return bt.TrainBatches(part, spec.batch_size, self.order_seed, shard, self._epoch, self._done)
-            return bt.EvalBatches(part, spec.batch_size, shard)
+                return bt.TrainBatches(self._tensors(stage), spec.batch_size, self.order_seed, shard, self._epoch, self._done)
+            return bt.EvalBatches(self._tensors(stage), spec.batch_size, shard)
         pin = self._device().type == "cuda"
         seed = self.order_seed if stage == "train" else None
         return bt.stream_loader(as_dataset(part), spec.batch_size, spec.num_workers, shard, seed, pin)

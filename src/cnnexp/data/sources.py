@@ -45,7 +45,7 @@ def resolve_data(spec: DataSpec) -> DataSpec:
 
 def _digits(spec: DataSpec) -> Source:
     sizes = {key: getattr(spec, key) for key in ("train_size", "test_size") if getattr(spec, key) is not None}
-    splits = load_digits(spec.root, seed=spec.seed, **sizes)
+    splits = load_digits(spec.folder, seed=spec.seed, **sizes)
     grey = {stage: Tensors(images.unsqueeze(1), labels) for stage, (images, labels) in splits.items()}
     return Source(train=grey["train"], test=grey["test"], classes=[str(d) for d in range(10)])
 
@@ -59,7 +59,7 @@ def _rendered_counts(spec: DataSpec) -> DataSpec:
                 f"data.{key}={getattr(spec, key)}: data=digits renders whole numbers of images; give one, e.g. "
                 f"data.{key}=6000 (data.val_size may be a share of the train images)."
             )
-    train = spec.train_size if spec.train_size is not None else TRAIN_IMAGES
+    train = int(spec.train_size) if spec.train_size is not None else TRAIN_IMAGES  # a whole number: checked above
     check_held_out(images_of(spec.val_size, train), train, f"data.val_size={spec.val_size}")
     return spec
 
@@ -90,12 +90,12 @@ SOURCES.add(
 # --- torchvision's datasets: their own files, download mirrors and checksums --------------------------------
 
 
-def _idx_layout(cls: type, root: Path) -> tuple[Path, list[str]]:
+def _idx_layout(cls: Any, root: Path) -> tuple[Path, list[str]]:
     """MNIST-style sets: root/<ClassName>/raw/<the resources without .gz>."""
     return root / cls.__name__ / "raw", [os.path.splitext(os.path.basename(url))[0] for url, _ in cls.resources]
 
 
-def _cifar_layout(cls: type, root: Path) -> tuple[Path, list[str]]:
+def _cifar_layout(cls: Any, root: Path) -> tuple[Path, list[str]]:
     files = [name for name, _ in (*cls.train_list, *cls.test_list)]
     return root / cls.base_folder, [*files, cls.meta["filename"]]
 
@@ -136,17 +136,17 @@ def _files_message(name: str, root: Path, why: str) -> str:
 def _open(name: str, spec: DataSpec, train: bool, download: bool) -> Any:
     cls = _dataset_class(name)
     try:
-        return cls(str(spec.root), train=train, download=download)
+        return cls(str(spec.folder), train=train, download=download)
     # torchvision reports a missing, truncated or failed download as any of these; the user needs the files.
     except (RuntimeError, OSError, ValueError, AssertionError, EOFError) as err:
-        folder, missing = _missing(name, spec.root)
+        folder, missing = _missing(name, spec.folder)
         if download and missing:
             why = f"could not download into {folder} ({_one_line(err)})"
         elif missing:
             why = f"{len(missing)} file(s) missing in {folder} and data.download=false"
         else:
             why = f"the files in {folder} are unreadable or corrupt ({_one_line(err)})"
-        raise ConfigError(_files_message(name, spec.root, why)) from None
+        raise ConfigError(_files_message(name, spec.folder, why)) from None
 
 
 def _one_line(err: BaseException) -> str:
@@ -157,7 +157,7 @@ def _one_line(err: BaseException) -> str:
 
 def _torchvision_prepare(name: str) -> Callable[[DataSpec], None]:
     def prepare(spec: DataSpec) -> None:
-        if spec.download and _missing(name, spec.root)[1]:
+        if spec.download and _missing(name, spec.folder)[1]:
             for train in (True, False):
                 _open(name, spec, train, download=True)
 

@@ -98,6 +98,13 @@ class DataSpec:
         """(C, H, W) of the images as this data delivers them, before any adaptation to a model."""
         return (self.channels, self.height, self.width)
 
+    @property
+    def folder(self) -> Path:
+        """data.root, which check() guarantees for every checked spec (None only before it)."""
+        if self.root is None:
+            raise ConfigError(f"data.root must be given for data={self.name}, e.g. data.root=/path/to/images.")
+        return self.root
+
     def check(self, where: str = "data") -> None:
         """What no single field can say: a root for every source, one mean/std per channel, a shift that fits."""
         if self.root is None:

@@ -47,6 +47,11 @@ class Tensors:
 Part = Union[Tensors, Dataset]
 
 
+def part_size(part: Part) -> int:
+    """Images in a part: torch's Dataset type declares no __len__, though every dataset read here has one."""
+    return len(part)  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
 class Source:
     train: Part
@@ -63,7 +68,7 @@ def seeded_order(n: int, seed: int) -> Tensor:
 def split(source: Source, spec: DataSpec) -> dict[str, Part]:
     """train_size images of the train split (seeded choice); test_size of the test split, or held out of train
     when the source has none; val_size held out of train unless the source has a val split."""
-    order = _chosen(len(source.train), spec.train_size, spec.seed, "train")
+    order = _chosen(part_size(source.train), spec.train_size, spec.seed, "train")
     chosen, held = len(order), {}  # a share is of the chosen train images, for val and test alike
     if source.test is None:
         test_size = spec.test_size if spec.test_size is not None else HELD_OUT_TEST
@@ -82,7 +87,7 @@ def split(source: Source, spec: DataSpec) -> dict[str, Part]:
         parts["val"] = source.val
     if source.test is not None:
         # A different stream for test than for train, so equal sizes do not pick "the same" positions.
-        parts["test"] = take(source.test, _chosen(len(source.test), spec.test_size, spec.seed + 1, "test").sort().values)
+        parts["test"] = take(source.test, _chosen(part_size(source.test), spec.test_size, spec.seed + 1, "test").sort().values)
     return {stage: parts[stage] for stage in STAGES}
 
 
@@ -126,7 +131,7 @@ def as_tensors(part: Part, spec: DataSpec) -> Tensors:
     """Decode a per-image dataset once into uint8 tensors (image_folder with data.in_memory=true)."""
     if isinstance(part, Tensors):
         return part
-    if len(part) == 0:
+    if part_size(part) == 0:
         return Tensors(torch.zeros(0, *spec.shape, dtype=torch.uint8), torch.zeros(0, dtype=torch.int64))
     batches = list(DataLoader(part, batch_size=spec.batch_size, num_workers=spec.num_workers))
     return Tensors(torch.cat([x for x, _ in batches]), torch.cat([y for _, y in batches]))

@@ -80,6 +80,7 @@ def _write_onnx(net: nn.Module, example: Tensor, path: Path) -> None:
         program = torch.onnx.export(
             net, (example,), dynamo=True, input_names=[INPUT], output_names=[OUTPUT], dynamic_shapes=({0: _batch()},)
         )
+        assert program is not None  # dynamo=True always returns the program
         program.save(str(path), external_data=False)  # one file (under 2 GB: every shipped model is)
 
 

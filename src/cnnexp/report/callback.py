@@ -17,8 +17,9 @@ from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from cnnexp.checkpoint.overrides import as_typed
 from cnnexp.errors import Stop
 from cnnexp.rundir.lock import FolderLock
 from cnnexp.rundir.names import SWEPT_ENV
@@ -89,7 +90,7 @@ def swept_keys(config: DictConfig) -> list[str]:
     (`seed=1,2`, `lr=range(...)`)."""
     params = config.hydra.get("sweeper", {}).get("params") or {}
     try:
-        parsed = OverridesParser.create().parse_overrides(OmegaConf.to_container(config.hydra.overrides.task, resolve=False))
+        parsed = OverridesParser.create().parse_overrides(as_typed(config.hydra.overrides.task))
     except Exception:  # noqa: BLE001  (Hydra parsed them already; a name is only a name)
         parsed = []
     given = [o.get_key_element() for o in parsed if o.is_sweep_override()]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Callable
 from importlib import metadata
 from typing import Any, Optional
 
@@ -57,7 +58,8 @@ def library_schemas() -> dict[str, type]:
     from cnnexp.schemas import library
 
     if library.VERSIONS == installed_versions():
-        return {key: from_fields(name, fields) for key, (name, fields) in library.SCHEMAS.items()}
+        # library.py is generated data: a literal whose value types mypy cannot narrow.
+        return {key: from_fields(name, typing.cast(list[Field], fields)) for key, (name, fields) in library.SCHEMAS.items()}
     from cnnexp.schemas.generate import live_schemas  # imports torch and Lightning
 
     return live_schemas()
@@ -73,10 +75,15 @@ def from_fields(name: str, fields: list[Field]) -> type:
     made = []
     for field_name, kind, default in fields:
         if isinstance(default, list):
-            made.append((field_name, TYPES[kind], dataclasses.field(default_factory=lambda v=default: list(v))))
+            made.append((field_name, TYPES[kind], dataclasses.field(default_factory=_copier(default))))
         else:
             made.append((field_name, TYPES[kind], dataclasses.field(default=default)))
     return dataclasses.make_dataclass(name, made)
+
+
+def _copier(default: list[Any]) -> Callable[[], list[Any]]:
+    """A fresh copy of a list default for each config (dataclasses refuse a shared mutable default)."""
+    return lambda: list(default)
 
 
 def to_fields(schema: type) -> list[Field]:

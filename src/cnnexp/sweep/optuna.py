@@ -98,7 +98,7 @@ class OptunaSweeper(Sweeper):
         state = optuna.trial.TrialState
         try:
             study = optuna.create_study(
-                study_name=self.study_name, storage=storage, direction=self.direction, load_if_exists=True,
+                study_name=self.study_name, storage=storage, direction=self.direction, load_if_exists=True,  # type: ignore[arg-type]  # optuna names a bad one
                 pruner=make_pruner(self.pruner, self.pruner_args),
             )  # fmt: skip
         except SQLAlchemyError as err:
@@ -153,6 +153,7 @@ def _suggest(trial: optuna.Trial, space: Sequence[Override]) -> list[str]:
             if isinstance(value.start, int) and isinstance(value.end, int) and not log_scale:
                 pick = trial.suggest_int(key, int(value.start), int(value.end))
             else:
+                assert value.start is not None and value.end is not None  # Hydra's grammar: interval(start, end)
                 pick = trial.suggest_float(key, float(value.start), float(value.end), log=log_scale)
         else:
             raise ConfigError(f"hydra.sweeper.params.{key}: use choice(...), range(...) or interval(...).")

@@ -10,6 +10,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torchmetrics import Metric
 
@@ -47,7 +48,8 @@ class StopOnNonFinite(pl.Callback):
             self._check(trainer, loss)
 
     def _check(self, trainer: pl.Trainer, loss: torch.Tensor) -> None:
-        bad = bool(trainer.strategy.reduce_boolean_decision(bool(self._first_bad >= 0), all=False))
+        seen = self._first_bad is not None and bool(self._first_bad >= 0)
+        bad = bool(trainer.strategy.reduce_boolean_decision(seen, all=False))
         if bad:
             self._fail(trainer, loss, int(self._first_bad) if self._first_bad is not None else trainer.global_step)
 
@@ -62,7 +64,8 @@ class StopOnNonFinite(pl.Callback):
 
 def latest_checkpoint(trainer: pl.Trainer) -> str:
     """The newest file any ModelCheckpoint of the run has written ("" before the first)."""
-    paths = [p for cb in trainer.checkpoint_callbacks for p in (cb.best_model_path, cb.last_model_path) if p]
+    saving = [cb for cb in trainer.checkpoint_callbacks if isinstance(cb, ModelCheckpoint)]
+    paths = [p for cb in saving for p in (cb.best_model_path, cb.last_model_path) if p]
     existing = [p for p in paths if os.path.isfile(p)]
     return max(existing, key=os.path.getmtime) if existing else ""
 

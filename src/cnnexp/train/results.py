@@ -27,7 +27,7 @@ class NoSpace(UserFacingError):
     """A file could not be written because its disk is full (or a quota refused it)."""
 
 
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     """Write through a temporary file beside `path` (`.NAME.<random>.tmp`), then rename it into place.
 
     A reader never sees half a file and a kill during the write leaves the previous one whole. The file gets

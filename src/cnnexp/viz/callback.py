@@ -54,7 +54,7 @@ class Pictures(pl.Callback):
 
     def _drawing_epoch(self, trainer: pl.Trainer) -> bool:
         every = self.every_n_epochs
-        if not every or trainer.sanity_checking or trainer.fast_dev_run:
+        if not every or trainer.sanity_checking or trainer.fast_dev_run:  # type: ignore[attr-defined]  # set by Lightning's init
             return False
         return (trainer.current_epoch + 1) % every == 0
 
@@ -63,7 +63,7 @@ class Pictures(pl.Callback):
             self._start_pass(trainer, pl_module)
 
     def on_test_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not trainer.fast_dev_run:  # the smoke mode writes nothing but the run folder's config
+        if not trainer.fast_dev_run:  # type: ignore[attr-defined]  # the smoke mode writes nothing but the run folder's config
             self._start_pass(trainer, pl_module)
 
     def _start_pass(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
