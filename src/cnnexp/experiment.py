@@ -24,6 +24,7 @@ from cnnexp.model.builder import build
 from cnnexp.model.summary import Summary, summarize
 from cnnexp.run import Run
 from cnnexp.train.callbacks import make_callbacks
+from cnnexp.train.console import FitLogInterval
 from cnnexp.train.faults import AtomicCheckpointIO, CheckpointOnInterrupt, StopOnNonFinite
 from cnnexp.train.logger import make_loggers
 from cnnexp.train.memory import check_fits
@@ -70,7 +71,7 @@ def assemble(run: Run, extra: Sequence[pl.Callback] = ()) -> Experiment:
         logger=make_loggers(run.logger) or False,
         callbacks=[
             *make_callbacks(run.callbacks), throughput, RunHeader(), PaceWarning(run.model.name),
-            *_fault_callbacks(run.output_dir), RecordRun(run), *extra,
+            *_fault_callbacks(run.output_dir), FitLogInterval(), RecordRun(run), *extra,
         ],
         plugins=[AtomicCheckpointIO(), *cluster_plugins()],
         default_root_dir=str(run.output_dir),

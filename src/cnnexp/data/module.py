@@ -9,6 +9,7 @@ and augments each batch on the device (data/transforms.py), and each rank takes 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
 import pytorch_lightning as pl
@@ -68,6 +69,11 @@ class ImageDataModule(pl.LightningDataModule):
     @property
     def num_train(self) -> int:
         return self.count("train")
+
+    def train_batches(self, world: int = 1) -> int:
+        """Training batches per epoch on each of `world` ranks: each rank gets an equal share of the images (the
+        rest is dropped), cut into batches, the last one short."""
+        return math.ceil(self.num_train // world / self.spec.batch_size)
 
     def count(self, stage: str) -> int:
         """Images in a split (0 before setup, or for an empty split)."""

@@ -26,7 +26,7 @@ PRESET_CLASSES = {
     "model_checkpoint": "pytorch_lightning.callbacks.ModelCheckpoint",
     "lr_monitor": "pytorch_lightning.callbacks.LearningRateMonitor",
     "early_stopping": "pytorch_lightning.callbacks.EarlyStopping",
-    "progress_bar": "pytorch_lightning.callbacks.TQDMProgressBar",
+    "progress_bar": "cnnexp.train.console.ProgressBar",
     "lr_finder": "cnnexp.train.lr_find.FindLearningRate",
     "pictures": "cnnexp.viz.callback.Pictures",
     "speed": "cnnexp.train.speed.SpeedUp",
