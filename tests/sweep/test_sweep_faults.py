@@ -51,11 +51,13 @@ def test_values_with_slashes_give_flat_job_folders_and_a_report(cli: Cli, tmp_pa
 
 def test_a_sweep_whose_jobs_all_failed_ends_with_their_exit_code(cli: Cli, tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
-    code, err = cli("-m", *TINY, "model.layers.pool2.F=9,10", f"hydra.sweep.dir={sweep}")
-    assert code == 2 and err.count("cnnexp: error: job failed, the sweep goes on: model.layers.pool2") == 2
+    # Mistakes found only once a job assembles its run (a config that reads, whose parts do not fit): every job
+    # starts, fails, and says so (tests/sweep/test_preflight.py: mistakes found when the configs are read).
+    code, err = cli("-m", *TINY, "model.num_classes=5,7", f"hydra.sweep.dir={sweep}")
+    assert code == 2 and err.count("cnnexp: error: job failed, the sweep goes on: model.num_classes=") == 2
     assert err.splitlines()[-1].removeprefix("cnnexp: error: ").startswith(
-        f"2 of 2 jobs did not succeed (report.md in {sweep} lists them): 000_model.layers.pool2.F=9: failed: "
-        f"model.layers.pool2 (layer 5, maxpool): window F=9 is larger than its 8×8 input"
+        f"2 of 2 jobs did not succeed (report.md in {sweep} lists them): 000_model.num_classes=5: failed: "
+        f"model.num_classes=5 but data=digits has 10 classes"
     )
     assert "2 jobs: 0 ok, 2 failed." in (sweep / "report.md").read_text()
     assert [metrics(job)["exit_code"] for job in jobs(sweep)] == [2, 2]

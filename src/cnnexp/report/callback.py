@@ -35,6 +35,7 @@ class ReportCallback(Callback):
     """Locks hydra.sweep.dir at the start; writes report.md, report.csv and the plots there after the last job."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _preflight(config)  # before the sweep folder: a sweep that starts no job leaves nothing behind
         sweep_dir = Path(str(config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         lock = FolderLock(sweep_dir / SWEEP_LOCK)
@@ -70,6 +71,18 @@ class ReportCallback(Callback):
             log.warning("sweep report not written for %s: %s (python -m cnnexp.report DIR retries)", sweep_dir, why)
         if sweep_dir is not None:
             verdict(sweep_dir)
+
+
+def _preflight(config: DictConfig) -> None:
+    """No job starts when every job would stop on a mistake (sweep/preflight.py): one paragraph, exit 2."""
+    from cnnexp.errors import UserFacingError
+    from cnnexp.sweep.preflight import check_sweep  # imports the run reader: only for a multirun
+
+    try:
+        check_sweep(config)
+    except UserFacingError as err:
+        print(f"cnnexp: error: {err}", file=sys.stderr, flush=True)
+        raise Stop(err.exit_code, str(err), reported=True) from None
 
 
 def running_sweep() -> Path | None:
