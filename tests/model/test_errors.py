@@ -24,6 +24,16 @@ def _with(layer: dict[str, Any]) -> dict[str, Any]:
 CASES = [
     (_with({"type": "convv", "filters": 4, "F": 3}),
      r"model.layers.c \(layer 0, \?\): unknown layer type 'convv'. Did you mean 'conv'\? Known layer types: activation, adaptive_avgpool, avgpool, batchnorm, branches, conv, "),
+    (_with({"type": "groupnorm"}),
+     r"model.layers.c \(layer 0, \?\): unknown layer type 'groupnorm'. 'groupnorm' is torch.nn.GroupNorm, another operation; "
+     r"none of the known layer types computes it. Known layer types: "),
+    (_with({"type": "ReLU"}),
+     r"unknown layer type 'ReLU'. An activation is a layer of type activation: `\{type: activation, fn: relu\}`. Known"),
+    (_with({"type": "PReLU"}),
+     r"unknown layer type 'PReLU'. 'PReLU' is torch.nn.PReLU, another operation; none of the known layer types computes it"),
+    (_with({"type": "relu"}),
+     r"unknown layer type 'relu'. An activation is a layer of type activation: `\{type: activation, fn: relu\}`. Known"),
+    (_with({"type": "BatchNorm2d"}), r"unknown layer type 'BatchNorm2d'. Did you mean 'batchnorm'\?"),
     (_with({**CONV, "strid": 2}),
      r"model.layers.c \(layer 0, conv\): unknown field 'strid'. Did you mean 'stride'\? A conv layer takes: "
      r"filters \(or out_channels\), kernel_size \(or F\), stride \(or S\)"),
@@ -45,7 +55,7 @@ CASES = [
     (_with({"type": "maxpool"}), r"model.layers.c \(layer 0, maxpool\): 'F' is required. Example: `pool1: \{type: maxpool"),
     (_with({"type": "dropout", "p": 1.0}), r"model.layers.c.p \(layer 0, dropout\) must be at least 0.0 and below 1.0, got 1.0"),
     (_with({"type": "activation", "fn": "rleu"}),
-     r"model.layers.c.fn \(layer 0, activation\): unknown activation 'rleu'. Did you mean 'relu'\? Known activations: elu, gelu, identity, leaky_relu"),
+     r"model.layers.c.fn \(layer 0, activation\): unknown activation 'rleu'. Did you mean 'relu'\? Known activations: elu, gelu, hardsigmoid, hardswish, identity, leaky_relu"),
     ({"c": CONV, "fc": {"type": "linear", "out": 10}},
      r"model.layers.fc \(layer 1, linear\): needs flat features but its input is a 4×26×26 feature map; add a flatten layer"),
     ({"flat": {"type": "flatten"}, "c": CONV, "fc": {"type": "linear", "out": 10}},

@@ -11,6 +11,7 @@ from torch import nn
 
 from cnnexp.errors import ConfigError, closest
 from cnnexp.fields import fmt_shape
+from cnnexp.model.others import torch_operations
 from cnnexp.model.schema import ModelConf
 from cnnexp.registry import Registry
 
@@ -267,7 +268,7 @@ class LayerSpec:
         return out
 
 
-LAYERS: Registry[type[LayerSpec]] = Registry("layer type")
+LAYERS: Registry[type[LayerSpec]] = Registry("layer type", others=torch_operations)
 
 
 def need_map(shape: Shape, place: Place) -> tuple[int, int, int]:

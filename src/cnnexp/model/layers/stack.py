@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from cnnexp import fields as fd
-from cnnexp.errors import ConfigError, closest
+from cnnexp.errors import ConfigError
+from cnnexp.model.activations import ACTIVATIONS
 from cnnexp.model.layers.base import LAYERS, Context, Follows, LayerSpec, Place, Row, Shape, Where
 
 Stack = tuple[tuple[str, LayerSpec], ...]
@@ -83,13 +84,21 @@ def parse_layer(raw: Any, place: Place, ctx: Context) -> LayerSpec:
     kind = fd.text(raw["type"], place.key("type"))
     if kind in ctx.blocks:
         return ctx.blocks[kind].use(raw, replace(place, type=f"block {kind}"), ctx)
-    if kind not in LAYERS and ctx.blocks:
+    if kind not in LAYERS:
         raise ConfigError(
-            f"{place}: unknown layer type '{kind}'.{closest(kind, [*LAYERS.names(), *ctx.blocks])} "
+            f"{place}: unknown layer type '{kind}'.{_hint(kind, ctx)} "
             f"Known layer types: {', '.join(sorted(LAYERS.names()))}{_blocks(ctx)}."
         )
     cls = LAYERS.get(kind, str(place))
     return cls.parse(raw, replace(place, type=cls.type_name), ctx)
+
+
+def _hint(kind: str, ctx: Context) -> str:
+    # `relu`, `ReLU`: an activation's name, but no layer type's (`linear` is a layer type before it is identity).
+    act = next((name for name in ACTIVATIONS.names() if name.lower() == kind.lower().replace("_", "")), None)
+    if act:
+        return f" An activation is a layer of type activation: `{{type: activation, fn: {act}}}`."
+    return LAYERS.hint(kind, ctx.blocks)
 
 
 def _blocks(ctx: Context) -> str:
