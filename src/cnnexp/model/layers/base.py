@@ -176,6 +176,7 @@ class LayerSpec:
 
     type_name: ClassVar[str] = "?"
     weighted: ClassVar[bool] = False  # conv and linear: their weight init suits the activation they feed
+    joins: ClassVar[str] = "add"  # a layer that takes an earlier value (adds_from): add it, or multiply by it ("mul")
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any], place: Place, ctx: Context | None = None) -> LayerSpec:
@@ -255,7 +256,7 @@ class LayerSpec:
         return pending
 
     def adds_from(self) -> str | None:
-        """For a shortcut: the point of its stack whose output it adds ('input' or an earlier layer)."""
+        """For a shortcut or a gate: the point of its stack whose output it takes ('input' or an earlier layer)."""
         return None
 
     def to_dict(self) -> dict[str, Any]:

@@ -25,17 +25,24 @@ LARGEST_MODEL = 10_000  # layers after expanding blocks: past this a `repeat` ty
 
 
 class Wired(nn.Sequential):
-    """A stack with shortcuts: a shortcut child adds its output, computed from an earlier point, to the running one."""
+    """A stack with shortcuts or gates: such a child computes from an earlier point, and its output is added to the
+    running one (a shortcut) or multiplies it (a gate in `gates`)."""
 
-    def __init__(self, children: OrderedDict[str, nn.Module], shortcuts: Mapping[str, str]) -> None:
+    def __init__(self, children: OrderedDict[str, nn.Module], shortcuts: Mapping[str, str], gates: frozenset[str] = frozenset()) -> None:
         super().__init__(children)
         self._shortcuts = dict(shortcuts)  # child name -> 'input' or the earlier child whose output it takes
+        self._gates = gates
         self._kept = set(shortcuts.values())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         kept = {"input": x}
         for name, child in self._modules.items():
-            x = x + child(kept[self._shortcuts[name]]) if name in self._shortcuts else child(x)  # type: ignore[misc]
+            if name not in self._shortcuts:
+                x = child(x)
+            elif name in self._gates:
+                x = x * child(kept[self._shortcuts[name]])  # (N, C, 1, 1) gate × (N, C, H, W) map
+            else:
+                x = x + child(kept[self._shortcuts[name]])
             if name in self._kept:
                 kept[name] = x
         return x
@@ -119,7 +126,8 @@ def plan_stack(stack: Stack, shape: Shape, where: Where, strict: bool) -> tuple[
 def build_stack(stack: Stack, rows: tuple[Row, ...]) -> nn.Sequential:
     children = OrderedDict((name, layer.module(row)) for (name, layer), row in zip(stack, rows))
     shortcuts = {name: source for name, layer in stack if (source := layer.adds_from()) is not None}
-    return Wired(children, shortcuts) if shortcuts else nn.Sequential(children)
+    gates = frozenset(name for name, layer in stack if name in shortcuts and layer.joins == "mul")
+    return Wired(children, shortcuts, gates) if shortcuts else nn.Sequential(children)
 
 
 def flow_stack(stack: Stack, rows: tuple[Row, ...], pending: frozenset[str], seen: Follows) -> frozenset[str]:
