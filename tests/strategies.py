@@ -78,6 +78,10 @@ VALUES: dict[Any, st.SearchStrategy[Any]] = {
     "source": mostly(st.just("input"), st.sampled_from(["l0", "l1", "nowhere"]), 80),
     "project": st.builds(lambda f, s: {"type": "conv", "filters": f, "F": 1, "S": s}, st.integers(1, 8), st.integers(1, 2)),
     "join": st.sampled_from(["concat", "add", "cat", "sum", "mul"]),
+    "init": st.floats(-1, 1),
+    "schedule": st.sampled_from(["constant", "linear", "depth_fraction"]),
+    "parts": st.integers(2, 4),
+    "part": st.integers(0, 3),
 }
 # How often a field is written (percent): required ones always, optional ones a third of the time unless
 # said here; a conv with a written kernel (WITH_KERNEL) sometimes states filters and F as well.

@@ -71,6 +71,7 @@ def parse_model(cfg: Mapping[str, Any]) -> ModelSpec:
     blocks = parse_blocks(get("blocks"))
     ctx = Context(activation, blocks)
     layers = parse_stack(get("layers"), Where(origins=ctx.origins), ctx)
+    ctx.depth.final = ctx.depth.count  # every scheduled drop_path layer is counted: their rates are fixed
     for name in blocks:
         if name not in ctx.used:
             raise ConfigError(f"model.blocks.{name}: no layer uses this block; use it as a layer (`{{type: {name}, ...}}`) or remove it.")

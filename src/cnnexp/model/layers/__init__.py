@@ -1,6 +1,6 @@
 """Layer types of the stack language; importing this package registers all of them in LAYERS."""
 
-from cnnexp.model.layers import conv, graph, pool, shortcut, simple  # noqa: F401  (registration by import)
+from cnnexp.model.layers import conv, graph, modern, pool, shortcut, simple  # noqa: F401  (registration by import)
 from cnnexp.model.layers.base import LAYERS, Inferred, LayerSpec, Place, Row, Shape
 
 __all__ = ["LAYERS", "Inferred", "LayerSpec", "Place", "Row", "Shape"]

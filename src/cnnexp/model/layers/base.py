@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -82,6 +82,18 @@ class Where:
         return Where(place.path + suffix, place.module_path + suffix, scope, place.origins)
 
 
+@dataclass
+class Depth:
+    """The scheduled drop_path layers of a model: counted while it is parsed, their total fixed once it is."""
+
+    count: int = 0
+    final: int | None = None
+
+    @property
+    def total(self) -> int:
+        return self.count if self.final is None else self.final
+
+
 @dataclass(frozen=True)
 class Context:
     """What parsing a layer needs beyond its own mapping: the model's activation and its blocks."""
@@ -92,6 +104,7 @@ class Context:
     used: set[str] = field(default_factory=set)  # blocks some layer uses: an unused one is a key nobody reads
     origins: dict[str, str] = field(default_factory=dict)  # field path -> the block parameter that set it
     size: list[int] = field(default_factory=lambda: [0])  # layers parsed so far, blocks expanded
+    depth: Depth = field(default_factory=Depth)  # drop_path layers whose rate follows a schedule over depth
 
 
 @dataclass(frozen=True)
@@ -218,6 +231,10 @@ class LayerSpec:
 
     def check(self, place: Place) -> None:
         """Cross-field checks that need no input shape."""
+
+    def in_stack(self, later: Sequence[LayerSpec]) -> LayerSpec:
+        """This layer, knowing the layers after it in its stack (drop_path: whether a shortcut follows)."""
+        return self
 
     def infer(self, shape: Shape, place: Place, strict: bool) -> Inferred:
         raise NotImplementedError

@@ -66,7 +66,8 @@ def parse_stack(raw: Any, where: Where, ctx: Context) -> Stack:
     ctx.size[0] += len(named)
     if ctx.size[0] > LARGEST_MODEL:
         raise ConfigError(f"{where.parent}: the model has more than {LARGEST_MODEL:,} layers once its blocks are repeated; lower a `repeat`.")
-    return tuple((name, parse_layer(layer, where.place(i, name), ctx)) for i, (name, layer) in enumerate(named))
+    parsed = [(name, parse_layer(layer, where.place(i, name), ctx)) for i, (name, layer) in enumerate(named)]
+    return tuple((name, layer.in_stack([later for _, later in parsed[i + 1 :]])) for i, (name, layer) in enumerate(parsed))
 
 
 def check_names(names: list[str], parent: str, what: str) -> None:
