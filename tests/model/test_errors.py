@@ -23,7 +23,7 @@ def _with(layer: dict[str, Any]) -> dict[str, Any]:
 
 CASES = [
     (_with({"type": "convv", "filters": 4, "F": 3}),
-     r"model.layers.c \(layer 0, \?\): unknown layer type 'convv'. Did you mean 'conv'\? Known layer types: activation, adaptive_avgpool, avgpool, batchnorm, branches, conv, "),
+     r"model.layers.c \(layer 0, \?\): unknown layer type 'convv'. Did you mean 'conv'\? Known layer types: activation, adaptive_avgpool, avgpool, batchnorm, branches, channel_shuffle, channel_split, conv, "),
     (_with({"type": "groupnorm"}),
      r"model.layers.c \(layer 0, \?\): unknown layer type 'groupnorm'. 'groupnorm' is torch.nn.GroupNorm, another operation; "
      r"none of the known layer types computes it. Known layer types: "),
@@ -66,7 +66,7 @@ CASES = [
      r"model.layers.c \(layer 0, conv\): filter F=29 is larger than its 28×28 input: \(N − F \+ 2P\)/S \+ 1 = "
      r"\(28 − 29 \+ 0\)/1 \+ 1 < 1; resize the input to at least 29×29"),
     ({"c": "conv", **HEAD}, r"model.layers.c \(layer 0, \?\): a layer is a mapping such as"),
-    ({"c": {"filters": 4}, **HEAD}, r"model.layers.c \(layer 0, \?\): no 'type'. Known layer types: activation, adaptive_avgpool, avgpool, batchnorm, branches, conv, "),
+    ({"c": {"filters": 4}, **HEAD}, r"model.layers.c \(layer 0, \?\): no 'type'. Known layer types: activation, adaptive_avgpool, avgpool, batchnorm, branches, channel_shuffle, channel_split, conv, "),
     ({}, r"model.layers must be a non-empty mapping of named layers"),
 ]  # fmt: skip
 

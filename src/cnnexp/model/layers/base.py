@@ -54,12 +54,22 @@ class Place:
         return self.origins.get(self.path, "")
 
     def __str__(self) -> str:
-        return f"{self.path} ({self._where()}, {self.type}{f'; set by {self.origin}' if self.origin else ''})"
+        return f"{self.path} ({self._where()}, {self.type}{_by(self.origin)})"
 
     def key(self, field: str) -> str:
         key = f"{self.path}.{field}"
-        origin = self.origins.get(key)
-        return f"{key} ({self._where()}, {self.type}{f'; set by {origin}' if origin else ''})"
+        return f"{key} ({self._where()}, {self.type}{_by(self.origins.get(key, ''))})"
+
+    def computed(self, field: str) -> bool:
+        """Whether the value of `field` is an expression's (errors about it then show the arithmetic)."""
+        return self.origins.get(f"{self.path}.{field}", "").startswith(COMPUTED)
+
+
+COMPUTED = "computed as "  # how an origin that is an expression begins (blocks.py writes it)
+
+
+def _by(origin: str) -> str:
+    return "" if not origin else f"; {origin}" if origin.startswith(COMPUTED) else f"; set by {origin}"
 
 
 @dataclass(frozen=True)
@@ -105,6 +115,7 @@ class Context:
     origins: dict[str, str] = field(default_factory=dict)  # field path -> the block parameter that set it
     size: list[int] = field(default_factory=lambda: [0])  # layers parsed so far, blocks expanded
     depth: Depth = field(default_factory=Depth)  # drop_path layers whose rate follows a schedule over depth
+    params: Mapping[str, Any] = field(default_factory=dict)  # model.params: every block's parameters too
 
 
 @dataclass(frozen=True)
@@ -167,6 +178,18 @@ class Follows:
         return {path: next(iter(acts)) if len(acts) == 1 else "identity" for path, acts in self._reached.items()}
 
 
+def _read(f: dataclasses.Field, value: Any, place: Place, key: str) -> Any:
+    try:
+        return f.metadata["read"](value, place.key(key))
+    except ConfigError:
+        if place.computed(key) and isinstance(value, float) and not value.is_integer():
+            raise ConfigError(
+                f"{place.key(key)} must be a whole number, but its expression gives {value!r}; round it there: "
+                f"round(...), floor(...), or make_divisible(..., 8) as torchvision rounds channel counts."
+            ) from None
+        raise
+
+
 def spec_field(read: Any, default: Any = None, alias: str | None = None, required: bool = False) -> Any:
     """A layer field with its reader; `alias` is the lecture's letter (F, S, P) or another accepted name."""
     return dataclasses.field(default=default, metadata={"read": read, "alias": alias, "required": required})
@@ -208,7 +231,7 @@ class LayerSpec:
                 )
             if name in values:
                 raise ConfigError(f"{place}: '{key}' and its other name are both given; keep one.")
-            values[name] = fields[name].metadata["read"](value, place.key(key))
+            values[name] = _read(fields[name], value, place, str(key))
         for name, f in fields.items():
             if f.metadata.get("required") and name not in values:
                 raise ConfigError(f"{place}: '{f.metadata.get('alias') or name}' is required. {cls.example()}")
