@@ -21,7 +21,10 @@ class PointwiseLinear(nn.Linear):
     """nn.Linear over the channels at each position of an N×C×H×W map: (N, H, W, C) @ weight.T, back to N×C'×H×W."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        # Contiguous on both sides: torch's matmul and element-wise kernels (GELU) round differently on permuted
+        # views than on contiguous memory, where torchvision's channels-last block computes; the copies (made only
+        # when needed) keep its outputs to the last bit.
+        return super().forward(x.permute(0, 2, 3, 1).contiguous()).permute(0, 3, 1, 2).contiguous()
 
 
 class LayerScale(nn.Module):

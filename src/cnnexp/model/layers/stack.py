@@ -41,8 +41,8 @@ class Wired(nn.Sequential):
                 x = child(x)
             elif name in self._gates:
                 x = x * child(kept[self._shortcuts[name]])  # (N, C, 1, 1) gate × (N, C, H, W) map
-            else:
-                x = x + child(kept[self._shortcuts[name]])
+            else:  # the carried value first: the sum keeps its memory layout (channels-last, in ConvNeXt's stages)
+                x = child(kept[self._shortcuts[name]]) + x
             if name in self._kept:
                 kept[name] = x
         return x
