@@ -9,7 +9,8 @@ name that is one of those is said to be that operation, never corrected into a k
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Generic, TypeVar
+from contextlib import contextmanager
+from typing import ClassVar, Generic, TypeVar
 
 from cnnexp.errors import ConfigError
 
@@ -52,12 +53,14 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
 class Registry(Generic[T]):
     """A name -> entry map that refuses duplicates and answers unknown names with the known ones."""
 
+    _loading: ClassVar[str | None] = None  # the user's module being imported (model/plugins.py), if any
+
     def __init__(self, kind: str, plural: str | None = None, others: Callable[[], Mapping[str, str]] | None = None) -> None:
         self.kind, self.plural = kind, plural or f"{kind}s"
         self._entries: dict[str, T] = {}
         self._aliases: dict[str, str] = {}
         self._others = others  # name (lower case, no _ or -) -> the operation of that name this registry lacks
-        self.origin: dict[str, str] = {}  # name -> the module that registered it, for entries from a user's module
+        self.origin: dict[str, str] = {}  # name -> the user's module that registered it (a plugin)
 
     def register(self, name: str, *aliases: str) -> Callable[[T], T]:
         """Decorator form: `@REG.register("conv", "conv2d")`."""
@@ -71,9 +74,22 @@ class Registry(Generic[T]):
     def add(self, name: str, entry: T, *aliases: str) -> None:
         for key in (name, *aliases):
             if key in self._entries or key in self._aliases:
-                raise KeyError(f"{self.kind} '{key}' is registered twice")
+                owner = self.origin.get(self._aliases.get(key, key), "cnnexp")
+                raise KeyError(f"{self.kind} '{key}' is registered twice (it is {owner}'s)")
         self._entries[name] = entry
         self._aliases.update({alias: name for alias in aliases})
+        if Registry._loading:
+            self.origin[name] = Registry._loading
+
+    @staticmethod
+    @contextmanager
+    def loading(module: str) -> Iterator[None]:
+        """While `module` is imported, what it registers is recorded as its own."""
+        Registry._loading = module
+        try:
+            yield
+        finally:
+            Registry._loading = None
 
     def canonical(self, name: str, where: str) -> str:
         """The registered name for `name` or an alias of it; ConfigError naming `where` otherwise."""
