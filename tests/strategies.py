@@ -77,7 +77,11 @@ VALUES: dict[Any, st.SearchStrategy[Any]] = {
     "out_features": st.integers(1, 16),
     "source": mostly(st.just("input"), st.sampled_from(["l0", "l1", "nowhere"]), 80),
     "project": st.builds(lambda f, s: {"type": "conv", "filters": f, "F": 1, "S": s}, st.integers(1, 8), st.integers(1, 2)),
-    "join": st.sampled_from(["concat", "add", "cat", "sum"]),
+    "join": st.sampled_from(["concat", "add", "cat", "sum", "mul"]),
+    "init": st.floats(-1, 1),
+    "schedule": st.sampled_from(["constant", "linear", "depth_fraction"]),
+    "parts": st.integers(2, 4),
+    "part": st.integers(0, 3),
 }
 # How often a field is written (percent): required ones always, optional ones a third of the time unless
 # said here; a conv with a written kernel (WITH_KERNEL) sometimes states filters and F as well.
@@ -224,6 +228,8 @@ def _shipped(name: str, channels: int = 3, size: int = 32, classes: int = 10) ->
                "${data.num_classes}": classes, "${model.num_classes}": classes}  # fmt: skip
     raw["input"] = {k: numbers.get(v, v) for k, v in raw["input"].items()}
     raw["num_classes"] = classes
+    if isinstance(raw.get("params"), dict) and "width" in raw["params"]:  # a width multiplier (efficientnet_b0)
+        raw["params"]["width"] /= 16
     _narrow([raw["layers"], raw.get("blocks")], numbers, classes)  # blocks too: mobilenet_v2's are its whole body
     return raw
 
@@ -242,8 +248,9 @@ def _narrow(node: Any, numbers: dict[str, int], classes: int) -> None:
     if isinstance(node.get("filters"), int) and "filters" not in given:
         groups = node.get("groups", 1)
         node["filters"] = max(groups, node["filters"] // 16 // groups * groups)
-    if isinstance(node.get("hidden"), int):  # an expanded width that `filters: $hidden` and `groups: $hidden` take
-        node["hidden"] = max(1, node["hidden"] // 16)
+    for key in ("hidden", "dim"):  # a width that `filters: $hidden` and `groups: $hidden` take (convnext's `dim`)
+        if isinstance(node.get(key), int):
+            node[key] = max(1, node[key] // 16)
     if isinstance(node.get("out"), int) and node["out"] != classes:
         node["out"] = max(1, node["out"] // 16)
     for value in node.values():

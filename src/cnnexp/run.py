@@ -22,6 +22,7 @@ from cnnexp.data.sources import resolve_data
 from cnnexp.data.spec import DataSpec, read_data
 from cnnexp.errors import ConfigError
 from cnnexp.groups import read_group, setting, to_plain
+from cnnexp.model.plugins import PLUGINS, load_plugins, missing_hint, read_plugins
 from cnnexp.model.spec import ModelSpec, parse_model
 from cnnexp.targets import check_targets
 from cnnexp.train.callbacks import read_callbacks
@@ -85,6 +86,7 @@ class Options:
     input: str | None = setting(fd.optional(_text), None)  # task=predict: an image file, a folder or a glob
     top_k: int = setting(fd.integer(1), 5)  # task=predict: classes shown per image
     format: str = setting(fd.text, "onnx")  # task=export: onnx, torchscript or pt2
+    plugins: tuple[str, ...] = setting(read_plugins, ())  # your modules of layer types, imported before the run is read
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,10 @@ class Run:
 def read_run(cfg: DictConfig) -> Run:
     """The one reader of a composed config: `_target_` policy, interpolations, then each group in turn."""
     check_targets(cfg)
-    return read_tree(_classes_counted(cfg, resolved(cfg)))
+    tree = resolved(cfg)
+    # Only here, from the command line and your configs, are plugins imported: never from a record (read_tree).
+    load_plugins(read_plugins(tree.get(PLUGINS)))
+    return read_tree(_classes_counted(cfg, tree))
 
 
 def _classes_counted(cfg: DictConfig, tree: dict[str, Any]) -> dict[str, Any]:
@@ -165,7 +170,7 @@ def resolved(cfg: DictConfig) -> dict[str, Any]:
 def read_tree(tree: Mapping[str, Any]) -> Run:
     """A Run from the whole config as plain data (composed and resolved, or a record of one)."""
     data = resolve_data(read_data(tree["data"]))
-    model = _model(tree["model"], data)
+    model = _model(tree["model"], data, tree.get(PLUGINS))
     trainer = read_trainer(tree.get("trainer") or {})
     logger = read_logger(tree.get("logger"))
     options = read_group(Options, {k: v for k, v in tree.items() if k not in GROUPS}, "")
@@ -183,8 +188,11 @@ def read_tree(tree: Mapping[str, Any]) -> Run:
     )
 
 
-def _model(raw: Any, data: DataSpec) -> ModelSpec:
+def _model(raw: Any, data: DataSpec, plugins: Any = ()) -> ModelSpec:
     """The model, its class count following the data's when the YAML left it to the data (null)."""
     if isinstance(raw, Mapping) and raw.get("num_classes") is None and data.num_classes is not None:
         raw = {**raw, "num_classes": data.num_classes}
-    return parse_model(raw)
+    try:
+        return parse_model(raw)
+    except ConfigError as err:  # a layer type of a plugin module that is not loaded: name the module
+        raise ConfigError(f"{err}{missing_hint(plugins)}") from None

@@ -24,7 +24,8 @@ from cnnexp.run import read_run
 from cnnexp.tasks import run_task
 
 Tiny = Callable[..., DictConfig]
-HEADS = {"alexnet_torchvision": ("fc8", 4096), "resnet18": ("fc", 512)}  # each twin's classifier: a new class count
+HEADS = {"alexnet_torchvision": ("fc8", 4096), "resnet18": ("fc", 512), "efficientnet_b0": ("classifier.1", 1280),
+         "convnext_tiny": ("classifier.2", 768)}  # each twin's classifier: a new class count
 
 
 def _three_classes(tmp_path: Path) -> Path:

@@ -43,9 +43,11 @@ REFERENCE = {
     "gelu": lambda x: x * 0.5 * (1 + math.erf(x / math.sqrt(2))),
     "relu6": lambda x: min(max(0.0, x), 6.0),
     "selu": lambda x: SELU_SCALE * (x if x > 0 else SELU_ALPHA * (math.exp(x) - 1)),
+    "hardswish": lambda x: x * min(max(0.0, x + 3), 6.0) / 6,
+    "hardsigmoid": lambda x: min(max(0.0, x + 3), 6.0) / 6,
     "identity": lambda x: x,
 }
-POINTS = [-5.0, -2.5, -1.0, -0.3, -1e-4, 0.0, 1e-4, 0.3, 1.0, math.pi, 2.5, 5.0, 6.5]  # 6.5: relu6's clip
+POINTS = [-5.0, -3.5, -2.5, -1.0, -0.3, -1e-4, 0.0, 1e-4, 0.3, 1.0, math.pi, 3.5, 5.0, 6.5]  # ±3: hard ramps' ends
 
 
 def _grad(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -69,7 +71,8 @@ def test_matches_reference_formula(name: str) -> None:
 @pytest.mark.parametrize(
     ("alias", "name"),
     [("silu", "swish"), ("heaviside", "step"), ("linear", "identity"), ("none", "identity"),
-     ("log_sigmoid", "logsigmoid"), ("leakyrelu", "leaky_relu")],
+     ("log_sigmoid", "logsigmoid"), ("leakyrelu", "leaky_relu"), ("hard_swish", "hardswish"), ("hswish", "hardswish"),
+     ("hard_sigmoid", "hardsigmoid"), ("hsigmoid", "hardsigmoid")],
 )
 def test_aliases_build_the_same_function(alias: str, name: str) -> None:
     assert ACTIVATIONS.canonical(alias, "test") == name
@@ -139,7 +142,8 @@ def test_bad_init_family_is_refused() -> None:
         Activation(nn.ReLU, "he", "relu", None, "max(0, x)")
 
 
-@pytest.mark.parametrize(("typo", "guess"), [("rleu", "relu"), ("relu_6", "relu6"), ("sigmiod", "sigmoid")])
+@pytest.mark.parametrize(("typo", "guess"), [("rleu", "relu"), ("relu_6", "relu6"), ("sigmiod", "sigmoid"), ("Hardswish", "hardswish"),
+                                           ("hard-sigmoid", "hardsigmoid"), ("GELU", "gelu"), ("swsh", "swish")])
 def test_unknown_name_names_place_known_names_and_closest(typo: str, guess: str) -> None:
     with pytest.raises(ConfigError) as err:
         make_activation(typo, "model.layers[3].activation")
@@ -171,3 +175,14 @@ def test_plotted_derivative_of_step_is_its_straight_through_gradient() -> None:
     x, y, dy = viz.curve("step", points=11)  # x = -5, -4, ..., 5
     assert y.tolist() == [0.0] * 6 + [1.0] * 5
     assert dy.tolist() == [0.0] * 5 + [0.5] + [0.0] * 5
+
+
+@pytest.mark.parametrize(("name", "other"), [("prelu", "torch.nn.PReLU"), ("celu", "torch.nn.CELU"), ("softmax", "torch.nn.Softmax"),
+                                             ("glu", "torch.nn.GLU"), ("Hardtanh", "torch.nn.Hardtanh")])
+def test_a_near_spelling_of_another_operation_is_said_to_be_it_not_corrected(name: str, other: str) -> None:
+    """prelu is one letter from relu, celu from elu and gelu: a different function with a name of its own."""
+    with pytest.raises(ConfigError) as err:
+        make_activation(name, "model.activation")
+    message = str(err.value)
+    assert f"unknown activation '{name}'. '{name}' is {other}, another operation; none of the known activations" in message
+    assert "Did you mean" not in message

@@ -23,7 +23,17 @@ def _with(layer: dict[str, Any]) -> dict[str, Any]:
 
 CASES = [
     (_with({"type": "convv", "filters": 4, "F": 3}),
-     r"model.layers.c \(layer 0, \?\): unknown layer type 'convv'. Did you mean 'conv'\? Known layer types: activation, adaptive_avgpool, avgpool, batchnorm, branches, conv, "),
+     r"model.layers.c \(layer 0, \?\): unknown layer type 'convv'. Did you mean 'conv'\? Known layer types: activation, adaptive_avgpool, avgpool, batchnorm, branches, channel_shuffle, channel_split, conv, "),
+    (_with({"type": "groupnorm"}),
+     r"model.layers.c \(layer 0, \?\): unknown layer type 'groupnorm'. 'groupnorm' is torch.nn.GroupNorm, another operation; "
+     r"none of the known layer types computes it. Known layer types: "),
+    (_with({"type": "ReLU"}),
+     r"unknown layer type 'ReLU'. An activation is a layer of type activation: `\{type: activation, fn: relu\}`. Known"),
+    (_with({"type": "PReLU"}),
+     r"unknown layer type 'PReLU'. 'PReLU' is torch.nn.PReLU, another operation; none of the known layer types computes it"),
+    (_with({"type": "relu"}),
+     r"unknown layer type 'relu'. An activation is a layer of type activation: `\{type: activation, fn: relu\}`. Known"),
+    (_with({"type": "BatchNorm2d"}), r"unknown layer type 'BatchNorm2d'. Did you mean 'batchnorm'\?"),
     (_with({**CONV, "strid": 2}),
      r"model.layers.c \(layer 0, conv\): unknown field 'strid'. Did you mean 'stride'\? A conv layer takes: "
      r"filters \(or out_channels\), kernel_size \(or F\), stride \(or S\)"),
@@ -45,7 +55,7 @@ CASES = [
     (_with({"type": "maxpool"}), r"model.layers.c \(layer 0, maxpool\): 'F' is required. Example: `pool1: \{type: maxpool"),
     (_with({"type": "dropout", "p": 1.0}), r"model.layers.c.p \(layer 0, dropout\) must be at least 0.0 and below 1.0, got 1.0"),
     (_with({"type": "activation", "fn": "rleu"}),
-     r"model.layers.c.fn \(layer 0, activation\): unknown activation 'rleu'. Did you mean 'relu'\? Known activations: elu, gelu, identity, leaky_relu"),
+     r"model.layers.c.fn \(layer 0, activation\): unknown activation 'rleu'. Did you mean 'relu'\? Known activations: elu, gelu, hardsigmoid, hardswish, identity, leaky_relu"),
     ({"c": CONV, "fc": {"type": "linear", "out": 10}},
      r"model.layers.fc \(layer 1, linear\): needs flat features but its input is a 4×26×26 feature map; add a flatten layer"),
     ({"flat": {"type": "flatten"}, "c": CONV, "fc": {"type": "linear", "out": 10}},
@@ -56,7 +66,7 @@ CASES = [
      r"model.layers.c \(layer 0, conv\): filter F=29 is larger than its 28×28 input: \(N − F \+ 2P\)/S \+ 1 = "
      r"\(28 − 29 \+ 0\)/1 \+ 1 < 1; resize the input to at least 29×29"),
     ({"c": "conv", **HEAD}, r"model.layers.c \(layer 0, \?\): a layer is a mapping such as"),
-    ({"c": {"filters": 4}, **HEAD}, r"model.layers.c \(layer 0, \?\): no 'type'. Known layer types: activation, adaptive_avgpool, avgpool, batchnorm, branches, conv, "),
+    ({"c": {"filters": 4}, **HEAD}, r"model.layers.c \(layer 0, \?\): no 'type'. Known layer types: activation, adaptive_avgpool, avgpool, batchnorm, branches, channel_shuffle, channel_split, conv, "),
     ({}, r"model.layers must be a non-empty mapping of named layers"),
 ]  # fmt: skip
 

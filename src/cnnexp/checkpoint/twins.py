@@ -47,6 +47,8 @@ class Twin:
 TWINS: Registry[Twin] = Registry("model with a torchvision twin")
 TWINS.add("alexnet_torchvision", Twin("alexnet", "AlexNet_Weights.IMAGENET1K_V1"))
 TWINS.add("resnet18", Twin("resnet18", "ResNet18_Weights.IMAGENET1K_V1"))  # conf/model/resnet18.yaml: torchvision's names
+TWINS.add("efficientnet_b0", Twin("efficientnet_b0", "EfficientNet_B0_Weights.IMAGENET1K_V1"))
+TWINS.add("convnext_tiny", Twin("convnext_tiny", "ConvNeXt_Tiny_Weights.IMAGENET1K_V1"))
 
 
 def torchvision_weights(model: str, ours: Sequence[str]) -> dict[str, Tensor]:
@@ -57,7 +59,9 @@ def torchvision_weights(model: str, ours: Sequence[str]) -> dict[str, Tensor]:
             f"init_from=torchvision: model={model} has no torchvision twin whose weights cnnexp can load; models that "
             f"have one: {', '.join(shipped)}. For other models, init_from takes a checkpoint file."
         )
-    theirs = _state(TWINS.get(model, "model"), model)
+    # A parameter a torchvision module holds itself (ConvNeXt's features.1.0.layer_scale) is a layer's `weight` here.
+    theirs = {name if name in ours or f"{name}.weight" not in ours else f"{name}.weight": t
+              for name, t in _state(TWINS.get(model, "model"), model).items()}  # fmt: skip
     if set(theirs) <= set(ours):
         return theirs
     if len(theirs) != len(ours):

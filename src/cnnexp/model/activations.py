@@ -1,6 +1,7 @@
 """The activation functions a layer stack may name, each with the weight init that suits it.
 
-Covers the lecture's twelve (sigmoid ... mish) plus gelu, selu, relu6 (MobileNet's) and identity. Two need a stated choice
+Covers the lecture's twelve (sigmoid ... mish) plus gelu, selu, relu6 (MobileNet's), hardswish and hardsigmoid
+(MobileNetV3's) and identity. Two need a stated choice
 (see docs/activations.md): `step` trains through a straight-through gradient, and `sinc` is the
 lecture's unnormalised sin(x)/x, not torch.sinc's sin(pi x)/(pi x).
 """
@@ -15,6 +16,7 @@ from functools import partial
 import torch
 from torch import nn
 
+from cnnexp.model.others import torch_operations
 from cnnexp.registry import Registry
 
 INIT_FAMILIES = ("kaiming", "xavier", "lecun")
@@ -59,7 +61,7 @@ class Sinc(nn.Module):
         return torch.sinc(x / math.pi)
 
 
-ACTIVATIONS: Registry[Activation] = Registry("activation")
+ACTIVATIONS: Registry[Activation] = Registry("activation", others=torch_operations)
 
 
 def _kaiming(make: Callable[[], nn.Module], formula: str) -> Activation:
@@ -100,6 +102,10 @@ ACTIVATIONS.add("gelu", _kaiming(nn.GELU, "x * Phi(x), Phi the normal CDF"))
 # relu6 is relu clipped at 6 (MobileNet's, for low-precision inference); below the clip it is relu: relu's gain.
 ACTIVATIONS.add("relu6", _kaiming(nn.ReLU6, "min(max(0, x), 6)"))
 ACTIVATIONS.add("selu", Activation(nn.SELU, "lecun", "linear", None, "1.0507 * (x if x > 0 else 1.6733 (e^x - 1))"))
+# MobileNetV3's piecewise-linear stand-ins for swish and sigmoid: x·relu6(x + 3)/6 is swish-like (one-sided,
+# about x for large x): relu's gain; relu6(x + 3)/6 is a sigmoid-shaped ramp from 0 to 1, slope 1/6: sigmoid's.
+ACTIVATIONS.add("hardswish", _kaiming(nn.Hardswish, "x * min(max(0, x + 3), 6) / 6"), "hard_swish", "hswish")
+ACTIVATIONS.add("hardsigmoid", _xavier(nn.Hardsigmoid, "sigmoid", "min(max(0, x + 3), 6) / 6"), "hard_sigmoid", "hsigmoid")
 ACTIVATIONS.add("identity", _xavier(nn.Identity, "linear", "x"), "linear", "none")
 
 

@@ -1,7 +1,9 @@
 """Blocks: small stacks with parameters, declared once under `model.blocks` and used as layers.
 
-A block is data. Its layers are written as any stack, with `$name` where a parameter goes; a use substitutes
-the values it gives (whole values only: no eval, no arithmetic) and parses the result as a stack. With
+A block is data. Its layers are written as any stack, with `$name` where a parameter goes, or an expression of
+parameters (`$filters * 4`, expressions.py: parsed, never eval'd); a use substitutes the values it gives, computes
+the expressions and parses the result as a stack. The model's own `params` (a width multiplier) are parameters
+of every block and of the model's layers. With
 `repeat: N` a use is N instances in an nn.Sequential named 0 ... N−1 (torchvision's layer1.0, layer1.1), and
 `first` gives the first instance other values (a ResNet stage whose first block has S=2 and a projection).
 """
@@ -19,6 +21,7 @@ from torch import nn
 
 from cnnexp import fields as fd
 from cnnexp.errors import ConfigError
+from cnnexp.model.expressions import evaluate, is_expression, names, parse, shown
 from cnnexp.model.layers import LAYERS
 from cnnexp.model.layers.base import Context, Follows, LayerSpec, Place, Row, Shape, Where
 from cnnexp.model.layers.stack import Stack, build_stack, flow_stack, parse_stack, plan_stack
@@ -73,7 +76,10 @@ class BlockDef:
                     f"e.g. `{place.name}: {{type: {self.name}, {param}: ...}}`."
                 )
         where = Where.inside(place, None if repeat is None else str(i), f"block {self.name}")
-        layers = _substitute(self.layers, where.parent, lambda path, name: _found(ctx, path, origins[name], values[name]))
+        scope = {**ctx.params, **values}
+        origins.update({name: f"model.params.{name}" for name in ctx.params if name not in values})
+        layers = _substitute(self.layers, where.parent, lambda path, name: _found(ctx, path, origins[name], scope[name]),
+                             lambda path, text: _computed(ctx, path, text, scope))  # fmt: skip
         return parse_stack(layers, where, ctx)
 
     def to_dict(self) -> dict[str, Any]:
@@ -91,15 +97,49 @@ def _found(ctx: Context, path: str, origin: str, value: Any) -> Any:
     return copy.deepcopy(value)
 
 
-def _substitute(value: Any, path: str, on_param: Callable[[str, str], Any]) -> Any:
-    """`value` with each string `$name` replaced by on_param(its path, name), all the way down."""
+def _computed(ctx: Context, path: str, text: str, scope: Mapping[str, Any]) -> int | float:
+    result = evaluate(text, scope, path)
+    ctx.origins[path] = f"computed as {shown(text, scope, result)}"  # errors about the field show the arithmetic
+    return result
+
+
+Visit = Callable[[str, str], Any]
+
+
+def _substitute(value: Any, path: str, on_param: Visit, on_expression: Visit) -> Any:
+    """`value` with each string `$name` replaced by on_param(its path, name), and each expression by
+    on_expression(its path, text), all the way down."""
     if isinstance(value, str) and (match := PARAM.fullmatch(value)):
         return on_param(path, match.group(1))
+    if is_expression(value):
+        return on_expression(path, value)
     if isinstance(value, Mapping):
-        return {k: _substitute(v, f"{path}.{k}", on_param) for k, v in value.items()}
+        return {k: _substitute(v, f"{path}.{k}", on_param, on_expression) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_substitute(v, f"{path}[{i}]", on_param) for i, v in enumerate(value)]
+        return [_substitute(v, f"{path}[{i}]", on_param, on_expression) for i, v in enumerate(value)]
     return value
+
+
+def substitute_model_params(layers: Any, ctx: Context) -> Any:
+    """The model's layers with its own parameters (`model.params`) and their expressions in place."""
+    def unknown(path: str, name: str) -> Any:
+        raise ConfigError(f"{path}: '${name}' is not a parameter of the model ({_declared(ctx.params, 'model.params')}); "
+                          f"declare it, e.g. `model.params: {{{name}: 1.0}}`, or use it inside a block that declares it.")  # fmt: skip
+
+    def whole(path: str, name: str) -> Any:
+        return _found(ctx, path, f"model.params.{name}", ctx.params[name]) if name in ctx.params else unknown(path, name)
+
+    def computed(path: str, text: str) -> Any:
+        for name in names(parse(text, path)):
+            if name not in ctx.params:
+                unknown(path, name)
+        return _computed(ctx, path, text, ctx.params)
+
+    return _substitute(layers, "model.layers", whole, computed)
+
+
+def _declared(params: Mapping[str, Any], where: str) -> str:
+    return f"{where} declares {', '.join(params)}" if params else f"{where} declares none"
 
 
 @dataclass(frozen=True)
@@ -154,16 +194,16 @@ class BlockUse(LayerSpec):
         return out
 
 
-def parse_blocks(raw: Any) -> dict[str, BlockDef]:
+def parse_blocks(raw: Any, model_params: Mapping[str, Any] = {}) -> dict[str, BlockDef]:  # noqa: B006  (read only)
     """`model.blocks`: each block checked as declared (its keys, parameters and `$` references); null removes one."""
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
         raise ConfigError(f"model.blocks must map block names to blocks, e.g. {{stage: {{params: {{filters: null}}, layers: {{...}}}}}}; got {raw!r}.")
-    return {str(name): _block(str(name), body) for name, body in raw.items() if body is not None}
+    return {str(name): _block(str(name), body, model_params) for name, body in raw.items() if body is not None}
 
 
-def _block(name: str, body: Any) -> BlockDef:
+def _block(name: str, body: Any, model_params: Mapping[str, Any]) -> BlockDef:
     where = f"model.blocks.{name}"
     if name in LAYERS:
         raise ConfigError(f"{where}: '{name}' is a layer type; give the block another name, e.g. '{name}_block'.")
@@ -176,17 +216,23 @@ def _block(name: str, body: Any) -> BlockDef:
     for param in params:
         if not isinstance(param, str) or not PARAM.fullmatch(f"${param}") or param in USE_KEYS:
             raise ConfigError(f"{where}.params: {param!r} cannot be a parameter; use a name of letters, digits and _ other than {', '.join(USE_KEYS)}.")
+        if param in model_params:
+            raise ConfigError(f"{where}.params: '{param}' is a parameter of the model (model.params.{param}), which every "
+                              f"block sees as ${param}; give the block's parameter another name.")  # fmt: skip
     if not isinstance(layers, Mapping) or not layers:
         raise ConfigError(f"{where}.layers must be a non-empty mapping of named layers, e.g. {{conv: {{type: conv, filters: $filters, F: 3}}}}.")
-    _check_references(name, params, layers)
+    _check_references(name, params, layers, model_params)
     return BlockDef(name, dict(params), copy.deepcopy(dict(layers)))
 
 
-def _check_references(name: str, params: Mapping[str, Any], layers: Mapping[str, Any]) -> None:
-    """Every `$name` is a parameter, and every parameter is used: nothing a use gives is silently ignored."""
+def _check_references(name: str, params: Mapping[str, Any], layers: Mapping[str, Any], model_params: Mapping[str, Any]) -> None:
+    """Every `$name` is a parameter (the block's or the model's), every expression parses, and every parameter of the
+    block is used: nothing a use gives is silently ignored."""
     used: set[str] = set()
 
     def visit(path: str, param: str) -> str:
+        if param in model_params:
+            return f"${param}"
         if param not in params:
             known = f"its parameters are {', '.join(params)}" if params else "it declares none"
             raise ConfigError(
@@ -196,7 +242,7 @@ def _check_references(name: str, params: Mapping[str, Any], layers: Mapping[str,
         used.add(param)
         return f"${param}"
 
-    _substitute(layers, f"model.blocks.{name}.layers", visit)
+    _substitute(layers, f"model.blocks.{name}.layers", visit, lambda path, text: [visit(path, p) for p in names(parse(text, path))])
     for param in params:
         if param not in used:
             raise ConfigError(

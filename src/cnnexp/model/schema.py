@@ -24,6 +24,8 @@ class ModelConf:
     activation: str = "relu"
     init: str = "auto"
     strict: bool = False
+    # Numbers every block and layer may use as $name, in expressions too: a width multiplier (model/expressions.py).
+    params: dict[str, Any] = field(default_factory=dict)
     # Blocks and layers differ in their fields; model/blocks.py and model/layers check each one.
     blocks: dict[str, Any] = field(default_factory=dict)
     layers: dict[str, Any] = field(default_factory=dict)

@@ -16,7 +16,7 @@ from omegaconf import MISSING
 from cnnexp import fields as fd
 from cnnexp.errors import ConfigError
 from cnnexp.model.activations import ACTIVATIONS
-from cnnexp.model.blocks import BlockDef, parse_blocks
+from cnnexp.model.blocks import PARAM, BlockDef, parse_blocks, substitute_model_params
 from cnnexp.model.init import INITS
 from cnnexp.model.layers.base import Context, Where
 from cnnexp.model.layers.stack import Stack, parse_stack, stack_to_dict
@@ -42,6 +42,7 @@ class ModelSpec:
     init: str = ModelConf.init
     strict: bool = ModelConf.strict
     blocks: tuple[BlockDef, ...] = ()
+    params: tuple[tuple[str, Any], ...] = ()  # model.params, in order
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (dicts, lists, str, int, float, bool, None) that parse_model turns back into this spec."""
@@ -52,6 +53,7 @@ class ModelSpec:
             "activation": self.activation,
             "init": self.init,
             "strict": self.strict,
+            "params": dict(self.params),
             "blocks": {block.name: block.to_dict() for block in self.blocks},
             "layers": stack_to_dict(self.layers),
         }
@@ -68,9 +70,11 @@ def parse_model(cfg: Mapping[str, Any]) -> ModelSpec:
     activation = ACTIVATIONS.canonical(fd.text(get("activation"), "model.activation"), "model.activation")
     init = INITS.canonical(fd.text(get("init"), "model.init"), "model.init")
     shape = _input_shape(get("input"))
-    blocks = parse_blocks(get("blocks"))
-    ctx = Context(activation, blocks)
-    layers = parse_stack(get("layers"), Where(origins=ctx.origins), ctx)
+    params = _params(get("params"))
+    blocks = parse_blocks(get("blocks"), params)
+    ctx = Context(activation, blocks, params=params)
+    layers = parse_stack(substitute_model_params(get("layers"), ctx), Where(origins=ctx.origins), ctx)
+    ctx.depth.final = ctx.depth.count  # every scheduled drop_path layer is counted: their rates are fixed
     for name in blocks:
         if name not in ctx.used:
             raise ConfigError(f"model.blocks.{name}: no layer uses this block; use it as a layer (`{{type: {name}, ...}}`) or remove it.")
@@ -83,7 +87,21 @@ def parse_model(cfg: Mapping[str, Any]) -> ModelSpec:
         init=init,
         strict=fd.boolean(get("strict"), "model.strict"),
         blocks=tuple(blocks.values()),
+        params=tuple(params.items()),
     )
+
+
+def _params(raw: Any) -> dict[str, Any]:
+    """model.params: names (as block parameters are named) to numbers."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"model.params must map names to numbers, e.g. {{width: 1.0}}; got {raw!r}.")
+    for name, value in raw.items():
+        if not isinstance(name, str) or not PARAM.fullmatch(f"${name}"):
+            raise ConfigError(f"model.params: {name!r} cannot be a parameter; use a name of letters, digits and _.")
+        fd.number(-fd.LARGEST_INT)(value, f"model.params.{name}")
+    return dict(raw)
 
 
 def _input_shape(raw: Any) -> tuple[int, int, int]:

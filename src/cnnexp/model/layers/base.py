@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -11,6 +11,7 @@ from torch import nn
 
 from cnnexp.errors import ConfigError, closest
 from cnnexp.fields import fmt_shape
+from cnnexp.model.others import torch_operations
 from cnnexp.model.schema import ModelConf
 from cnnexp.registry import Registry
 
@@ -53,12 +54,22 @@ class Place:
         return self.origins.get(self.path, "")
 
     def __str__(self) -> str:
-        return f"{self.path} ({self._where()}, {self.type}{f'; set by {self.origin}' if self.origin else ''})"
+        return f"{self.path} ({self._where()}, {self.type}{_by(self.origin)})"
 
     def key(self, field: str) -> str:
         key = f"{self.path}.{field}"
-        origin = self.origins.get(key)
-        return f"{key} ({self._where()}, {self.type}{f'; set by {origin}' if origin else ''})"
+        return f"{key} ({self._where()}, {self.type}{_by(self.origins.get(key, ''))})"
+
+    def computed(self, field: str) -> bool:
+        """Whether the value of `field` is an expression's (errors about it then show the arithmetic)."""
+        return self.origins.get(f"{self.path}.{field}", "").startswith(COMPUTED)
+
+
+COMPUTED = "computed as "  # how an origin that is an expression begins (blocks.py writes it)
+
+
+def _by(origin: str) -> str:
+    return "" if not origin else f"; {origin}" if origin.startswith(COMPUTED) else f"; set by {origin}"
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,18 @@ class Where:
         return Where(place.path + suffix, place.module_path + suffix, scope, place.origins)
 
 
+@dataclass
+class Depth:
+    """The scheduled drop_path layers of a model: counted while it is parsed, their total fixed once it is."""
+
+    count: int = 0
+    final: int | None = None
+
+    @property
+    def total(self) -> int:
+        return self.count if self.final is None else self.final
+
+
 @dataclass(frozen=True)
 class Context:
     """What parsing a layer needs beyond its own mapping: the model's activation and its blocks."""
@@ -91,6 +114,8 @@ class Context:
     used: set[str] = field(default_factory=set)  # blocks some layer uses: an unused one is a key nobody reads
     origins: dict[str, str] = field(default_factory=dict)  # field path -> the block parameter that set it
     size: list[int] = field(default_factory=lambda: [0])  # layers parsed so far, blocks expanded
+    depth: Depth = field(default_factory=Depth)  # drop_path layers whose rate follows a schedule over depth
+    params: Mapping[str, Any] = field(default_factory=dict)  # model.params: every block's parameters too
 
 
 @dataclass(frozen=True)
@@ -153,6 +178,18 @@ class Follows:
         return {path: next(iter(acts)) if len(acts) == 1 else "identity" for path, acts in self._reached.items()}
 
 
+def _read(f: dataclasses.Field, value: Any, place: Place, key: str) -> Any:
+    try:
+        return f.metadata["read"](value, place.key(key))
+    except ConfigError:
+        if place.computed(key) and isinstance(value, float) and not value.is_integer():
+            raise ConfigError(
+                f"{place.key(key)} must be a whole number, but its expression gives {value!r}; round it there: "
+                f"round(...), floor(...), or make_divisible(..., 8) as torchvision rounds channel counts."
+            ) from None
+        raise
+
+
 def spec_field(read: Any, default: Any = None, alias: str | None = None, required: bool = False) -> Any:
     """A layer field with its reader; `alias` is the lecture's letter (F, S, P) or another accepted name."""
     return dataclasses.field(default=default, metadata={"read": read, "alias": alias, "required": required})
@@ -175,6 +212,7 @@ class LayerSpec:
 
     type_name: ClassVar[str] = "?"
     weighted: ClassVar[bool] = False  # conv and linear: their weight init suits the activation they feed
+    joins: ClassVar[str] = "add"  # a layer that takes an earlier value (adds_from): add it, or multiply by it ("mul")
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any], place: Place, ctx: Context | None = None) -> LayerSpec:
@@ -193,7 +231,7 @@ class LayerSpec:
                 )
             if name in values:
                 raise ConfigError(f"{place}: '{key}' and its other name are both given; keep one.")
-            values[name] = fields[name].metadata["read"](value, place.key(key))
+            values[name] = _read(fields[name], value, place, str(key))
         for name, f in fields.items():
             if f.metadata.get("required") and name not in values:
                 raise ConfigError(f"{place}: '{f.metadata.get('alias') or name}' is required. {cls.example()}")
@@ -216,6 +254,10 @@ class LayerSpec:
 
     def check(self, place: Place) -> None:
         """Cross-field checks that need no input shape."""
+
+    def in_stack(self, later: Sequence[LayerSpec]) -> LayerSpec:
+        """This layer, knowing the layers after it in its stack (drop_path: whether a shortcut follows)."""
+        return self
 
     def infer(self, shape: Shape, place: Place, strict: bool) -> Inferred:
         raise NotImplementedError
@@ -254,7 +296,7 @@ class LayerSpec:
         return pending
 
     def adds_from(self) -> str | None:
-        """For a shortcut: the point of its stack whose output it adds ('input' or an earlier layer)."""
+        """For a shortcut or a gate: the point of its stack whose output it takes ('input' or an earlier layer)."""
         return None
 
     def to_dict(self) -> dict[str, Any]:
@@ -267,7 +309,7 @@ class LayerSpec:
         return out
 
 
-LAYERS: Registry[type[LayerSpec]] = Registry("layer type")
+LAYERS: Registry[type[LayerSpec]] = Registry("layer type", others=torch_operations)
 
 
 def need_map(shape: Shape, place: Place) -> tuple[int, int, int]:

@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from cnnexp import fields as fd
-from cnnexp.errors import ConfigError, closest
+from cnnexp.errors import ConfigError
+from cnnexp.model.activations import ACTIVATIONS
 from cnnexp.model.layers.base import LAYERS, Context, Follows, LayerSpec, Place, Row, Shape, Where
 
 Stack = tuple[tuple[str, LayerSpec], ...]
@@ -24,17 +25,24 @@ LARGEST_MODEL = 10_000  # layers after expanding blocks: past this a `repeat` ty
 
 
 class Wired(nn.Sequential):
-    """A stack with shortcuts: a shortcut child adds its output, computed from an earlier point, to the running one."""
+    """A stack with shortcuts or gates: such a child computes from an earlier point, and its output is added to the
+    running one (a shortcut) or multiplies it (a gate in `gates`)."""
 
-    def __init__(self, children: OrderedDict[str, nn.Module], shortcuts: Mapping[str, str]) -> None:
+    def __init__(self, children: OrderedDict[str, nn.Module], shortcuts: Mapping[str, str], gates: frozenset[str] = frozenset()) -> None:
         super().__init__(children)
         self._shortcuts = dict(shortcuts)  # child name -> 'input' or the earlier child whose output it takes
+        self._gates = gates
         self._kept = set(shortcuts.values())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         kept = {"input": x}
         for name, child in self._modules.items():
-            x = x + child(kept[self._shortcuts[name]]) if name in self._shortcuts else child(x)  # type: ignore[misc]
+            if name not in self._shortcuts:
+                x = child(x)
+            elif name in self._gates:
+                x = x * child(kept[self._shortcuts[name]])  # (N, C, 1, 1) gate × (N, C, H, W) map
+            else:  # the carried value first: the sum keeps its memory layout (channels-last, in ConvNeXt's stages)
+                x = child(kept[self._shortcuts[name]]) + x
             if name in self._kept:
                 kept[name] = x
         return x
@@ -58,7 +66,8 @@ def parse_stack(raw: Any, where: Where, ctx: Context) -> Stack:
     ctx.size[0] += len(named)
     if ctx.size[0] > LARGEST_MODEL:
         raise ConfigError(f"{where.parent}: the model has more than {LARGEST_MODEL:,} layers once its blocks are repeated; lower a `repeat`.")
-    return tuple((name, parse_layer(layer, where.place(i, name), ctx)) for i, (name, layer) in enumerate(named))
+    parsed = [(name, parse_layer(layer, where.place(i, name), ctx)) for i, (name, layer) in enumerate(named)]
+    return tuple((name, layer.in_stack([later for _, later in parsed[i + 1 :]])) for i, (name, layer) in enumerate(parsed))
 
 
 def check_names(names: list[str], parent: str, what: str) -> None:
@@ -83,13 +92,21 @@ def parse_layer(raw: Any, place: Place, ctx: Context) -> LayerSpec:
     kind = fd.text(raw["type"], place.key("type"))
     if kind in ctx.blocks:
         return ctx.blocks[kind].use(raw, replace(place, type=f"block {kind}"), ctx)
-    if kind not in LAYERS and ctx.blocks:
+    if kind not in LAYERS:
         raise ConfigError(
-            f"{place}: unknown layer type '{kind}'.{closest(kind, [*LAYERS.names(), *ctx.blocks])} "
+            f"{place}: unknown layer type '{kind}'.{_hint(kind, ctx)} "
             f"Known layer types: {', '.join(sorted(LAYERS.names()))}{_blocks(ctx)}."
         )
     cls = LAYERS.get(kind, str(place))
     return cls.parse(raw, replace(place, type=cls.type_name), ctx)
+
+
+def _hint(kind: str, ctx: Context) -> str:
+    # `relu`, `ReLU`: an activation's name, but no layer type's (`linear` is a layer type before it is identity).
+    act = next((name for name in ACTIVATIONS.names() if name.lower() == kind.lower().replace("_", "")), None)
+    if act:
+        return f" An activation is a layer of type activation: `{{type: activation, fn: {act}}}`."
+    return LAYERS.hint(kind, ctx.blocks)
 
 
 def _blocks(ctx: Context) -> str:
@@ -110,7 +127,8 @@ def plan_stack(stack: Stack, shape: Shape, where: Where, strict: bool) -> tuple[
 def build_stack(stack: Stack, rows: tuple[Row, ...]) -> nn.Sequential:
     children = OrderedDict((name, layer.module(row)) for (name, layer), row in zip(stack, rows))
     shortcuts = {name: source for name, layer in stack if (source := layer.adds_from()) is not None}
-    return Wired(children, shortcuts) if shortcuts else nn.Sequential(children)
+    gates = frozenset(name for name, layer in stack if name in shortcuts and layer.joins == "mul")
+    return Wired(children, shortcuts, gates) if shortcuts else nn.Sequential(children)
 
 
 def flow_stack(stack: Stack, rows: tuple[Row, ...], pending: frozenset[str], seen: Follows) -> frozenset[str]:
