@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import torch
 from torch import nn
@@ -116,4 +117,8 @@ def write_csv(path: Path, predictions: Sequence[Prediction]) -> None:
     for p in predictions:
         pairs = [x for c, v in zip(p.classes, p.probabilities) for x in (c, f"{v:.6f}")]
         writer.writerow([p.path, *pairs])
-    atomic_write(path, lambda handle: handle.write(text.getvalue().encode()))
+
+    def write(handle: IO[bytes]) -> None:
+        handle.write(text.getvalue().encode())
+
+    atomic_write(path, write)
