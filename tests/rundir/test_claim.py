@@ -161,6 +161,8 @@ def test_a_run_stopped_before_any_checkpoint_starts_again(tmp_path: Path) -> Non
 def test_temporary_files_of_a_killed_writer_are_removed(tmp_path: Path) -> None:
     folder = fill(tmp_path / "run", "interrupted", checkpoints=("interrupted.ckpt", ".last.ckpt.1a2b3c4d.tmp"))
     (folder / ".metrics.json.99aa00bb.tmp").write_text("{")
+    (folder / ".export-x1y2.tmp").mkdir()  # task=export's scratch folder
+    (folder / ".export-x1y2.tmp" / "lenet5.onnx").write_text("half")
     claim(folder, request(resume_from=folder / "checkpoints" / "interrupted.ckpt")).release()
     assert not list(folder.rglob("*.tmp"))
 

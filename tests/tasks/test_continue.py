@@ -89,6 +89,7 @@ def test_export_stopped_after_writing_its_file_continues_over_it(trained: Traine
     stop: Stop = lambda patch: patch.setattr(export_module, "describe", sigterm)  # noqa: E731
     folder = interrupted_then_pasted(cli, stop, args, "export", trained.checkpoint)
     assert json.loads((folder / "lenet5.pt.json").read_text())["file"] == "lenet5.pt"
+    assert not list(folder.glob(".export-*"))  # the scratch folder the file was written in
 
 
 def test_a_relative_ckpt_path_is_pasteable_from_anywhere(

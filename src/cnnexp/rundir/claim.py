@@ -177,11 +177,14 @@ def newest_checkpoint(folder: Path) -> Path | None:
 
 
 def remove_leftovers(folder: Path) -> None:
-    """Temporary files of atomic writes that a killed process left (`.NAME.*.tmp`); we hold the lock, so no
-    writer is at work."""
+    """Temporary files of atomic writes that a killed process left (`.NAME.*.tmp`), and task=export's scratch
+    folders (`.export-*.tmp`); we hold the lock, so no writer is at work."""
     for place in (folder, folder / CHECKPOINTS):
         for tmp in place.glob(".*.tmp") if place.is_dir() else ():
-            tmp.unlink(missing_ok=True)
+            if tmp.is_dir() and not tmp.is_symlink():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
 
 
 def _refusal(folder: Path, request: Request, prev: Previous, same: bool) -> str:

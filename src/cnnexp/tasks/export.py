@@ -56,7 +56,7 @@ def export_task(run: Run) -> Exported:
 def _export_into(path: Path, net: nn.Module, name: str, shape: tuple[int, int, int]) -> Exported:
     """export() into a folder of its own beside `path`, renamed into place once verified: a failed or interrupted
     export leaves what was at `path` as it was (overwrite=true replaces a file only with a working one)."""
-    scratch = Path(tempfile.mkdtemp(prefix=".export-", dir=path.parent))
+    scratch = Path(tempfile.mkdtemp(prefix=".export-", suffix=".tmp", dir=path.parent))  # a kill's is removed later
     try:
         done = export(net, name, shape, scratch / path.name)  # the file's own name: messages and suffix checks
         os.replace(done.path, path)
