@@ -15,3 +15,6 @@ TASK_MODULES = {
     "lr_find": ("lr_find", "Lightning's learning-rate range test: the suggested optimizer.lr and lr_find.png"),
     "kernels": ("kernels", "apply conf/kernels' fixed kernels to an image and save the feature maps"),
 }
+# The tasks that rebuild their model from ckpt_path's record (checkpoint/match.py): their run folders are named
+# after the checkpoint's model (rundir/names.py).
+FROM_CHECKPOINT = ("test", "predict", "export")

@@ -114,6 +114,19 @@ def test_overwrite_replaces_the_run_but_keeps_other_files(tmp_path: Path) -> Non
     assert sorted(p.name for p in folder.iterdir()) == ["cnnexp.log", "notes.txt"]
 
 
+def test_a_replaced_run_loses_the_files_its_record_lists_inside_its_folder_only(tmp_path: Path) -> None:
+    folder = fill(tmp_path / "run", None)
+    listed = ["lenet5.onnx", "lenet5.onnx.json", "gone.csv", "../outside.txt", "sub/inner.txt", "..", "", 7]
+    (folder / "metrics.json").write_text(json.dumps({"status": "ok", "config_hash": HASH, "outputs": listed}))
+    for name in ("lenet5.onnx", "lenet5.onnx.json", "sub/inner.txt"):
+        (folder / name).parent.mkdir(exist_ok=True)
+        (folder / name).write_text("written by the run")
+    (tmp_path / "outside.txt").write_text("not the run's")
+    claim(folder, request(task="export", overwrite=True)).release()
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt", "sub"]
+    assert (folder / "sub" / "inner.txt").is_file() and (tmp_path / "outside.txt").is_file()
+
+
 def test_resuming_from_a_checkpoint_inside_the_folder_is_allowed(tmp_path: Path) -> None:
     folder = fill(tmp_path / "run", "interrupted", checkpoints=("interrupted.ckpt",))
     ckpt = folder / "checkpoints" / "interrupted.ckpt"
@@ -148,6 +161,8 @@ def test_a_run_stopped_before_any_checkpoint_starts_again(tmp_path: Path) -> Non
 def test_temporary_files_of_a_killed_writer_are_removed(tmp_path: Path) -> None:
     folder = fill(tmp_path / "run", "interrupted", checkpoints=("interrupted.ckpt", ".last.ckpt.1a2b3c4d.tmp"))
     (folder / ".metrics.json.99aa00bb.tmp").write_text("{")
+    (folder / ".export-x1y2.tmp").mkdir()  # task=export's scratch folder
+    (folder / ".export-x1y2.tmp" / "lenet5.onnx").write_text("half")
     claim(folder, request(resume_from=folder / "checkpoints" / "interrupted.ckpt")).release()
     assert not list(folder.rglob("*.tmp"))
 

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import re
 import shlex
+from pathlib import Path
 
+import pytest
+import torch
+from conftest import Compose
+from hydra import compose
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from cnnexp.rundir.names import JOB_LIMIT, command, job_folder, override, safe_name, without
+from cnnexp.rundir.names import (
+    JOB_LIMIT,
+    command,
+    job_folder,
+    override,
+    register_resolvers,
+    run_model,
+    safe_name,
+    without,
+)
 
 PARSER = OverridesParser.create()
 
@@ -57,3 +72,45 @@ def test_plain_values_stay_readable() -> None:
 def test_without_drops_a_key_in_any_spelling() -> None:
     args = ["-m", "seed=1,2", "+skip_completed=true", "hydra.sweep.dir=/x", "model=lenet5"]
     assert without(args, "skip_completed", "hydra.sweep.dir") == ["-m", "seed=1,2", "model=lenet5"]
+
+
+class Pickled:
+    """Not plain data: a checkpoint that holds it needs code to load, and is never read for its name."""
+
+
+def record_of(model: object) -> dict:
+    return {"state_dict": {"net.w": torch.zeros(2)}, "cnnexp": {"run": {"model": {"name": model}}}}
+
+
+@pytest.fixture
+def checkpoints(tmp_path: Path) -> dict[str, Path]:
+    files = {
+        "alexnet": record_of("alexnet_small"), "odd": record_of("../my net"), "no_name": record_of(7),
+        "no_record": {"state_dict": {}}, "code": {"cnnexp": Pickled()},
+    }  # fmt: skip
+    for name, content in files.items():
+        torch.save(content, tmp_path / f"{name}.ckpt")
+    (tmp_path / "broken.ckpt").write_bytes(b"PK not a checkpoint")
+    return {name: tmp_path / f"{name}.ckpt" for name in [*files, "broken", "missing"]}
+
+
+def test_a_run_that_reads_its_model_from_a_checkpoint_is_named_after_it(checkpoints: dict[str, Path]) -> None:
+    for task in ("test", "predict", "export"):
+        assert run_model("lenet5", task, str(checkpoints["alexnet"])) == "alexnet_small"
+    assert run_model("lenet5", "export", str(checkpoints["odd"])) == "my-net"  # the record's name is data: made safe
+    assert run_model("lenet5", "train", str(checkpoints["alexnet"])) == "lenet5"  # resuming: the config's model
+    assert run_model("lenet5", "test", None) == "lenet5"
+    for other in ("no_name", "no_record", "code", "broken", "missing"):  # the task says what is wrong with the file
+        assert run_model("lenet5", "test", str(checkpoints[other])) == "lenet5", other
+
+
+def test_the_run_folder_hydra_makes_carries_the_checkpoints_model(compose_cfg: Compose, checkpoints: dict[str, Path]) -> None:
+    register_resolvers()  # as the command line does before Hydra names the folder (configdirs.py)
+
+    def run_dir(*overrides: str) -> str:
+        return str(compose(config_name="config", overrides=list(overrides), return_hydra_config=True).hydra.run.dir)
+
+    folder = r"outputs/runs/\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_%s_[0-9a-f]{6}"
+    assert re.fullmatch(folder % "alexnet_small", run_dir("task=predict", f"ckpt_path={checkpoints['alexnet']}"))
+    assert re.fullmatch(folder % "lenet5", run_dir("task=train", f"ckpt_path={checkpoints['alexnet']}"))
+    assert re.fullmatch(folder % "alexnet_small", run_dir("task=test", f"ckpt_path='{checkpoints['alexnet']}'", "model=resnet18"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -51,3 +52,13 @@ def test_the_exported_file_and_its_sidecar_classify_as_predict_does(trained: Tra
     probs = torch.from_numpy(logits).softmax(1)[0]
     by_name = dict(zip(predicted.classes, predicted.probabilities))
     assert [by_name[c] for c in sidecar["classes"]] == pytest.approx(probs.tolist(), abs=1e-5)
+
+
+def test_the_run_folder_is_named_after_the_checkpoints_model(trained: Trained, cli: Callable[..., tuple[int, str]], tmp_path: Path) -> None:
+    content = torch.load(trained.checkpoint, weights_only=True)
+    content["cnnexp"]["run"]["model"]["name"] = "renamed_net"  # not the config's default model (lenet5)
+    torch.save(content, tmp_path / "renamed.ckpt")
+    assert cli("task=export", f"ckpt_path={tmp_path / 'renamed.ckpt'}", "format=torchscript")[0] == 0
+    [folder] = (tmp_path / "outputs" / "runs").iterdir()  # cli runs in tmp_path
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_renamed_net_[0-9a-f]{6}", folder.name)
+    assert (folder / "renamed_net.pt").is_file()

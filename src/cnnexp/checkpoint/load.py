@@ -126,6 +126,19 @@ def read_checkpoint(path: Path, key: str = "ckpt_path") -> Checkpoint:
     return Checkpoint(path, key, content, record)
 
 
+def recorded_model(path: Path) -> str | None:
+    """The model name in the record of the checkpoint at `path`, read as data with weights only (its tensors mapped,
+    not read); None when the file is no readable checkpoint with a record: the task that reads it says why."""
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    # Any unreadable file (missing, foreign, pickled code, the legacy format mmap cannot map): None, said later.
+    except Exception:  # noqa: BLE001
+        return None
+    for key in (KEY, "run", "model", "name"):
+        content = content.get(key) if isinstance(content, Mapping) else None
+    return content if isinstance(content, str) else None
+
+
 def _all_tensors(content: Mapping[str, Any]) -> bool:
     return bool(content) and all(isinstance(value, Tensor) for value in content.values())
 

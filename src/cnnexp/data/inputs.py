@@ -1,14 +1,17 @@
 """Images named on the command line (task=predict's `input=`): a file, a folder, or a glob, decoded in batches
 exactly as data=image_folder decodes its files (folders.Decode: mode and size of the data the model learned on).
 
-A file that cannot be read is set aside with its reason, never a reason to stop: the caller lists them.
+A file that cannot be read is set aside with its reason, never a reason to stop: the caller lists them. Each
+real file is read once, however many links lead to it: a glob's `**` follows links to folders, as glob does, but
+enters each real folder once (a link to the folder itself or to a parent would repeat its files forty times, and
+two such links make glob's own walk endless).
 """
 
 from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +39,7 @@ class Batch:
 def find_images(pattern: str, key: str = "input") -> list[Path]:
     """The files `pattern` names, sorted: itself (a file), the image files under it (a folder), or its matches."""
     if any(char in pattern for char in GLOB):
-        found = sorted(Path(p) for p in glob.glob(os.path.expanduser(pattern), recursive=True) if os.path.isfile(p))
+        found = _once(Path(p) for p in _glob(os.path.expanduser(pattern)) if os.path.isfile(p))
         if not found:
             raise ConfigError(f"{key}={pattern}: the pattern matches no file.")
         return found
@@ -49,11 +52,55 @@ def find_images(pattern: str, key: str = "input") -> list[Path]:
             f"'photos/*.jpg' (in quotes, so that the shell leaves it to cnnexp)."
         )
     # As ImageFolder finds a class's images: every file below, by extension.
-    found = sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(IMG_EXTENSIONS))
+    found = _once(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(IMG_EXTENSIONS))
     if not found:
         endings = ", ".join(IMG_EXTENSIONS)
         raise ConfigError(f"{key}={pattern}: the folder holds no image files (names ending in {endings}).")
     return found
+
+
+def _once(paths: Iterable[Path]) -> list[Path]:
+    """`paths` sorted, each real file once: the first path (in that order) that leads to it."""
+    seen: set[str] = set()
+    kept = []
+    for path in sorted(paths):
+        real = os.path.realpath(path)
+        if real not in seen:
+            seen.add(real)
+            kept.append(path)
+    return kept
+
+
+def _glob(pattern: str) -> list[str]:
+    """glob.glob's matches of `pattern`, but `**` enters each real folder once (see the module's docstring)."""
+    parts = pattern.split("/")
+    if "**" not in parts:
+        return glob.glob(pattern)
+    at = parts.index("**")
+    head, tail = "/".join(parts[:at]) or ("/" if pattern.startswith("/") else ""), "/".join(parts[at + 1 :]) or "*"
+    bases = glob.glob(head) if glob.has_magic(head) else [head]
+    found: list[str] = []
+    for base in bases:
+        for folder in _folders(base):
+            below = os.path.join(glob.escape(folder), tail) if folder else tail
+            found += _glob(below) if "**" in tail.split("/") else glob.glob(below)
+    return found
+
+
+def _folders(base: str) -> Iterator[str]:
+    """`base` and every folder below it that `**` matches (not hidden ones, as glob), each real folder once:
+    links to folders are followed, real folders before links, so that a folder is reached by its own name."""
+    seen = {os.path.realpath(base or os.curdir)}
+    for here, subs, _ in os.walk(base or os.curdir, followlinks=True):
+        yield here if base else here.removeprefix(os.curdir).lstrip("/")
+        subs.sort(key=lambda name: (os.path.islink(os.path.join(here, name)), name))
+        kept = []
+        for name in subs:
+            real = os.path.realpath(os.path.join(here, name))
+            if not name.startswith(".") and real not in seen:
+                seen.add(real)
+                kept.append(name)
+        subs[:] = kept  # os.walk enters only these
 
 
 def decode_batches(paths: Sequence[Path], decode: Decode, size: int, workers: int) -> Iterator[Batch]:

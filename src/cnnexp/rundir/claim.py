@@ -31,6 +31,7 @@ HPC = "hpc_ckpt_"  # Lightning's checkpoint on SLURM's preemption signal, in the
 RESOLVED = Path(".hydra") / "resolved.yaml"  # the job's whole config, interpolations resolved
 # What a run writes; a replaced run loses these (never other files a user keeps in the folder). Logs stay.
 RESULTS = (".hydra", CHECKPOINTS, "tb", "pictures", METRICS, "summary.txt", "summary.json")
+OUTPUTS = "outputs"  # metrics.json's list of the other files the run wrote there (rundir/outputs.py): lost too
 
 
 class Refused(ConfigError):
@@ -123,20 +124,20 @@ def _decide(folder: Path, request: Request, prev: Previous, lock: FolderLock) ->
     if request.task == "train" and given is not None and _inside(given, folder):
         return Claim(folder, lock, resume_from=given)
     if request.overwrite:
-        return _fresh(folder, lock)
+        return _fresh(folder, lock, prev)
     same = prev.metrics.get("config_hash") == request.config_hash
     if prev.status == "ok" and request.skip_completed and same:
         return Claim(folder, lock, skipped=prev.metrics)
     if prev.status == "damaged" and request.skip_completed:
         print(f"cnnexp: warning: {folder / METRICS} is damaged ({prev.problem}); the job counts as not done and "
               f"runs again.", file=sys.stderr, flush=True)  # fmt: skip
-        return _fresh(folder, lock)
+        return _fresh(folder, lock, prev)
     if prev.status == "failed" and request.skip_completed:
-        return _fresh(folder, lock)  # a re-run sweep runs its failed jobs again
+        return _fresh(folder, lock, prev)  # a re-run sweep runs its failed jobs again
     if prev.status in ("interrupted", "died") and same:
         found = newest_checkpoint(folder)
         if found is None:
-            return _fresh(folder, lock)  # stopped before any checkpoint: nothing to lose, start again
+            return _fresh(folder, lock, prev)  # stopped before any checkpoint: nothing to lose, start again
         # A sweep re-run continues its jobs; SLURM requeues a preempted job with the very same command.
         if request.task == "train" and (request.in_sweep or request.requeued or found.name.startswith(HPC)):
             print(f"resuming {folder} from {found}", flush=True)
@@ -148,13 +149,23 @@ def _inside(path: Path, folder: Path) -> bool:
     return path.expanduser().resolve().is_relative_to(folder.resolve())
 
 
-def _fresh(folder: Path, lock: FolderLock) -> Claim:
+def _fresh(folder: Path, lock: FolderLock, prev: Previous) -> Claim:
     for path in [*(folder / name for name in RESULTS), *folder.glob(f"{HPC}*.ckpt")]:
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         elif path.exists() or path.is_symlink():
             path.unlink()
+    for path in _outputs(folder, prev.metrics):
+        if path.is_file() or path.is_symlink():
+            path.unlink()
     return Claim(folder, lock)
+
+
+def _outputs(folder: Path, metrics: dict[str, Any]) -> list[Path]:
+    """The files the run recorded as written in `folder`: plain names only, never a path that leads elsewhere."""
+    names = metrics.get(OUTPUTS)
+    names = names if isinstance(names, list) else []
+    return [folder / n for n in names if isinstance(n, str) and n not in ("", ".", "..") and Path(n).name == n]
 
 
 def newest_checkpoint(folder: Path) -> Path | None:
@@ -166,11 +177,14 @@ def newest_checkpoint(folder: Path) -> Path | None:
 
 
 def remove_leftovers(folder: Path) -> None:
-    """Temporary files of atomic writes that a killed process left (`.NAME.*.tmp`); we hold the lock, so no
-    writer is at work."""
+    """Temporary files of atomic writes that a killed process left (`.NAME.*.tmp`), and task=export's scratch
+    folders (`.export-*.tmp`); we hold the lock, so no writer is at work."""
     for place in (folder, folder / CHECKPOINTS):
         for tmp in place.glob(".*.tmp") if place.is_dir() else ():
-            tmp.unlink(missing_ok=True)
+            if tmp.is_dir() and not tmp.is_symlink():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
 
 
 def _refusal(folder: Path, request: Request, prev: Previous, same: bool) -> str:

@@ -30,12 +30,12 @@ from cnnexp.errors import Stop, UserFacingError
 from cnnexp.exits import traceback_wanted
 from cnnexp.logs import FILE_ONLY, is_rank_zero
 from cnnexp.run import Run, read_run, resolved
-from cnnexp.rundir.claim import Claim, Refused, Request, claim, newest_checkpoint
+from cnnexp.rundir.claim import Claim, Refused, Request, claim
 from cnnexp.rundir.names import register_resolvers
 from cnnexp.rundir.record import config_hash, save_config
 from cnnexp.task_names import TASK_MODULES
 from cnnexp.tasks.base import TASKS, optimized
-from cnnexp.tasks.stops import interrupted
+from cnnexp.tasks.stops import stopped
 from cnnexp.train.results import read_json, write_json
 from cnnexp.train.signals import Interrupted, stop_on_signals
 
@@ -69,6 +69,7 @@ def run_task(cfg: DictConfig) -> Any:
     another run, stops the sweep.
     """
     held: Claim | None = None
+    run: Run | None = None
     try:
         with stop_on_signals():
             run = read_run(cfg)
@@ -85,7 +86,7 @@ def run_task(cfg: DictConfig) -> Any:
                 _stamp(run.output_dir, config_hash(tree), run.options.task, done=True)
             return result
     except Stop as stop:
-        _stopped(held, stop)
+        _stopped(held, run, stop)
         raise
     except Refused as refused:
         _refused(refused)
@@ -131,11 +132,10 @@ def _skip(run: Run, done: dict[str, Any]) -> float:
         return float("nan")
 
 
-def _stopped(held: Claim | None, stop: Stop) -> None:
+def _stopped(held: Claim | None, run: Run | None, stop: Stop) -> None:
     """An interruption the task did not record (outside a Trainer): record it where the run holds a folder."""
-    if isinstance(stop, Interrupted) and not stop.message and held is not None:
-        folder = held.folder
-        stop.message = interrupted(folder, "start-up", newest_checkpoint(folder), True).message
+    if isinstance(stop, Interrupted) and not stop.message and held is not None and run is not None:
+        stop.message = stopped(held.folder, run.options.task, run.options.ckpt_path).message
 
 
 def _refused(refused: Refused) -> NoReturn:

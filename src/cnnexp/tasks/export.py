@@ -1,7 +1,8 @@
 """task=export: a checkpoint's network as a file other runtimes load, with a JSON sidecar, verified.
 
 `python -m cnnexp task=export ckpt_path=X format=onnx|torchscript|pt2` writes <model><suffix> and
-<model><suffix>.json into the run folder. The file takes normalised images (B, C, H, W) of the network's input
+<model><suffix>.json into the run folder, never over a file that no run wrote (rundir/outputs.py: refused
+before the network is built, unless overwrite=true). The file takes normalised images (B, C, H, W) of the network's input
 size, any batch size, and gives logits; the sidecar says how to get there from an image file (the mode and size
 to decode to, mean/std, the adaptation) and names the classes. The file is run on a batch and compared with
 PyTorch before the task reports success.
@@ -9,8 +10,14 @@ PyTorch before the task reports success.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from torch import nn
 
 from cnnexp.checkpoint.match import checkpoint_for
 from cnnexp.checkpoint.record import Record, versions
@@ -18,10 +25,13 @@ from cnnexp.data.folders import MODES
 from cnnexp.export.check import Exported, export
 from cnnexp.export.formats import FORMATS, INPUT, OUTPUT
 from cnnexp.run import Run
+from cnnexp.rundir.names import safe_name
+from cnnexp.rundir.outputs import reserve_outputs
 from cnnexp.tasks.base import TASKS
 from cnnexp.train.results import write_json
 
 LOGITS = "logits; softmax gives probabilities"
+FILE_LIMIT = 100  # characters of the model's name in the file's name
 
 
 @TASKS.register("export")
@@ -31,10 +41,9 @@ def export_task(run: Run) -> Exported:
     fmt = FORMATS.get(name, "format")
     fmt.check_packages(name)  # before the network is built: a missing package is the first thing to know
     record = ckpt.require_record("task=export")
-    path = Path(run.output_dir) / f"{run.model.name}{fmt.suffix}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    done = export(ckpt.network(run.model), name, run.model.input_shape, path)
-    sidecar = path.with_name(path.name + ".json")
+    file = f"{safe_name(run.model.name, FILE_LIMIT)}{fmt.suffix}"  # the record's name is data: no `/` or `..`
+    path, sidecar = reserve_outputs(Path(run.output_dir), [file, f"{file}.json"], "export", run.options.overwrite)
+    done = _export_into(path, ckpt.network(run.model), name, run.model.input_shape)
     write_json(sidecar, describe(run, record, name, done, str(ckpt.path)))
     print(
         f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB) and {sidecar.name}; run on a batch of {done.batch} "
@@ -42,6 +51,18 @@ def export_task(run: Run) -> Exported:
         flush=True,
     )
     return done
+
+
+def _export_into(path: Path, net: nn.Module, name: str, shape: tuple[int, int, int]) -> Exported:
+    """export() into a folder of its own beside `path`, renamed into place once verified: a failed or interrupted
+    export leaves what was at `path` as it was (overwrite=true replaces a file only with a working one)."""
+    scratch = Path(tempfile.mkdtemp(prefix=".export-", suffix=".tmp", dir=path.parent))  # a kill's is removed later
+    try:
+        done = export(net, name, shape, scratch / path.name)  # the file's own name: messages and suffix checks
+        os.replace(done.path, path)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return replace(done, path=path)
 
 
 def describe(run: Run, record: Record, name: str, done: Exported, checkpoint: str) -> dict[str, Any]:

@@ -3,17 +3,20 @@
 `python -m cnnexp task=predict ckpt_path=X input=PATH` (a file, a folder, or a glob): decode to the recorded
 data's mode and size (data/folders.Decode), normalise with the recorded mean/std and adapt to the network's
 input (data/transforms.BatchTransform): the path every training image took. Prints the top_k classes of each
-image and writes predictions.csv into the run folder; on the GPU when there is one (trainer.accelerator=cpu
+image and writes predictions.csv into the run folder (refusing, before any image is read, to replace a file no
+run wrote: rundir/outputs.py); on the GPU when there is one (trainer.accelerator=cpu
 keeps it on the CPU). Unreadable files are listed and skipped; none readable is an error.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import torch
 from torch import nn
@@ -26,7 +29,9 @@ from cnnexp.data.spec import Augment
 from cnnexp.data.transforms import BatchTransform, check_adapt
 from cnnexp.errors import ConfigError
 from cnnexp.run import Run
+from cnnexp.rundir.outputs import reserve_outputs
 from cnnexp.tasks.base import TASKS
+from cnnexp.train.results import atomic_write
 
 CSV_FILE = "predictions.csv"
 SHOWN = 5  # unreadable files listed by name
@@ -46,6 +51,7 @@ def predict_task(run: Run) -> list[Prediction]:
         raise ConfigError(
             "task=predict needs input=PATH: an image file, a folder of images, or a glob such as 'photos/*.jpg'."
         )
+    out = reserve_outputs(Path(run.output_dir), [CSV_FILE], "predict", run.options.overwrite)[0]
     paths = find_images(run.options.input)
     data, model = run.data, run.model
     check_adapt(data.shape, model.input_shape, data.adapt, data.name)
@@ -60,7 +66,7 @@ def predict_task(run: Run) -> list[Prediction]:
         failed += batch.failed
         if batch.paths:
             found += _classify(net, transform, batch, classes, min(run.options.top_k, model.num_classes), device)
-    _finish(run, paths, found, failed, device)
+    _finish(run, out, paths, found, failed, device)
     return found
 
 
@@ -85,7 +91,7 @@ def _classify(
 
 
 def _finish(
-    run: Run, paths: list[Path], found: list[Prediction], failed: list[tuple[Path, str]], device: torch.device
+    run: Run, out: Path, paths: list[Path], found: list[Prediction], failed: list[tuple[Path, str]], device: torch.device
 ) -> None:
     listed = "; ".join(f"{path} ({why})" for path, why in failed[:SHOWN]) + (
         f"; and {len(failed) - SHOWN} more" if len(failed) > SHOWN else ""
@@ -96,19 +102,23 @@ def _finish(
         )
     if failed:
         print(f"cnnexp: skipped {len(failed)} unreadable file(s): {listed}", file=sys.stderr, flush=True)
-    out = Path(run.output_dir) / CSV_FILE
     write_csv(out, found)
     print(f"predicted {len(found)} image(s) with {run.model.name} on {device.type}; wrote {out}", flush=True)
 
 
 def write_csv(path: Path, predictions: Sequence[Prediction]) -> None:
-    """path, class, probability, then class_2, probability_2, ... up to top_k: one row per image."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """path, class, probability, then class_2, probability_2, ... up to top_k: one row per image. Written whole
+    or not at all (an interrupted run leaves the file it replaces as it was)."""
     k = max(len(p.classes) for p in predictions)
     extra = [name for i in range(2, k + 1) for name in (f"class_{i}", f"probability_{i}")]
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["path", "class", "probability", *extra])
-        for p in predictions:
-            pairs = [x for c, v in zip(p.classes, p.probabilities) for x in (c, f"{v:.6f}")]
-            writer.writerow([p.path, *pairs])
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(["path", "class", "probability", *extra])
+    for p in predictions:
+        pairs = [x for c, v in zip(p.classes, p.probabilities) for x in (c, f"{v:.6f}")]
+        writer.writerow([p.path, *pairs])
+
+    def write(handle: IO[bytes]) -> None:
+        handle.write(text.getvalue().encode())
+
+    atomic_write(path, write)

@@ -128,7 +128,7 @@ def _stopped(exp: Experiment) -> BaseException:
     callback = next(cb for cb in exp.trainer.callbacks if isinstance(cb, CheckpointOnInterrupt))
     # Nothing saved now (the sanity check, the test after training): the newest checkpoint already there is
     # what continues the run (last.ckpt once training has ended).
-    checkpoint = callback.saved or newest_checkpoint(exp.run_dir)
+    checkpoint = callback.saved or newest_checkpoint(exp.run_dir) or exp.run.options.ckpt_path  # resumed: before a save
     where = f"{callback.phase or 'training'} at epoch {exp.trainer.current_epoch}, step {exp.trainer.global_step}"
     return interrupted(exp.run_dir, where, checkpoint, exp.trainer.is_global_zero)
 
@@ -205,7 +205,7 @@ def _test(run: Run, ckpt: Checkpoint) -> float:
     try:
         tested = exp.trainer.test(exp.module, datamodule=exp.datamodule, verbose=False)
     except SIGTERMException:
-        raise interrupted(exp.run_dir, "test", None, exp.trainer.is_global_zero) from None
+        raise interrupted(exp.run_dir, "test", ckpt.path, exp.trainer.is_global_zero, resumes=False) from None
     metrics = {**_metrics(exp, tested[0], time.perf_counter() - start, str(ckpt.path)), "epochs": None}
     if exp.trainer.is_global_zero:
         _other_class_names(exp, ckpt)
