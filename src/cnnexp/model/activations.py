@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Literal
 
 import torch
 from torch import nn
@@ -20,6 +21,8 @@ from cnnexp.model.others import torch_operations
 from cnnexp.registry import Registry
 
 INIT_FAMILIES = ("kaiming", "xavier", "lecun")
+# The nonlinearities torch.nn.init knows a gain for (calculate_gain, kaiming_*_'s `nonlinearity`).
+GainName = Literal["linear", "sigmoid", "tanh", "relu", "leaky_relu", "selu"]
 LEAKY_SLOPE = 0.01
 
 
@@ -29,7 +32,7 @@ class Activation:
 
     make: Callable[[], nn.Module]
     init: str  # one of INIT_FAMILIES
-    gain_name: str  # nonlinearity name for torch.nn.init.calculate_gain / kaiming_*_
+    gain_name: GainName  # nonlinearity name for torch.nn.init.calculate_gain / kaiming_*_
     param: float | None  # the leaky slope, passed on as calculate_gain's param / kaiming's `a`
     formula: str  # one line, for docs, tables and plot titles
 
@@ -70,7 +73,7 @@ def _kaiming(make: Callable[[], nn.Module], formula: str) -> Activation:
     return Activation(make, "kaiming", "relu", None, formula)
 
 
-def _xavier(make: Callable[[], nn.Module], gain_name: str, formula: str) -> Activation:
+def _xavier(make: Callable[[], nn.Module], gain_name: GainName, formula: str) -> Activation:
     return Activation(make, "xavier", gain_name, None, formula)
 
 

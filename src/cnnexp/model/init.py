@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from torch import nn
+from torch import Tensor, nn
 
 from cnnexp.model.activations import ACTIVATIONS, Activation
 from cnnexp.registry import Registry
@@ -21,7 +21,7 @@ TORCH_DEFAULT = "torch default (kaiming_uniform, a=sqrt(5))"
 class Scheme:
     """One init scheme: how it draws a weight for an activation (None: PyTorch's default stays) and its line."""
 
-    draw: Callable[[nn.Parameter, Activation], None] | None
+    draw: Callable[[Tensor, Activation], None] | None
     describe: Callable[[Activation], str]
 
 
@@ -29,7 +29,7 @@ def _gain(act: Activation) -> float:
     return nn.init.calculate_gain(act.gain_name, act.param)
 
 
-def _kaiming(weight: nn.Parameter, act: Activation) -> None:
+def _kaiming(weight: Tensor, act: Activation) -> None:
     # `a` only matters for leaky_relu; the gain follows the activation even when the user forces
     # kaiming onto, say, tanh (then std = 5/3 / sqrt(fan_in)).
     nn.init.kaiming_normal_(weight, a=act.param or 0.0, mode="fan_in", nonlinearity=act.gain_name)
@@ -40,11 +40,11 @@ def _kaiming_line(act: Activation) -> str:
     return f"kaiming_normal (fan_in, {nonlinearity})"
 
 
-def _xavier(weight: nn.Parameter, act: Activation) -> None:
+def _xavier(weight: Tensor, act: Activation) -> None:
     nn.init.xavier_normal_(weight, gain=_gain(act))
 
 
-def _lecun(weight: nn.Parameter, act: Activation) -> None:
+def _lecun(weight: Tensor, act: Activation) -> None:
     nn.init.kaiming_normal_(weight, mode="fan_in", nonlinearity="linear")  # variance 1/fan_in whatever follows
 
 
@@ -60,7 +60,7 @@ INITS.add("lecun", Scheme(_lecun, lambda act: "lecun_normal (fan_in, linear)"))
 INITS.add("torch", Scheme(None, lambda act: TORCH_DEFAULT))
 
 
-def _trainable(param: nn.Parameter | None) -> bool:
+def _trainable(param: Tensor | None) -> bool:
     # Lazy layers have no shape yet; frozen ones (requires_grad False) hold values set on purpose.
     return (
         param is not None
@@ -90,7 +90,7 @@ def init_weights(
         act = ACTIVATIONS.get(follows[name], "model.activation") if follows and name in follows else default
         if _trainable(layer.weight):
             draw(layer.weight, act)
-        if _trainable(layer.bias):
+        if layer.bias is not None and _trainable(layer.bias):
             nn.init.zeros_(layer.bias)
 
 

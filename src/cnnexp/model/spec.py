@@ -108,4 +108,4 @@ def _input_shape(raw: Any) -> tuple[int, int, int]:
     if not isinstance(raw, Mapping):
         raise ConfigError("model.input must give channels, height and width, e.g. {channels: 1, height: 28, width: 28}.")
     fd.no_unknown(raw, INPUT_KEYS, "model.input")
-    return tuple(fd.integer(1)(raw.get(k), f"model.input.{k}") for k in INPUT_KEYS)  # type: ignore[return-value]
+    return tuple(fd.integer(1)(raw.get(k), f"model.input.{k}") for k in INPUT_KEYS)

@@ -60,7 +60,7 @@ class Summary:
         }
 
     def _row_dict(self, r: Row) -> dict[str, Any]:
-        data = {"index": r.index, "name": r.name, "path": r.path, "type": r.type, "geometry": r.geometry,
+        data: dict[str, Any] = {"index": r.index, "name": r.name, "path": r.path, "type": r.type, "geometry": r.geometry,
                 "input": list(r.in_shape), "output": list(r.out_shape), "params": r.params,
                 "trainable_params": r.trainable, "macs": r.macs, "activation": r.activation, "note": r.note}  # fmt: skip
         if r.weighted:
@@ -71,7 +71,7 @@ class Summary:
 
     def table(self) -> str:
         c, h, w = self.spec.input_shape
-        cells = [HEADERS, ("", "input", "", "", f"{c}×{h}×{w}", "", "", "", "")]
+        cells: list[tuple[str, ...]] = [HEADERS, ("", "input", "", "", f"{c}×{h}×{w}", "", "", "", "")]
         cells += [_cells(depth, r) for top in self.rows for depth, r in top.walk()]
         widths = [max(len(row[i]) for row in cells) for i in range(len(HEADERS))]
         right = {0, 5, 6}  # numbers line up on the right

@@ -318,7 +318,7 @@ def need_map(shape: Shape, place: Place) -> tuple[int, int, int]:
             f"{place}: needs a feature map C×H×W but its input is {len(shape)}-D ({fmt_shape(shape)} features); "
             f"move it before the flatten layer."
         )
-    return shape  # type: ignore[return-value]
+    return shape
 
 
 def need_flat(shape: Shape, place: Place) -> int:

@@ -114,7 +114,7 @@ class Conv(LayerSpec):
             conv.weight.copy_(bank[index].unsqueeze(1).expand_as(conv.weight))
             if conv.bias is not None:
                 conv.bias.zero_()
-        conv.fixed_kernel = True  # weight init must leave it as written
+        setattr(conv, "fixed_kernel", True)  # noqa: B010  # weight init must leave it as written (a plain attribute, not a tensor)
         if self.frozen:
             conv.requires_grad_(False)
 

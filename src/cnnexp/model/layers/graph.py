@@ -113,7 +113,7 @@ class Branches(LayerSpec):
         return f"to give {want[0]}×{want[1]} as the others do: " + "; ".join(fixes)
 
     def module(self, row: Row) -> nn.Module:
-        children = OrderedDict(
+        children: OrderedDict[str, nn.Module] = OrderedDict(
             (name, nn.Identity() if stack is None else build_stack(stack, branch.children))
             for (name, stack), branch in zip(self.branches, row.children)
         )
