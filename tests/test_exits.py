@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 from conftest import CONF, one_paragraph
+from hydra.errors import InstantiationException
 
+from cnnexp.exits import explain
 from cnnexp.rundir.claim import LOCK
 from cnnexp.rundir.lock import FolderLock
 
@@ -101,3 +103,32 @@ def test_a_running_runs_folder_is_refused(cli, tmp_path: Path) -> None:  # noqa:
     other.release()
     assert code == 2 and one_paragraph(err).startswith(f"{run} is in use by a running run (pid ")
     assert sorted(p.name for p in run.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("target", "reason"),
+    [
+        ("os.system", "Target 'os.system' is blocklisted because it allows config data to control executable behavior "
+                      "or belongs to an execution-capable target family. It cannot be authorized with "
+                      "HYDRA_INSTANTIATE_ALLOWLIST_OVERRIDE"),
+        ("no.such.Callback", "Error locating target 'no.such.Callback'"),
+    ],
+    ids=["blocklisted", "missing"],
+)  # fmt: skip
+def test_a_hydra_callback_hydra_cannot_build_is_one_paragraph(cli, tmp_path: Path, target: str, reason: str) -> None:  # noqa: ANN001
+    # Hydra builds hydra.callbacks itself, before cnnexp's task runs: its error comes out of Hydra's runner.
+    code, err = cli("task=summary", f"+hydra.callbacks.x._target_={target}")
+    assert code == 2 and one_paragraph(err) == (
+        f"hydra.callbacks.x: Hydra cannot build it: {reason}. Fix its `_target_` or arguments, or drop it "
+        f"(~hydra.callbacks.x on the command line, or the entry in your config)."
+    )
+    assert not (tmp_path / "outputs").exists()  # stopped before any run folder was made
+
+
+def test_a_hydra_instantiation_error_without_a_key_is_one_paragraph_too() -> None:
+    err = InstantiationException("Error locating target 'x.Y', set env var HYDRA_FULL_ERROR=1 to see chained exception.")
+    assert explain(err) == (
+        "Hydra cannot build a class the config names under hydra.*: Error locating target 'x.Y'. Fix its `_target_` "
+        "or arguments.",
+        2,
+    )

@@ -1,6 +1,6 @@
 """How a `python -m cnnexp` process ends: one paragraph and an exit code for every mistake, also those Hydra
 finds before any task runs (a misspelled key, a missing option, a duplicate YAML key, a broken interpolation
-in a folder name, a folder that cannot be made).
+in a folder name, a folder that cannot be made, a hydra.callbacks class it refuses or cannot build).
 
 Exit codes: 0 success (every job of a sweep ok); 1 a bug (with its traceback) or a sweep with failed jobs of
 different kinds; 2 a user mistake; 3 a training that failed (a loss that became NaN); 143 SIGTERM or Ctrl-C.
@@ -18,7 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+from hydra.errors import (
+    ConfigCompositionException,
+    InstantiationException,
+    MissingConfigException,
+    OverrideParseException,
+)
 from omegaconf.errors import OmegaConfBaseException
 
 from cnnexp.errors import Stop, UserFacingError, closest
@@ -155,6 +160,20 @@ def _folder(err: OSError) -> str:
     )
 
 
+def _instantiation(err: InstantiationException) -> str:
+    """A class Hydra itself builds before any task runs (hydra.callbacks, the launcher, the sweeper) that it refused
+    or could not build; cnnexp's own groups say so themselves (train/instantiate.py)."""
+    body, _, key = str(err).rpartition("\nfull_key: ")
+    reason = _lines((body or str(err)).split(", set env var HYDRA_FULL_ERROR")[0])
+    if not body:
+        return f"Hydra cannot build a class the config names under hydra.*: {reason}. Fix its `_target_` or arguments."
+    where = key.strip()
+    return (
+        f"{where}: Hydra cannot build it: {reason}. Fix its `_target_` or arguments, or drop it (~{where} on the "
+        f"command line, or the entry in your config)."
+    )
+
+
 def _lines(text: str) -> str:
     return " ".join(line.strip() for line in text.splitlines() if line.strip()).rstrip(".")
 
@@ -166,4 +185,5 @@ EXPLAINERS: list[tuple[type[BaseException], Callable[[Any], str]]] = [
     (yaml.YAMLError, _yaml),
     (OmegaConfBaseException, _omegaconf),
     (OSError, _folder),
+    (InstantiationException, _instantiation),
 ]

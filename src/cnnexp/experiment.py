@@ -52,18 +52,18 @@ class Experiment:
         return self.run.output_dir
 
 
-def assemble(run: Run, extra: Sequence[pl.Callback] = ()) -> Experiment:
-    """Seed, then build data, model, LightningModule and Trainer (with the `extra` callbacks a task adds)."""
+def assemble(run: Run, extra: Sequence[pl.Callback] = (), fit: bool = True) -> Experiment:
+    """Seed, then build data, model, LightningModule and Trainer (with the `extra` callbacks a task adds). The
+    optimizer and schedule only when the run will `fit` (or tune): an evaluation builds neither, so the classes a
+    checkpoint's record names for them are never built by testing it."""
     pl.seed_everything(run.options.seed, workers=True, verbose=False)
     _check_classes(run)
     summary = summarize(run.model)  # validates every layer before anything is allocated
     training = run.options.task == "train"
     check_fits(run.model.name, summary.params, summary.trainable, run.optimizer, run.trainer.args, training)
     datamodule = make_datamodule(run)
-    module = Classifier(
-        build(run.model), run.model.num_classes, make_optimizer(run.optimizer), make_schedule(run.scheduler),
-        run.loss.fn,
-    )  # fmt: skip
+    optimizer, schedule = (make_optimizer(run.optimizer), make_schedule(run.scheduler)) if fit else (None, None)
+    module = Classifier(build(run.model), run.model.num_classes, optimizer, schedule, run.loss.fn)
     quiet_known_noise(synced=module.epoch_names())
     throughput = Throughput()
     trainer = make_trainer(

@@ -24,7 +24,7 @@ from cnnexp.errors import ConfigError
 from cnnexp.groups import read_group, setting, to_plain
 from cnnexp.model.plugins import PLUGINS, load_plugins, missing_hint, read_plugins
 from cnnexp.model.spec import ModelSpec, parse_model
-from cnnexp.targets import check_targets
+from cnnexp.targets import check_recorded, check_targets
 from cnnexp.train.callbacks import read_callbacks
 from cnnexp.train.instantiate import Target
 from cnnexp.train.logger import read_logger
@@ -124,8 +124,11 @@ class Run:
         }
 
     @classmethod
-    def from_dict(cls, plain: Mapping[str, Any]) -> Run:
-        """The run `to_dict` wrote, checked again by the same readers (a checkpoint is data, never trusted)."""
+    def from_dict(cls, plain: Mapping[str, Any], where: str = "run", vouched: Mapping[str, str] | None = None) -> Run:
+        """The run `to_dict` wrote, read from a file (`where` names it): data, never trusted. Every class it names is
+        looked up among those cnnexp knows (or `vouched`: the ones this command names, by key) before anything else
+        is read, then every key is checked again by the config's own readers."""
+        check_recorded(plain, where, vouched or {})
         return read_tree(plain)
 
     def on_gpu(self, index: int) -> Run:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shlex
 import signal
 import subprocess
 import sys
@@ -47,7 +48,11 @@ def test_sigterm_mid_epoch_then_resume_ends_like_an_uninterrupted_run(tmp_path: 
     assert (state["epoch"], done) == (1, 61)  # held after batch 60 of epoch 1 (135 per epoch), stopped there
     assert f"ckpt_path={interrupted}" in err and metrics(cut)["status"] == "interrupted"
 
-    code, _, err = finish(start(tmp_path, *LONG, f"ckpt_path={interrupted}", f"hydra.run.dir={cut}"))
+    # The printed command: this run's overrides, its own callback (pause.PauseAt, which the checkpoint's record
+    # names) among them; without it cnnexp would refuse a record naming a class it does not know.
+    again = shlex.split(metrics(cut)["continue"])
+    assert again[:3] == ["python", "-m", "cnnexp"] and f"ckpt_path={interrupted}" in again
+    code, _, err = finish(start(tmp_path, *again[3:], pythonpath=TESTS))
     assert code == 0, err[-2000:]
     keys = ("test_acc", "test_loss", "best_val_acc", "epochs")
     assert [metrics(cut)[k] for k in keys] == [metrics(whole)[k] for k in keys]

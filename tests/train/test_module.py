@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
@@ -73,3 +74,10 @@ def test_the_loss_is_the_callable_given(tiny_cfg: Tiny) -> None:
     assert exp.module.loss_fn is quadratic
     x, y = torch.randn(4, 1, 28, 28), torch.tensor([0, 1, 2, 3])
     assert torch.equal(exp.module._step((x, y), exp.module.val_metrics), quadratic(exp.module(x), y))
+
+
+def test_an_evaluation_builds_no_optimizer_and_cannot_be_trained(tiny_cfg: Tiny) -> None:
+    exp = assemble(read_run(tiny_cfg("task=test", "scheduler=cosine")), fit=False)
+    assert exp.module.optimizer_factory is None and exp.module.schedule is None
+    with pytest.raises(RuntimeError, match="^this Classifier was built to evaluate only \\(no optimizer\\)"):
+        exp.module.configure_optimizers()

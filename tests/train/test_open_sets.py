@@ -5,16 +5,19 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import one_paragraph
 from omegaconf import DictConfig
 
 from cnnexp.errors import ConfigError
 from cnnexp.experiment import assemble
 from cnnexp.run import read_run
 from cnnexp.tasks import run_task
+from cnnexp.train import instantiate
 from cnnexp.train.logger import read_logger
 
 Tiny = Callable[..., DictConfig]
@@ -114,6 +117,47 @@ def test_early_stopping_stops(tiny_cfg: Tiny) -> None:
 def test_callback_mistakes_name_the_entry(tiny_cfg: Tiny, overrides: tuple[str, ...], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         assemble(read_run(tiny_cfg(*overrides)))
+
+
+@pytest.mark.parametrize(
+    ("entry", "target", "message"),
+    [
+        ("callbacks.x", "shutil.copyfile", "shutil.copyfile is a function, not a pytorch_lightning Callback; name a "
+         "Callback class there (e.g. pytorch_lightning.callbacks.StochasticWeightAveraging), or switch the entry off "
+         "with callbacks.x=null."),
+        ("callbacks.x", "collections.OrderedDict", "collections.OrderedDict is a class, not a pytorch_lightning "
+         "Callback; name a Callback class there"),
+        ("logger.x", "shutil.copyfile", "shutil.copyfile is a function, not a pytorch_lightning Logger; name a Logger "
+         "class there (e.g. pytorch_lightning.loggers.CSVLogger), or choose logger= from conf/logger/."),
+        ("logger.x", "pytorch_lightning.callbacks.EarlyStopping", "pytorch_lightning.callbacks.EarlyStopping is a "
+         "class, not a pytorch_lightning Logger"),
+    ],
+)  # fmt: skip
+def test_a_callback_or_logger_of_another_kind_is_refused_before_it_is_called(
+    tiny_cfg: Tiny, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, entry: str, target: str, message: str
+) -> None:
+    source, destination = tmp_path / "A", tmp_path / "B"
+    source.write_text("theirs")
+    destination.write_text("mine")
+    built: list[str] = []
+    real = instantiate.instantiate
+
+    def spy(config: dict, **kwargs: object) -> object:
+        built.append(config["_target_"])
+        return real(config, **kwargs)
+
+    monkeypatch.setattr(instantiate, "instantiate", spy)
+    cfg = tiny_cfg(f"+{entry}._target_={target}", f"+{entry}._args_=[{source},{destination}]")
+    with pytest.raises(ConfigError, match="^" + re.escape(f"{entry}._target_={target}: {message}")):
+        assemble(read_run(cfg))
+    assert destination.read_text() == "mine" and target not in built
+
+
+def test_a_function_as_a_callback_is_one_paragraph_on_the_command_line(cli) -> None:  # noqa: ANN001
+    code, err = cli("+callbacks.x._target_=os.getcwd", "trainer.max_epochs=1", "data.train_size=700", "data.val_size=100")
+    assert code == 2 and one_paragraph(err).startswith(
+        "callbacks.x._target_=os.getcwd: os.getcwd is a builtin_function_or_method, not a pytorch_lightning Callback;"
+    )
 
 
 def test_a_preset_entry_lists_every_argument_and_a_misspelled_one_fails_before_training(tiny_cfg: Tiny) -> None:

@@ -40,12 +40,13 @@ class Loaded:
         return "\n".join(lines)
 
 
-def init_from(net: nn.Module, source: str, model: str) -> Loaded:
-    """Load the tensors of `source` (a checkpoint file, or `torchvision`) that fit `net`, the network of `model`."""
+def init_from(net: nn.Module, source: str, model: str, vouched: Mapping[str, str] | None = None) -> Loaded:
+    """Load the tensors of `source` (a checkpoint file, or `torchvision`) that fit `net`, the network of `model`;
+    `vouched`: the classes this command names, which the checkpoint's record may name too (checkpoint/load.py)."""
     if source == TORCHVISION:
         weights = torchvision_weights(model, list(net.state_dict()))
     else:
-        weights = read_checkpoint(Path(source).expanduser(), "init_from").weights
+        weights = read_checkpoint(Path(source).expanduser(), "init_from", vouched).weights
     return load_matching(net, weights, source)
 
 

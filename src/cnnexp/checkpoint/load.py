@@ -21,6 +21,7 @@ from cnnexp.errors import ConfigError
 from cnnexp.fields import fmt_shape
 from cnnexp.model.builder import build
 from cnnexp.model.spec import ModelSpec
+from cnnexp.targets import shown
 
 NET = "net."  # the LightningModule holds the network as `net`: its weights are net.conv1.weight, ...
 SHOWN = 3  # names listed in one message
@@ -106,8 +107,9 @@ def weight_mismatches(ours: Mapping[str, Tensor], theirs: Mapping[str, Tensor]) 
     return "; ".join(parts)
 
 
-def read_checkpoint(path: Path, key: str = "ckpt_path") -> Checkpoint:
-    """The file at `path` (named by the setting `key`), read with weights only, its record checked."""
+def read_checkpoint(path: Path, key: str = "ckpt_path", vouched: Mapping[str, str] | None = None) -> Checkpoint:
+    """The file at `path` (named by the setting `key`), read with weights only, its record checked as data: the
+    classes it names must be known to cnnexp, or `vouched` by this command (its own classes, by key)."""
     if not path.is_file():
         raise ConfigError(
             f"{key}={path}: no such file; give the path of a .ckpt file, e.g. outputs/runs/<run>/checkpoints/last.ckpt."
@@ -122,7 +124,10 @@ def read_checkpoint(path: Path, key: str = "ckpt_path") -> Checkpoint:
             f"{key}={path}: neither a Lightning checkpoint (no 'state_dict') nor a state dict of tensors (its keys: "
             f"{keys}); give a .ckpt file from a run's checkpoints/ folder."
         )
-    record = Record.from_dict(content[KEY], f"{key}={path}") if isinstance(content.get(KEY), Mapping) else None
+    where = f"{key}={path}"
+    if isinstance(content.get("state_dict"), Mapping):
+        _check_tensors(content["state_dict"], where)
+    record = Record.from_dict(content[KEY], where, vouched) if isinstance(content.get(KEY), Mapping) else None
     return Checkpoint(path, key, content, record)
 
 
@@ -137,6 +142,16 @@ def recorded_model(path: Path) -> str | None:
     for key in (KEY, "run", "model", "name"):
         content = content.get(key) if isinstance(content, Mapping) else None
     return content if isinstance(content, str) else None
+
+
+def _check_tensors(state: Mapping[str, Any], where: str) -> None:
+    """A Lightning checkpoint's state_dict holds tensors by name, and nothing else."""
+    odd = next(((name, value) for name, value in state.items() if not isinstance(name, str) or not isinstance(value, Tensor)), None)
+    if odd is not None:
+        raise ConfigError(
+            f"{where}: its state_dict holds {shown(odd[0])} as a {type(odd[1]).__name__}, not a tensor: the file was "
+            f"edited or damaged. Use the checkpoint as cnnexp wrote it (its run folder's checkpoints/)."
+        )
 
 
 def _all_tensors(content: Mapping[str, Any]) -> bool:

@@ -22,6 +22,7 @@ from cnnexp.checkpoint.record import DataFacts, Record
 from cnnexp.data.spec import DataSpec
 from cnnexp.errors import ConfigError
 from cnnexp.run import Run
+from cnnexp.targets import named_targets
 
 FROM_RECORD = ("model", "data", "optimizer", "scheduler", "loss")  # the trained run's; the rest is this run's
 
@@ -40,7 +41,7 @@ def checkpoint_for(run: Run, task: str) -> tuple[Run, Checkpoint]:
             raise ConfigError(
                 f"{key}= is for task=train (starting a new run); task={task} takes its weights from ckpt_path: drop {key}."
             )
-    ckpt = read_checkpoint(run.options.ckpt_path)
+    ckpt = read_checkpoint(run.options.ckpt_path, vouched=named_targets(run.to_dict()))
     if task == "test" and ckpt.lightning and ckpt.record is None:
         return run, ckpt
     return checkpoint_run(run, ckpt.require_record(f"task={task}"), given_overrides()), ckpt
@@ -54,7 +55,8 @@ def checkpoint_run(run: Run, record: Record, overrides: Sequence[str]) -> Run:
     merged = {**current, "model": recorded["model"]}
     for group in FROM_RECORD[1:]:
         merged[group] = _section(recorded[group], current[group], [g for g in given if g.group == group])
-    out = Run.from_dict(merged)
+    # The record's classes were checked when the file was read; the rest are this command's own (vouched).
+    out = Run.from_dict(merged, f"ckpt_path={run.options.ckpt_path}", vouched=named_targets(current))
     _check_classes(out, record)
     return replace(out, data=_normalised(out.data, record.data))
 

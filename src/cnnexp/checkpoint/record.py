@@ -25,6 +25,7 @@ from cnnexp.data.transforms import Shape, adapt_steps
 from cnnexp.errors import ConfigError
 from cnnexp.groups import to_plain
 from cnnexp.run import Run
+from cnnexp.targets import UntrustedRecord, shown
 
 KEY = "cnnexp"  # the checkpoint's top-level key that holds the record
 VERSION = 1  # of the record's layout, for readers of later cnnexp versions
@@ -71,20 +72,61 @@ class Record:
         return {"version": VERSION, "run": self.run.to_dict(), "data": self.data.to_dict(), **to_plain(self.origin)}
 
     @classmethod
-    def from_dict(cls, plain: Mapping[str, Any], where: str) -> Record:
-        """The record as written, every run key checked again by the config's own readers."""
+    def from_dict(cls, plain: Mapping[str, Any], where: str, vouched: Mapping[str, str] | None = None) -> Record:
+        """The record as written (`where`: the setting that named its file), read as data: its layout version, the
+        classes it names (known to cnnexp, or `vouched` by this command), every run key checked again by the
+        config's own readers, and its class names against the network's outputs."""
         origin = {k: v for k, v in plain.items() if k not in ("version", "run", "data")}
-        written = origin.get("versions", {}).get("cnnexp", "?")
+        versions = origin.get("versions")
+        written = versions.get("cnnexp", "?") if isinstance(versions, Mapping) else "?"
+        _check_version(plain.get("version", VERSION), where, written)
         try:
-            return cls(Run.from_dict(plain["run"]), DataFacts.from_dict(plain["data"]), origin)
+            record = cls(Run.from_dict(plain["run"], where, vouched), DataFacts.from_dict(plain["data"]), origin)
+        except UntrustedRecord:
+            raise  # says what the file names, and that nothing was imported
         except ConfigError as err:
             raise ConfigError(
                 f"{where}: the run recorded in this checkpoint (written by cnnexp {written}) does not read with "
                 f"cnnexp {cnnexp.__version__}: {err}"
             ) from None
-        except (KeyError, TypeError, ValueError) as err:
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
             why = f"{type(err).__name__}: {err}"
             raise ConfigError(f"{where}: the run record in this checkpoint is incomplete ({why}).") from None
+        record.check(where)
+        return record
+
+    def check(self, where: str) -> None:
+        """The record's data facts against its own network: what test, predict and export index by."""
+        facts, outputs = self.data, self.run.model.num_classes
+        problem = ""
+        if len(facts.classes) != outputs:
+            named = ", ".join(shown(c) for c in facts.classes[:5]) + (", ..." if len(facts.classes) > 5 else "")
+            problem = f"names {len(facts.classes)} classes ({named}) for a network of {outputs} outputs (model.num_classes)"
+        elif not len(facts.mean) == len(facts.std) == facts.shape[0]:
+            problem = (
+                f"has {len(facts.mean)} mean and {len(facts.std)} std values for images of {facts.shape[0]} channel(s)"
+            )
+        if problem:
+            raise ConfigError(
+                f"{where}: its run record {problem}: cnnexp writes one class name per output and one mean and std per "
+                f"channel, so the record was edited or damaged. Use the checkpoint as cnnexp wrote it (its run folder's "
+                f"checkpoints/), or train the model again."
+            )
+
+
+def _check_version(version: Any, where: str, written: str) -> None:
+    """A record of a later layout is refused (its keys may mean other things now); one that is no layout at all too."""
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ConfigError(
+            f"{where}: its run record has layout version {shown(version)}, which no cnnexp writes (this one writes "
+            f"{VERSION}): the record was edited or damaged. Use the checkpoint as cnnexp wrote it, or train the model again."
+        )
+    if version > VERSION:
+        raise ConfigError(
+            f"{where}: its run record has layout version {version} (written by cnnexp {shown(written)}), newer than the "
+            f"version {VERSION} this cnnexp ({cnnexp.__version__}) reads. Upgrade cnnexp (pip install -U cnnexp) to "
+            f"use this checkpoint."
+        )
 
 
 def _shape(value: Sequence[Any]) -> Shape:

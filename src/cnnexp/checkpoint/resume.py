@@ -7,13 +7,17 @@ checkpoints without a record). Anything else (max_epochs, batch size, devices, c
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
+
+import torch
+from torch import Tensor
 
 from cnnexp.checkpoint.load import Checkpoint, weight_mismatches
 from cnnexp.checkpoint.plain import ABSENT, diff, fmt_value
 from cnnexp.errors import ConfigError
 from cnnexp.run import Run
+from cnnexp.targets import PLAIN_NAME, known_classes, shown
 from cnnexp.train.module import Classifier
 from cnnexp.train.optim import OPTIMIZERS
 
@@ -21,18 +25,29 @@ from cnnexp.train.optim import OPTIMIZERS
 # adapting changes nothing (null and true adapt alike; false only refuses what would need adapting).
 RESUMED_DATA = ("name", "channels", "height", "width", "num_classes")
 SHOWN = 3
+# Lightning's keys that a resumed fit reads, with their types (a checkpoint saved with weights only lacks most).
+PROGRESS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "epoch": (int, "a number"),
+    "global_step": (int, "a number"),
+    "pytorch-lightning_version": (str, "text"),
+    "loops": (Mapping, "a mapping"),
+    "optimizer_states": (list, "a list"),
+    "lr_schedulers": (list, "a list"),
+}
+OTHER_OPTIMIZER = "optimizer._target_=<the torch.optim class it was trained with>"
 
 
 def check_resume(run: Run, ckpt: Checkpoint) -> None:
     """Resuming continues the checkpoint's run: refuse what would make it another run (before anything is built)."""
     if not ckpt.lightning:
         raise ckpt.plain_state_dict_error("resume", "it has no optimizer state, epoch or step to continue from")
+    _check_progress(ckpt)
     if ckpt.record is None:
         return  # an older checkpoint: its weights and optimizer state are checked once the network is built
     found = list(_resume_differences(ckpt.record.run, run))
     if not found:
         return
-    listed = "; ".join(f"{key}={fmt_value(a)} in the checkpoint, {fmt_value(b)} in this run" for key, a, b in found[:SHOWN])
+    listed = "; ".join(f"{key}={_shown(a)} in the checkpoint, {_shown(b)} in this run" for key, a, b in found[:SHOWN])
     more = f" (and {len(found) - SHOWN} more)" if len(found) > SHOWN else ""
     fix = " ".join(_override(key, theirs) for key, theirs, _ in found)
     raise ConfigError(
@@ -55,6 +70,7 @@ def check_resume_state(module: Classifier, ckpt: Checkpoint) -> None:
     if not saved:
         return
     trained = [p for p in module.parameters() if p.requires_grad]
+    assert module.optimizer_factory is not None  # a run that resumes trains: assemble built its optimizer
     fresh = module.optimizer_factory(trained)
     if module.schedule is not None:
         module.schedule.make(fresh, epochs=1, steps=1)  # a schedule adds its own keys (initial_lr, ...)
@@ -98,12 +114,87 @@ def _resume_differences(theirs: Run, ours: Run) -> Iterator[tuple[str, Any, Any]
 
 
 def _override(key: str, value: Any) -> str:
-    """The override that sets `key` back to the checkpoint's `value` (optimizer=adam for a class)."""
+    """The override that sets `key` back to the checkpoint's `value` (optimizer=adam for a class). The value comes
+    from a file: a class cnnexp does not know, or text that is no plain value, is described, never suggested."""
     if key == "optimizer":
+        if value not in known_classes("optimizer"):
+            return OTHER_OPTIMIZER
         names = [name for name, cls in OPTIMIZERS.items() if str(value).rsplit(".", 1)[-1] == cls.__name__]
         return f"optimizer={names[0]}" if names else f"optimizer._target_={value}"
     if key == "scheduler" and value == "none":
         return "scheduler=none"
-    return f"{'~' + key if value is ABSENT else key + '=' + fmt_value(value)}"
+    if value is ABSENT:
+        return f"~{key}"
+    return f"{key}={fmt_value(value)}" if _plain(value) else f"{key}=<the checkpoint's value>"
+
+
+def _shown(value: Any) -> str:
+    """A value of the checkpoint or of this run, as the message shows it (a file's text quoted, on one line)."""
+    return fmt_value(value) if value is ABSENT or _plain(value) else shown(value)
+
+
+def _plain(value: Any) -> bool:
+    """A number, true/false/null, a name, or a list of them: safe to print as an override to paste."""
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    return value is None or isinstance(value, (bool, int, float)) or (isinstance(value, str) and bool(PLAIN_NAME.fullmatch(value)))
+
+
+def _check_progress(ckpt: Checkpoint) -> None:
+    """What Lightning and the Classifier read to continue a run, present and of its type: a checkpoint saved with
+    weights only, or edited, would otherwise end in a traceback once fitting starts."""
+    content = ckpt.content
+    problems = [*_lightning_problems(content), *_rng_problems(content.get("rng", {})), *_module_problems(content)]
+    if problems:
+        raise ConfigError(
+            f"{ckpt.where} cannot be resumed: {'; '.join(problems)}. A run's checkpoint holds its progress and random "
+            f"state; this one was saved with weights only (save_weights_only), edited or damaged. Resume from another "
+            f"checkpoint of the run (its checkpoints/ folder), or start a new run from these weights with "
+            f"init_from={ckpt.path}."
+        )
+
+
+def _lightning_problems(content: Mapping[str, Any]) -> list[str]:
+    missing = [key for key in PROGRESS if key not in content]
+    problems = [f"it lacks {', '.join(missing)}"] if missing else []
+    problems += [
+        f"{key} is a {type(content[key]).__name__}, not {kind}"
+        for key, (cls, kind) in PROGRESS.items() if key in content and not isinstance(content[key], cls)
+    ]  # fmt: skip
+    if isinstance(content.get("optimizer_states"), list) and not all(map(_optimizer_state, content["optimizer_states"])):
+        problems.append("optimizer_states are not torch.optim state dicts (param_groups, each with its params)")
+    return problems
+
+
+def _module_problems(content: Mapping[str, Any]) -> list[str]:
+    """The Classifier's own keys (train/module.py on_load_checkpoint), absent in older checkpoints."""
+    problems = []
+    history = content.get("history", {})
+    if not isinstance(history, Mapping) or not all(isinstance(epoch, Mapping) for epoch in history.values()):
+        problems.append("history is not a mapping of each epoch's figures")
+    if not isinstance(content.get("train_steps_pending", {}), Mapping):
+        problems.append("train_steps_pending is not a mapping")
+    return problems
+
+
+def _optimizer_state(state: Any) -> bool:
+    groups = state.get("param_groups") if isinstance(state, Mapping) else None
+    return isinstance(groups, list) and all(isinstance(g, Mapping) and isinstance(g.get("params"), list) for g in groups)
+
+
+def _rng_problems(rng: Any) -> list[str]:
+    """The random state the Classifier restores: torch's (set_state checks its size and content) and CUDA's."""
+    if not isinstance(rng, Mapping):
+        return [f"rng is a {type(rng).__name__}, not a mapping"]
+    problems = []
+    if "torch" in rng:
+        try:
+            torch.Generator().set_state(rng["torch"])  # a throw-away generator: the run's own state is untouched
+        except (RuntimeError, TypeError) as err:
+            problems.append(f"rng.torch is no torch random state ({str(err).splitlines()[0]})")
+    cuda = rng.get("cuda", [])
+    if not isinstance(cuda, (list, tuple)) or not all(isinstance(s, Tensor) and s.dtype == torch.uint8 for s in cuda):
+        problems.append("rng.cuda is not a list of byte tensors (one per GPU)")
+    return problems
 
 

@@ -15,6 +15,7 @@ from cnnexp.errors import ConfigError
 from cnnexp.experiment import assemble
 from cnnexp.run import Run
 from cnnexp.tasks.base import TASKS
+from cnnexp.train.callbacks import make_callback
 from cnnexp.train.lr_find import FindLearningRate, report
 
 FINDER = "lr_finder"  # the preset's key in conf/callbacks/lr_finder.yaml
@@ -24,7 +25,7 @@ FINDER = "lr_finder"  # the preset's key in conf/callbacks/lr_finder.yaml
 def lr_find_task(run: Run) -> float | None:
     """Returns the suggested learning rate (None when too few steps ran to suggest one)."""
     preset = run.callbacks.get(FINDER)
-    finder = preset.build(f"callbacks.{FINDER}") if preset else FindLearningRate()
+    finder = make_callback(FINDER, preset) if preset else FindLearningRate()
     if not isinstance(finder, FindLearningRate):
         got = preset.target if preset else type(finder).__name__
         raise ConfigError(f"callbacks.{FINDER} must be cnnexp.train.lr_find.FindLearningRate for task=lr_find, got {got}.")

@@ -25,6 +25,7 @@ from cnnexp.experiment import Experiment, assemble
 from cnnexp.run import Run
 from cnnexp.rundir.claim import newest_checkpoint
 from cnnexp.sweep.pruning import Pruned, trial_pruning
+from cnnexp.targets import named_targets
 from cnnexp.tasks.base import TASKS, check_figure, optimized
 from cnnexp.tasks.stops import continue_command, interrupted
 from cnnexp.train.faults import INTERRUPTED, CheckpointOnInterrupt
@@ -59,7 +60,7 @@ def _resumed(run: Run) -> Checkpoint | None:
             "ckpt_path= and init_from= are both given: ckpt_path resumes a run (its weights, optimizer and epoch), "
             "init_from starts a new one from weights; give one of them."
         )
-    ckpt = read_checkpoint(run.options.ckpt_path)
+    ckpt = read_checkpoint(run.options.ckpt_path, vouched=named_targets(run.to_dict()))
     check_resume(run, ckpt)
     return ckpt.shapes_only()  # Lightning reads the file again to resume: no second copy of its tensors meanwhile
 
@@ -76,7 +77,7 @@ def _start_weights(exp: Experiment, resume: Checkpoint | None) -> None:
     if resume is not None:
         check_resume_state(exp.module, resume)
     elif options.init_from:
-        loaded = init_from(net, options.init_from, model)
+        loaded = init_from(net, options.init_from, model, named_targets(exp.run.to_dict()))
         if speak:
             log.info(loaded.text())
 
@@ -199,7 +200,7 @@ def test_task(run: Run) -> float:
 
 
 def _test(run: Run, ckpt: Checkpoint) -> float:
-    exp = assemble(run)
+    exp = assemble(run, fit=False)
     ckpt.load_into(exp.module.net, "test it with the model and input size it was trained with (model=... data=...)")
     start = time.perf_counter()
     try:
@@ -250,7 +251,7 @@ def _report(exp: Experiment, metrics: dict[str, Any]) -> None:
     run = exp.run
     choices = {
         "optimizer": run.optimizer.class_name,
-        "lr": float(run.optimizer.args.get("lr", float("nan"))),
+        "lr": _number(run.optimizer.args.get("lr")),  # a checkpoint's record (task=test) holds what it holds
         "batch_size": run.data.batch_size,
         "loss": run.loss.name,
         "data": run.data.name,
@@ -265,6 +266,10 @@ def _report(exp: Experiment, metrics: dict[str, Any]) -> None:
         f"test accuracy {metrics['test_acc']:.4f}  best val accuracy {_fmt(metrics['best_val_acc'])}  "
         f"epochs {metrics['epochs']}  {metrics['train_images_per_s']:.0f} images/s  run folder {exp.run_dir}"
     )
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else float("nan")
 
 
 def _fmt(value: float | None) -> str:

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from cnnexp.train.instantiate import Target, preset_schemas, read_target
+from cnnexp.train.instantiate import Target, build_subclass, preset_schemas, read_target
 
 if TYPE_CHECKING:
     import pytorch_lightning as pl
@@ -54,4 +54,16 @@ def read_callbacks(
 
 
 def make_callbacks(entries: Mapping[str, Target]) -> list[pl.Callback]:
-    return [target.build(f"callbacks.{name}") for name, target in entries.items()]
+    return [make_callback(name, target) for name, target in entries.items()]
+
+
+def make_callback(name: str, target: Target) -> pl.Callback:
+    """The callback `callbacks.NAME` names, once its class is known to be a Lightning Callback (nothing else is
+    called)."""
+    import pytorch_lightning as pl
+
+    fix = (
+        f"name a Callback class there (e.g. pytorch_lightning.callbacks.StochasticWeightAveraging), or switch the "
+        f"entry off with callbacks.{name}=null."
+    )
+    return build_subclass(target, f"callbacks.{name}", pl.Callback, fix)

@@ -9,6 +9,7 @@ data: what a run records, and what is built (with a bad class or argument named 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -55,17 +56,16 @@ def instantiate_target(cfg: Mapping[str, Any], group: str, **kwargs: Any) -> Any
     """`hydra.utils.instantiate`, where a bad class name or argument names the config group to fix."""
     if not isinstance(cfg, Mapping) or TARGET not in cfg:
         raise ConfigError(f"{group}: needs a `_target_` naming the class to build, e.g. choose {group}= from conf/{group}/.")
-    try:
-        cls = get_class(str(cfg[TARGET]))
-    except (ImportError, ValueError):
-        cls = None  # not a class, or not importable: instantiate says which, below
-    if cls is not None:
-        _check_arguments(cls, [str(k) for k in cfg if k not in (TARGET, PARTIAL)], group)
+    found = find(str(cfg[TARGET]))  # None: not importable; instantiate says so below
+    if inspect.isclass(found):
+        _check_arguments(found, [str(k) for k in cfg if k not in (TARGET, PARTIAL)], group)
     try:
         return instantiate(dict(cfg), **kwargs)
     except InstantiationException as err:
-        reason = str(err).strip().splitlines()[-1]
-        raise ConfigError(f"{group}: cannot build {cfg[TARGET]}: {reason}") from None
+        lines = [line.strip() for line in str(err).strip().splitlines() if not line.startswith("full_key:")]
+        reason = " ".join(lines).split(", set env var HYDRA_FULL_ERROR")[0]  # cnnexp shows no traceback to see
+        hint = "; is its package installed, or its module on PYTHONPATH?" if found is None else ""
+        raise ConfigError(f"{group}: cannot build {cfg[TARGET]}: {reason}{hint}") from None
 
 
 def _check_arguments(cls: type, given: list[str], group: str) -> None:
@@ -80,6 +80,35 @@ def _check_arguments(cls: type, given: list[str], group: str) -> None:
                 f"{group}.{name}: {cls.__name__} takes no argument '{name}'.{closest(name, known)} "
                 f"Its arguments: {', '.join(known)}."
             )
+
+
+def build_subclass(target: Target, group: str, base: type, fix: str) -> Any:
+    """`target` built once the class it names is known to be a `base` (a Lightning Callback, a Logger): a function or
+    any other class is refused, naming `group`, before anything is called. Its module is imported to tell: the
+    name comes from the command line or the user's config, never from a file (targets.py)."""
+    found = find(target.target)
+    if found is not None and not (inspect.isclass(found) and issubclass(found, base)):
+        what = "a class" if inspect.isclass(found) else f"a {type(found).__name__}"
+        kind = f"{base.__module__.split('.')[0]} {base.__name__}"
+        raise ConfigError(f"{group}._target_={target.target}: {target.target} is {what}, not a {kind}; {fix}")
+    return target.build(group)  # not found: instantiate says why, naming the group
+
+
+def find(path: str) -> Any | None:
+    """What a dotted name names (a module's attribute, or a module), importing the longest module prefix it has;
+    None when there is none. Nothing is called but the imports."""
+    parts = path.split(".")
+    for end in range(len(parts), 0, -1):
+        try:
+            found: Any = importlib.import_module(".".join(parts[:end]))
+        except Exception:  # not a module, or one that fails to import: instantiate names the error, as a ConfigError
+            continue
+        for part in parts[end:]:
+            found = getattr(found, part, None)
+            if found is None:
+                return None
+        return found
+    return None
 
 
 def locate(path: str) -> type:

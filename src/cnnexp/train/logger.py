@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from cnnexp.errors import ConfigError
-from cnnexp.train.instantiate import TARGET, Target, preset_schemas, read_target
+from cnnexp.train.instantiate import TARGET, Target, build_subclass, preset_schemas, read_target
 
 if TYPE_CHECKING:
     from pytorch_lightning.loggers import Logger
@@ -64,4 +64,11 @@ def _installed(target: Target, where: str) -> Target:
 
 
 def make_loggers(entries: Mapping[str, Target]) -> list[Logger]:
-    return [target.build("logger" if name == "logger" else f"logger.{name}") for name, target in entries.items()]
+    """Each logger, once its class is known to be a Lightning Logger (nothing else is called)."""
+    from pytorch_lightning.loggers import Logger
+
+    fix = "name a Logger class there (e.g. pytorch_lightning.loggers.CSVLogger), or choose logger= from conf/logger/."
+    return [
+        build_subclass(target, "logger" if name == "logger" else f"logger.{name}", Logger, fix)
+        for name, target in entries.items()
+    ]

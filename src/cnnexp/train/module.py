@@ -23,7 +23,7 @@ class Classifier(pl.LightningModule):
         self,
         net: nn.Module,
         num_classes: int,
-        optimizer: OptimizerFactory,
+        optimizer: OptimizerFactory | None,  # None: a module that only evaluates (task=test)
         schedule: Schedule | None = None,
         loss: Loss = cross_entropy,
     ) -> None:
@@ -122,6 +122,8 @@ class Classifier(pl.LightningModule):
             torch.cuda.set_rng_state_all(rng["cuda"])
 
     def configure_optimizers(self) -> Any:
+        if self.optimizer_factory is None:
+            raise RuntimeError("this Classifier was built to evaluate only (no optimizer): it cannot be trained")
         optimizer = self.optimizer_factory([p for p in self.parameters() if p.requires_grad])
         if self.schedule is None:
             return optimizer
