@@ -28,7 +28,7 @@ class RecordRun(pl.Callback):
         self.record: dict[str, Any] | None = None  # Record.to_dict(), made once
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        facts = data_facts(trainer.datamodule)
+        facts = data_facts(trainer.datamodule)  # type: ignore[attr-defined]  # set by Lightning's data connector
         if facts is None:
             return  # data of another kind (a test's own loaders): nothing to describe
         self.record = make_record(self.run, facts, given_overrides()).to_dict()

@@ -99,7 +99,8 @@ def _resume_differences(theirs: Run, ours: Run) -> Iterator[tuple[str, Any, Any]
         yield "model", a["model"]["name"], b["model"]["name"]  # one difference that explains all the others
     else:
         # model.init: how fresh weights were drawn, and the resumed weights replace them.
-        yield from diff(*({k: v for k, v in m.items() if k != "init"} for m in (a["model"], b["model"])), "model")
+        theirs_model, ours_model = ({k: v for k, v in m.items() if k != "init"} for m in (a["model"], b["model"]))
+        yield from diff(theirs_model, ours_model, "model")
     yield from diff({k: a["data"][k] for k in RESUMED_DATA}, {k: b["data"][k] for k in RESUMED_DATA}, "data")
     if a["optimizer"]["_target_"] != b["optimizer"]["_target_"]:
         yield "optimizer", a["optimizer"]["_target_"], b["optimizer"]["_target_"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,7 +70,7 @@ def instantiate_target(cfg: Mapping[str, Any], group: str, **kwargs: Any) -> Any
 
 def _check_arguments(cls: type, given: list[str], group: str) -> None:
     """An argument the class does not take, named with its group and the closest real one."""
-    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    params = _init_parameters(cls)
     if any(p.kind is p.VAR_KEYWORD for p in params):
         return  # takes any keyword: nothing to check here
     known = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
@@ -125,17 +125,26 @@ def preset_schemas(prefix: str, classes: Mapping[str, str]) -> dict[str, type]:
     return schemas
 
 
+def _init_parameters(cls: type) -> list[inspect.Parameter]:
+    """The constructor's parameters after `self`, as written on the class (not on an instance)."""
+    return list(inspect.signature(cls.__init__).parameters.values())[1:]  # type: ignore[misc]
+
+
+def _copier(value: list[Any]) -> Callable[[], list[Any]]:
+    return lambda: list(value)
+
+
 def signature_schema(cls: type, name: str, partial: bool = False, skip: tuple[str, ...] = ()) -> type:
     """A dataclass with `_target_` and one field per constructor argument of `cls`."""
     fields: list[tuple[str, Any, Any]] = [(TARGET, str, field(default=f"{cls.__module__}.{cls.__qualname__}"))]
     if partial:
         fields.append((PARTIAL, bool, field(default=True)))
-    for param in list(inspect.signature(cls.__init__).parameters.values())[1:]:
+    for param in _init_parameters(cls):
         if param.name in skip or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
         value = _default(param)
         # A list default must be built fresh for each config (dataclasses refuse a shared mutable default).
-        made = field(default_factory=lambda v=value: list(v)) if isinstance(value, list) else field(default=value)
+        made = field(default_factory=_copier(value)) if isinstance(value, list) else field(default=value)
         fields.append((param.name, Any, made))
     return dataclasses.make_dataclass(name, fields)
 
