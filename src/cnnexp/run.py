@@ -86,6 +86,7 @@ class Options:
     input: str | None = setting(fd.optional(_text), None)  # task=predict: an image file, a folder or a glob
     top_k: int = setting(fd.integer(1), 5)  # task=predict: classes shown per image
     format: str = setting(fd.text, "onnx")  # task=export: onnx, torchscript or pt2
+    output: Path | None = setting(_optional_path, None)  # task=export | predict: the file to write, else in the run folder
     plugins: tuple[str, ...] = setting(read_plugins, ())  # your modules of layer types, imported before the run is read
 
 

@@ -124,3 +124,37 @@ def test_a_run_replacing_a_finished_export_removes_the_files_it_wrote_and_keeps_
     assert cli(*predict_args(trained, folder, image, "overwrite=true"))[0] == 0
     assert sorted(p.name for p in folder.glob("[!.]*") if p.is_file()) == ["cnnexp.log", "metrics.json", "notes.txt", "predictions.csv"]
     assert (folder / "notes.txt").read_bytes() == MINE
+
+
+def test_output_puts_the_export_where_the_user_wants_it_and_says_so_first(
+    trained: Trained, cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    said: list[str] = []  # what goes to stdout, in order (the cli fixture keeps stderr only)
+    printed = print
+    monkeypatch.setattr("builtins.print", lambda *a, **k: printed(*a, **k) if "file" in k else said.append(" ".join(map(str, a))))
+    wanted, run = tmp_path / "models" / "digits.pt", tmp_path / "run"
+    assert cli(*export_args(trained, run, f"output={wanted}"))[0] == 0
+    assert said[0] == f"task=export: writing {wanted} and digits.pt.json (torchscript)"  # before the work
+    assert torch.jit.load(str(wanted))(torch.zeros(1, 1, 28, 28)).shape == (1, 10)
+    assert json.loads((wanted.parent / "digits.pt.json").read_text())["file"] == "digits.pt"
+    assert sorted(p.name for p in wanted.parent.iterdir()) == ["digits.pt", "digits.pt.json"]  # no metrics.json there
+    code, err = cli(*export_args(trained, tmp_path / "run2", f"output={wanted}"))
+    assert (code, one_paragraph(err)) == (2, exists("export", wanted))
+
+
+def test_output_of_another_kind_names_the_suffix_to_use(trained: Trained, cli: Cli, tmp_path: Path, no_work: None) -> None:
+    code, err = cli(*export_args(trained, tmp_path / "run", f"output={tmp_path / 'model.onnx'}"))
+    assert (code, one_paragraph(err)) == (
+        2,
+        f"output={tmp_path / 'model.onnx'}: task=export writes a .pt file here (lenet5.pt); give a path that ends in "
+        f".pt, e.g. output={tmp_path / 'model.pt'}.",
+    )
+
+
+def test_output_puts_the_predictions_where_the_user_wants_them(
+    trained: Trained, cli: Cli, tmp_path: Path, image: Path
+) -> None:
+    wanted = tmp_path / "table.csv"
+    assert cli(*predict_args(trained, tmp_path / "run", image, f"output={wanted}"))[0] == 0
+    assert wanted.read_text().startswith("path,class,probability,")
+    assert not (tmp_path / "run" / "predictions.csv").exists()

@@ -21,8 +21,23 @@ ELSEWHERE = "choose another folder for the run (hydra.run.dir=...)"
 NOT_A_FOLDER = "it is not a folder"
 
 
-def reserve_outputs(folder: Path, names: Sequence[str], task: str, overwrite: bool) -> list[Path]:
-    """The paths of `names` in `folder`, each checked, then recorded as this run's in its metrics.json.
+def target(run_dir: Path, name: str, chosen: Path | None, task: str) -> tuple[Path, str]:
+    """(folder, file name) a task writes: `output=` when the user chose a file (of the same kind as `name`), else
+    `name` in the run folder."""
+    if chosen is None:
+        return run_dir, name
+    suffix = "".join(Path(name).suffixes[-1:])
+    if chosen.suffix != suffix:
+        raise ConfigError(
+            f"output={chosen}: task={task} writes a {suffix} file here ({name}); give a path that ends in {suffix}, "
+            f"e.g. output={chosen.with_suffix(suffix)}."
+        )
+    return chosen.parent, chosen.name
+
+
+def reserve_outputs(folder: Path, names: Sequence[str], task: str, overwrite: bool, record: bool = True) -> list[Path]:
+    """The paths of `names` in `folder`, each checked, then (`record`: `folder` is the run folder) recorded as this
+    run's in its metrics.json; a folder of the user's (output=) gets no metrics.json.
 
     Nothing is removed here: the task writes each file beside its target and renames it into place once whole,
     so a failed or interrupted run leaves a replaced file as it was, and a link is replaced, not its target."""
@@ -34,9 +49,10 @@ def reserve_outputs(folder: Path, names: Sequence[str], task: str, overwrite: bo
         raise ConfigError(_unwritable(task, paths[0], folder, why)) from None
     for path in paths:
         check_output(path, task, overwrite)
-    record = folder / METRICS
-    old = read_json(record)
-    write_json(record, {**old, OUTPUTS: sorted({*_names(old.get(OUTPUTS)), *names})})
+    if record:
+        metrics = folder / METRICS
+        old = read_json(metrics)
+        write_json(metrics, {**old, OUTPUTS: sorted({*_names(old.get(OUTPUTS)), *names})})
     return paths
 
 

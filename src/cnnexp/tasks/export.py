@@ -26,7 +26,7 @@ from cnnexp.export.check import Exported, export
 from cnnexp.export.formats import FORMATS, INPUT, OUTPUT
 from cnnexp.run import Run
 from cnnexp.rundir.names import safe_name
-from cnnexp.rundir.outputs import reserve_outputs
+from cnnexp.rundir.outputs import reserve_outputs, target
 from cnnexp.tasks.base import TASKS
 from cnnexp.train.results import write_json
 
@@ -41,8 +41,11 @@ def export_task(run: Run) -> Exported:
     fmt = FORMATS.get(name, "format")
     fmt.check_packages(name)  # before the network is built: a missing package is the first thing to know
     record = ckpt.require_record("task=export")
-    file = f"{safe_name(run.model.name, FILE_LIMIT)}{fmt.suffix}"  # the record's name is data: no `/` or `..`
-    path, sidecar = reserve_outputs(Path(run.output_dir), [file, f"{file}.json"], "export", run.options.overwrite)
+    named = f"{safe_name(run.model.name, FILE_LIMIT)}{fmt.suffix}"  # the record's name is data: no `/` or `..`
+    folder, file = target(Path(run.output_dir), named, run.options.output, "export")
+    in_run = run.options.output is None
+    path, sidecar = reserve_outputs(folder, [file, f"{file}.json"], "export", run.options.overwrite, record=in_run)
+    print(f"task=export: writing {path} and {sidecar.name} ({name})", flush=True)  # before minutes of exporting
     done = _export_into(path, ckpt.network(run.model), name, run.model.input_shape)
     write_json(sidecar, describe(run, record, name, done, str(ckpt.path)))
     print(

@@ -29,7 +29,7 @@ from cnnexp.data.spec import Augment
 from cnnexp.data.transforms import BatchTransform, check_adapt
 from cnnexp.errors import ConfigError
 from cnnexp.run import Run
-from cnnexp.rundir.outputs import reserve_outputs
+from cnnexp.rundir.outputs import reserve_outputs, target
 from cnnexp.tasks.base import TASKS
 from cnnexp.train.results import atomic_write
 
@@ -51,7 +51,10 @@ def predict_task(run: Run) -> list[Prediction]:
         raise ConfigError(
             "task=predict needs input=PATH: an image file, a folder of images, or a glob such as 'photos/*.jpg'."
         )
-    out = reserve_outputs(Path(run.output_dir), [CSV_FILE], "predict", run.options.overwrite)[0]
+    folder, file = target(Path(run.output_dir), CSV_FILE, run.options.output, "predict")
+    in_run = run.options.output is None
+    out = reserve_outputs(folder, [file], "predict", run.options.overwrite, record=in_run)[0]
+    print(f"task=predict: writing {out}", flush=True)
     paths = find_images(run.options.input)
     data, model = run.data, run.model
     check_adapt(data.shape, model.input_shape, data.adapt, data.name)
