@@ -80,7 +80,8 @@ class DataSpec:
     batch_size: int = setting(fd.integer(1), 128)
     # Sizes: a number of images, or a share of the split (0.1 = 10%). val: held out of train (unless the
     # source has a val split); test: a subset of the test split, or held out of train when there is none.
-    val_size: int | float = setting(_count_or_share(0), 5000)
+    # The share 0.1 by default, so that any train_size leaves most images to train on (6000 -> 5400 / 600).
+    val_size: int | float = setting(_count_or_share(0), 0.1)
     train_size: int | float | None = setting(fd.optional(_count_or_share(1)), None)
     test_size: int | float | None = setting(fd.optional(_count_or_share(1)), None)
     seed: int = setting(fd.integer(0), 0)
