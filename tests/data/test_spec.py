@@ -10,13 +10,13 @@ import torch
 from omegaconf import OmegaConf
 
 from cnnexp.data.sources import SOURCES, resolve_data
-from cnnexp.data.spec import DataSpec, read_data
+from cnnexp.data.spec import SOURCE_KEYS, DataSpec, read_data
 from cnnexp.data.split import Source, Tensors, split
 from cnnexp.errors import ConfigError
 from cnnexp.groups import schema_of
 
 DataConf = schema_of(DataSpec)  # the schema Hydra checks conf/data files against
-DATA_KEYS = tuple(DataSpec.__dataclass_fields__)
+SHARED_KEYS = set(DataSpec.__dataclass_fields__) - set(SOURCE_KEYS)  # every source reads these
 
 
 def parse_data(raw: dict[str, Any]) -> DataSpec:
@@ -44,12 +44,14 @@ def test_every_data_file_parses(path: Path) -> None:
     text = path.read_text()
     assert text.splitlines()[0].startswith("#") and "defaults:\n  - /schema/data@_here_\n  - _self_" in text
     raw = OmegaConf.load(path)
-    assert set(raw) - {"defaults"} == set(DATA_KEYS), "every conf/data file states every key"
-    root = {"root": "/images", "num_classes": 3} if path.stem == "image_folder" else {}
+    own = set(SOURCES.get(path.stem, "test").keys)
+    assert set(raw) - {"defaults"} == SHARED_KEYS | own, "every conf/data file states every key its source reads"
+    root = {"root": "/images", "num_classes": 3} if path.stem in ("image_folder", "csv", "hf") else {}
     spec = parse_data(plain(path, **root))
     # Whatever a set's size, a tenth of its train split is held out for validation: most of it trains.
     assert spec.name == path.stem and spec.batch_size == 128 and spec.val_size == 0.1
-    assert spec.in_memory is (path.stem != "image_folder")
+    assert spec.in_memory is (path.stem not in ("image_folder", "csv", "hf"))
+    assert all(getattr(spec, key) is None for key in set(SOURCE_KEYS) - own), "the keys of other sources are null"
 
 
 @pytest.mark.parametrize("name", ["digits", "mnist", "fashion_mnist", "cifar10"])
@@ -102,6 +104,12 @@ BAD = [
     ({"augment": {"shift": 2}}, r"data\.augment: unknown key 'shift'"),
     ({"colour": 1}, r"data: unknown key 'colour'"),
     ({"root": None}, r"data\.root must be given for data=mnist"),
+    # A key of some sources only is refused by the others, never ignored:
+    ({"image_column": "file"}, r"^data\.image_column=file is read by data=csv and data=hf only, not by data=mnist; drop it \(or set it to null\)\.$"),
+    ({"split_column": "fold"}, r"^data\.split_column=fold is read by data=csv only, not by data=mnist"),
+    ({"dataset": "ylecun/mnist"}, r"^data\.dataset=ylecun/mnist is read by data=hf only, not by data=mnist"),
+    ({"name": "csv", "dataset": "x"}, r"^data\.dataset=x is read by data=hf only, not by data=csv"),
+    ({"name": "hf", "split_column": "s"}, r"^data\.split_column=s is read by data=csv only, not by data=hf"),
 ]
 
 
