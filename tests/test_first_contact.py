@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -80,7 +81,11 @@ def test_a_run_says_where_and_what_in_one_line_and_keeps_its_log(tmp_path: Path)
         f"500 train / 100 val / 100 test images, 10 classes, uint8 in memory on cpu (0.5 MiB), "
         f"mean {_stat(lines, 'mean')} std {_stat(lines, 'std')}"
     ]
-    assert lines[-1].startswith("test accuracy ")
+    assert re.fullmatch(
+        rf"test accuracy [01]\.\d{{4}} on 100 images  best val accuracy [01]\.\d{{4}} on 100  epochs 1 of 500 train images  "
+        rf"\d+ images/s  run folder {re.escape(str(tmp_path / 'run'))}",
+        lines[-1],
+    ), lines[-1]
     for noise in ("💡", "Tip:", "LeafSpec", "multiple `ModelCheckpoint`", "GPU available"):
         assert noise not in run.stdout + run.stderr, noise
     log = (tmp_path / "run" / "cnnexp.log").read_text()

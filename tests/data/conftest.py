@@ -127,3 +127,25 @@ def image_tree(tmp_path: Path) -> ImageTree:
         return root
 
     return write
+
+
+def class_image(label: int, k: int = 0) -> Image.Image:
+    """8×8, dark (20) with the quadrant of class `label` bright (200 + k % 5); grey for even k, RGB for odd k (the
+    same values in each channel), so readers of both modes are exercised and the label shows in the pixels."""
+    pixels = np.full((8, 8), 20, dtype=np.uint8)
+    row, col = divmod(label % 4, 2)
+    pixels[4 * row : 4 * row + 4, 4 * col : 4 * col + 4] = 200 + k % 5
+    image = Image.fromarray(pixels, mode="L")
+    return image.convert("RGB") if k % 2 else image
+
+
+def bright_quadrant(images: torch.Tensor) -> torch.Tensor:
+    """(N, C, 8, 8) uint8 -> (N,) the quadrant `class_image` made bright: its label."""
+    quadrants = images[:, 0].float().unfold(1, 4, 4).unfold(2, 4, 4).mean((-1, -2)).flatten(1)  # (N, 4)
+    return quadrants.argmax(1)
+
+
+@pytest.fixture
+def class_images() -> tuple[Callable[..., Image.Image], Callable[[torch.Tensor], torch.Tensor]]:
+    """(class_image, bright_quadrant): tiny images whose pixels say their class, and the reader of that."""
+    return class_image, bright_quadrant

@@ -143,3 +143,19 @@ def test_sizes_and_shapes_are_checked_against_the_source(spec_for: SpecFor) -> N
         ImageDataModule(spec_for(shape=(1, 32, 32)), (1, 32, 32)).setup("fit")
     with pytest.raises(ConfigError, match=r"data\.num_classes=7 but data=digits has 10 classes"):
         ImageDataModule(spec_for(num_classes=7), (1, 28, 28)).setup("fit")
+
+
+def test_validation_larger_than_training_is_said_in_one_warning(
+    spec_for: SpecFor, prepared: Prepared, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="cnnexp")
+    dm = prepared(spec_for(val_size=200))  # 300 train images: 100 train, 200 val
+    assert (dm.count("train"), dm.count("val")) == (100, 200)
+    warned = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert [r.getMessage() for r in warned] == [
+        "data=digits: 200 val images (data.val_size=200 of the train split) but 100 train images: validation is "
+        "larger than training; a share such as data.val_size=0.1 holds out a tenth."
+    ]
+    caplog.clear()
+    prepared(spec_for(val_size=150))  # as many val images as train images: nothing to say
+    assert [r for r in caplog.records if r.levelname == "WARNING"] == []

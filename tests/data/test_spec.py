@@ -6,15 +6,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from omegaconf import OmegaConf
 
 from cnnexp.data.sources import SOURCES, resolve_data
-from cnnexp.data.spec import DataSpec, read_data
+from cnnexp.data.spec import SOURCE_KEYS, DataSpec, read_data
+from cnnexp.data.split import Source, Tensors, split
 from cnnexp.errors import ConfigError
 from cnnexp.groups import schema_of
 
 DataConf = schema_of(DataSpec)  # the schema Hydra checks conf/data files against
-DATA_KEYS = tuple(DataSpec.__dataclass_fields__)
+SHARED_KEYS = set(DataSpec.__dataclass_fields__) - set(SOURCE_KEYS)  # every source reads these
 
 
 def parse_data(raw: dict[str, Any]) -> DataSpec:
@@ -42,12 +44,27 @@ def test_every_data_file_parses(path: Path) -> None:
     text = path.read_text()
     assert text.splitlines()[0].startswith("#") and "defaults:\n  - /schema/data@_here_\n  - _self_" in text
     raw = OmegaConf.load(path)
-    assert set(raw) - {"defaults"} == set(DATA_KEYS), "every conf/data file states every key"
-    root = {"root": "/images", "num_classes": 3} if path.stem == "image_folder" else {}
+    own = set(SOURCES.get(path.stem, "test").keys)
+    assert set(raw) - {"defaults"} == SHARED_KEYS | own, "every conf/data file states every key its source reads"
+    root = {"root": "/images", "num_classes": 3} if path.stem in ("image_folder", "csv", "hf") else {}
     spec = parse_data(plain(path, **root))
-    # An image folder may be small: a tenth of it is held out for validation, whatever its size.
-    assert spec.name == path.stem and spec.batch_size == 128 and spec.val_size == (0.1 if path.stem == "image_folder" else 5000)
-    assert spec.in_memory is (path.stem != "image_folder")
+    # Whatever a set's size, a tenth of its train split is held out for validation: most of it trains.
+    assert spec.name == path.stem and spec.batch_size == 128 and spec.val_size == 0.1
+    assert spec.in_memory is (path.stem not in ("image_folder", "csv", "hf"))
+    assert all(getattr(spec, key) is None for key in set(SOURCE_KEYS) - own), "the keys of other sources are null"
+
+
+@pytest.mark.parametrize("name", ["digits", "mnist", "fashion_mnist", "cifar10"])
+@pytest.mark.parametrize(("train_size", "held_out"), [(6000, (5400, 600)), (600, (540, 60)), (None, None)])
+def test_a_tenth_of_any_train_size_is_held_out_for_validation(
+    name: str, train_size: int | None, held_out: tuple[int, int] | None
+) -> None:
+    spec = parse_data(plain(CONF / f"{name}.yaml", train_size=train_size, test_size=10))
+    available = 60000 if name != "cifar10" else 50000
+    fake = Tensors(torch.zeros(available, 1, 1, 1, dtype=torch.uint8), torch.zeros(available, dtype=torch.int64))
+    parts = split(Source(train=fake, test=fake, classes=["0"]), spec)
+    expected = held_out or (available * 9 // 10, available // 10)  # null: all of them
+    assert (len(parts["train"]), len(parts["val"]), len(parts["test"])) == (*expected, 10)
 
 
 def test_root_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -76,6 +93,7 @@ BAD = [
     ({"name": "digits", "train_size": 0.5}, r"data\.train_size=0\.5: data=digits renders whole numbers of images; give one, e\.g\. data\.train_size=6000"),
     # Known before the digits are rendered, so said before (a first rendering takes tens of seconds):
     ({"name": "digits", "train_size": 1000, "val_size": 5000}, r"data\.val_size=5000 leaves no training images of the 1000 in the train split; set data\.val_size below 1000, or a share such as 0\.1"),
+    ({"name": "digits", "train_size": 1000, "val_size": 0.9999}, r"data\.val_size=0\.9999 leaves no training images of the 1000 in the train split"),
     ({"name": "digits", "train_size": None, "val_size": 60000}, r"data\.val_size=60000 leaves no training images of the 60000 in the train split"),
     ({"num_workers": True}, r"data\.num_workers must be an integer"),
     ({"adapt": "yes"}, r"data\.adapt must be true or false"),
@@ -86,6 +104,12 @@ BAD = [
     ({"augment": {"shift": 2}}, r"data\.augment: unknown key 'shift'"),
     ({"colour": 1}, r"data: unknown key 'colour'"),
     ({"root": None}, r"data\.root must be given for data=mnist"),
+    # A key of some sources only is refused by the others, never ignored:
+    ({"image_column": "file"}, r"^data\.image_column=file is read by data=csv and data=hf only, not by data=mnist; drop it \(or set it to null\)\.$"),
+    ({"split_column": "fold"}, r"^data\.split_column=fold is read by data=csv only, not by data=mnist"),
+    ({"dataset": "ylecun/mnist"}, r"^data\.dataset=ylecun/mnist is read by data=hf only, not by data=mnist"),
+    ({"name": "csv", "dataset": "x"}, r"^data\.dataset=x is read by data=hf only, not by data=csv"),
+    ({"name": "hf", "split_column": "s"}, r"^data\.split_column=s is read by data=csv only, not by data=hf"),
 ]
 
 

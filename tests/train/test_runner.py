@@ -35,7 +35,7 @@ def _metrics(cfg: DictConfig) -> dict:
 
 @pytest.mark.parametrize(("group", "option"), [(g, o) for g in GROUPS for o in _options(g)])
 def test_every_config_group_option_instantiates(tiny_cfg: Tiny, group: str, option: str) -> None:
-    extra = ("data.root=/nonexistent", "data.num_classes=3") if option == "image_folder" else ()
+    extra = ("data.root=/nonexistent", "data.num_classes=3") if option in ("image_folder", "csv", "hf") else ()
     if group == "logger" and option in OPTIONAL_LOGGERS and importlib.util.find_spec(option) is None:
         with pytest.raises(ConfigError, match=rf"needs the '{option}' package, which is not installed: pip install 'cnnexp\[{option}\]'"):
             read_run(tiny_cfg(f"{group}={option}"))

@@ -48,10 +48,12 @@ class UnreadableImage(ConfigError):
 
 
 class Decode:
-    """Path -> uint8 (C, H, W) of the declared channels and size; a plain class so DataLoader workers can pickle it."""
+    """Path -> uint8 (C, H, W) of the declared channels and size; a plain class so DataLoader workers can pickle it.
 
-    def __init__(self, channels: int, height: int, width: int) -> None:
-        self.mode, self.size = MODES[channels], (width, height)
+    `source` names the data in messages (data=image_folder, data=csv)."""
+
+    def __init__(self, channels: int, height: int, width: int, source: str = "image_folder") -> None:
+        self.mode, self.size, self.source = MODES[channels], (width, height), source
 
     def __call__(self, path: str) -> Tensor:
         try:
@@ -59,14 +61,18 @@ class Decode:
         # Image decoders raise many types (OSError, SyntaxError, struct.error, ...); any of them means a bad file.
         except Exception as err:  # noqa: BLE001
             raise UnreadableImage(
-                f"data=image_folder: cannot read image {path} ({type(err).__name__}: {err}); remove or replace it."
+                f"data={self.source}: cannot read image {path} ({type(err).__name__}: {err}); remove or replace it."
             ) from None
 
     def read(self, path: str) -> Tensor:
         """The image, or PIL's own error for a file it cannot read (task=predict lists those and goes on)."""
         with Image.open(path) as img:
-            # PIL's bilinear resize widens its filter when shrinking, so downscaling is antialiased.
-            return pil_to_tensor(eight_bit(img).convert(self.mode).resize(self.size, Image.Resampling.BILINEAR))
+            return self.image(img)
+
+    def image(self, img: Image.Image) -> Tensor:
+        """An opened image (a file's, or a Hugging Face dataset's) in the declared mode and size."""
+        # PIL's bilinear resize widens its filter when shrinking, so downscaling is antialiased.
+        return pil_to_tensor(eight_bit(img).convert(self.mode).resize(self.size, Image.Resampling.BILINEAR))
 
 
 def eight_bit(img: Image.Image) -> Image.Image:
@@ -135,7 +141,7 @@ class _Walk:
         return sorted(found)  # ImageFolder's order
 
     def _visit(self, directory: Path, above: tuple[FileId, ...], label: str, found: list[str]) -> None:
-        ident = _id(os.stat(directory))
+        ident = file_id(os.stat(directory))
         if ident in above:
             raise ConfigError(
                 f"data=image_folder: {directory} links back to a folder above it (a loop: every file below it would "
@@ -161,9 +167,9 @@ class _Walk:
             self.problems.append(f"{path} ({err.strerror}: a broken link?)")
             return
         if not stat.S_ISREG(info.st_mode):
-            self.problems.append(f"{path} (a {_kind(info.st_mode)}, not a regular file)")
+            self.problems.append(f"{path} (a {file_kind(info.st_mode)}, not a regular file)")
             return
-        ident = _id(info)
+        ident = file_id(info)
         if ident not in self.ids:
             self.ids[ident], self.classes[ident] = str(path), label
             found.append(str(path))
@@ -173,20 +179,25 @@ class _Walk:
     def check(self, folder: Path) -> None:
         if self.problems:
             raise ConfigError(f"data=image_folder: {len(self.problems)} file(s) under {folder} cannot be used: "
-                              f"{_listed(self.problems)}. Remove or replace them.")  # fmt: skip
+                              f"{listed(self.problems)}. Remove or replace them.")  # fmt: skip
 
 
-def _id(info: os.stat_result) -> FileId:
+def file_id(info: os.stat_result) -> FileId:
     return (info.st_dev, info.st_ino)
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
     kinds = {stat.S_ISFIFO: "FIFO", stat.S_ISSOCK: "socket", stat.S_ISCHR: "character device", stat.S_ISBLK: "block device"}
     return next((name for test, name in kinds.items() if test(mode)), "special file")
 
 
-def _listed(items: list[str]) -> str:
+def listed(items: list[str]) -> str:
     return "; ".join(items[:SHOWN]) + (f"; and {len(items) - SHOWN} more" if len(items) > SHOWN else "")
+
+
+def named_some(names: list[str], shown: int = 10) -> str:
+    """'a, b, c', or the first `shown` names and how many there are in all."""
+    return ", ".join(names) if len(names) <= shown else f"{', '.join(names[:shown])}, ... ({len(names)} in all)"
 
 
 def class_names(folder: Path) -> list[str]:
@@ -233,7 +244,7 @@ def checked_splits(folders: dict[str, Path]) -> dict[str, Indexed]:
         if shared:
             raise ConfigError(
                 f"data=image_folder: {len(shared)} file(s) of {split.root} are train files too (through links): "
-                f"{_listed(sorted(shared))}; {stage} must hold images the model never trains on."
+                f"{listed(sorted(shared))}; {stage} must hold images the model never trains on."
             )
     return splits
 
@@ -254,12 +265,16 @@ def prepare_folder(spec: DataSpec) -> None:
     """Check the layout and decode every image once, as training will, so a bad file stops the run before it."""
     parts, _, _ = _datasets(spec)
     paths = [path for part in parts.values() for path, _ in part.samples]
-    decode = Decode(spec.channels, spec.height, spec.width)
-    with ThreadPoolExecutor(max_workers=max(1, spec.num_workers)) as pool:
-        problems = [p for p in pool.map(lambda path: _problem(decode, path), paths) if p]
+    problems = [problem for _, problem in unreadable(paths, Decode(spec.channels, spec.height, spec.width), spec.num_workers)]
     if problems:
-        raise ConfigError(f"data=image_folder: {len(problems)} image file(s) cannot be read: {_listed(problems)}. "
+        raise ConfigError(f"data=image_folder: {len(problems)} image file(s) cannot be read: {listed(problems)}. "
                           f"Remove or replace them.")  # fmt: skip
+
+
+def unreadable(paths: list[str], decode: Decode, workers: int) -> list[tuple[str, str]]:
+    """(path, 'path (reason)') for each file that does not decode, in the order of `paths` (`workers` threads)."""
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return [(path, p) for path, p in zip(paths, pool.map(lambda path: _problem(decode, path), paths)) if p]
 
 
 def _problem(decode: Decode, path: str) -> str:

@@ -2,11 +2,15 @@
 
 Each source has a `prepare` step, run once per machine before training (download, generate, verify), and a
 `load` step run by every process, which only reads what is on disk. The tensor sources (digits and
-torchvision's MNIST, Fashion-MNIST, CIFAR-10) return whole splits as uint8 (N, C, H, W) with int64 labels.
+torchvision's MNIST, Fashion-MNIST, CIFAR-10) return whole splits as uint8 (N, C, H, W) with int64 labels;
+image folders (data/folders.py), tables of image files (data=csv, data/table.py) and Hugging Face datasets
+(data=hf, data/hf.py) return per-image datasets. A key that only some sources read (spec.SOURCE_KEYS: a table's
+columns, a dataset's name) is refused by the others, so that it is never silently ignored.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -17,7 +21,7 @@ import numpy as np
 import torch
 
 from cnnexp.data.digits import TRAIN_IMAGES, load_digits
-from cnnexp.data.spec import DataSpec, images_of
+from cnnexp.data.spec import SOURCE_KEYS, DataSpec, images_of
 from cnnexp.data.split import Source, Tensors, check_held_out
 from cnnexp.errors import ConfigError
 from cnnexp.registry import Registry
@@ -32,6 +36,7 @@ class SourceKind:
     prepare: Callable[[DataSpec], None]  # once per machine (Lightning's prepare_data)
     load: Callable[[DataSpec], Source]  # every process (Lightning's setup)
     complete: Callable[[DataSpec], DataSpec] = _as_declared  # at the edge: checks and values the source decides
+    keys: tuple[str, ...] = ()  # the SOURCE_KEYS this source reads; it refuses the others unless null
 
 
 SOURCES: Registry[SourceKind] = Registry("data source")
@@ -40,7 +45,14 @@ SOURCES: Registry[SourceKind] = Registry("data source")
 def resolve_data(spec: DataSpec) -> DataSpec:
     """The spec with its source's canonical name and what that source decides (an image folder's classes)."""
     name = SOURCES.canonical(spec.name, "data.name")
-    return SOURCES.get(name, "data.name").complete(replace(spec, name=name))
+    kind = SOURCES.get(name, "data.name")
+    for key in SOURCE_KEYS:
+        if getattr(spec, key) is not None and key not in kind.keys:
+            readers = " and ".join(f"data={other}" for other in SOURCES if key in SOURCES.get(other, "data.name").keys)
+            raise ConfigError(
+                f"data.{key}={getattr(spec, key)} is read by {readers} only, not by data={name}; drop it (or set it to null)."
+            )
+    return kind.complete(replace(spec, name=name))
 
 
 def _digits(spec: DataSpec) -> Source:
@@ -69,22 +81,26 @@ def _render_digits(spec: DataSpec) -> None:
     _digits(spec)
 
 
-def _folder(step: str) -> Callable[[DataSpec], Any]:
-    """A step of data/folders.py, imported when it runs: reading the default run imports no torchvision."""
+def _step(module: str, step: str) -> Callable[[DataSpec], Any]:
+    """A step of data/<module>.py, imported when it runs: reading the default run imports no torchvision (nor
+    `datasets`, an optional extra)."""
 
     def run(spec: DataSpec) -> Any:
-        from cnnexp.data import folders
-
-        return getattr(folders, step)(spec)
+        return getattr(importlib.import_module(f"cnnexp.data.{module}"), step)(spec)
 
     return run
 
 
+def _per_image(module: str, source: str, keys: tuple[str, ...] = ()) -> SourceKind:
+    """A source whose steps are prepare_<source>, load_<source> and complete_<source> of data/<module>.py."""
+    prepare, load, complete = (_step(module, f"{step}_{source}") for step in ("prepare", "load", "complete"))
+    return SourceKind(prepare=prepare, load=load, complete=complete, keys=keys)
+
+
 SOURCES.add("digits", SourceKind(prepare=_render_digits, load=_digits, complete=_rendered_counts))
-SOURCES.add(
-    "image_folder",
-    SourceKind(prepare=_folder("prepare_folder"), load=_folder("load_folder"), complete=_folder("complete_folder")),
-)
+SOURCES.add("image_folder", _per_image("folders", "folder"))
+SOURCES.add("csv", _per_image("table", "table", keys=("image_column", "label_column", "split_column")))
+SOURCES.add("hf", _per_image("hf", "hf", keys=("image_column", "label_column", "dataset")))
 
 
 # --- torchvision's datasets: their own files, download mirrors and checksums --------------------------------

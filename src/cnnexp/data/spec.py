@@ -17,6 +17,7 @@ from cnnexp.errors import ConfigError
 from cnnexp.groups import nested, read_group, setting, unset_keys
 
 EXAMPLES = {"root": "/path/to/images", "num_classes": 10}  # for keys a YAML leaves as ???
+SOURCE_KEYS = ("image_column", "label_column", "split_column", "dataset")  # read by some sources only
 
 
 def _root(value: Any, where: str) -> Path | None:
@@ -80,7 +81,8 @@ class DataSpec:
     batch_size: int = setting(fd.integer(1), 128)
     # Sizes: a number of images, or a share of the split (0.1 = 10%). val: held out of train (unless the
     # source has a val split); test: a subset of the test split, or held out of train when there is none.
-    val_size: int | float = setting(_count_or_share(0), 5000)
+    # The share 0.1 by default, so that any train_size leaves most images to train on (6000 -> 5400 / 600).
+    val_size: int | float = setting(_count_or_share(0), 0.1)
     train_size: int | float | None = setting(fd.optional(_count_or_share(1)), None)
     test_size: int | float | None = setting(fd.optional(_count_or_share(1)), None)
     seed: int = setting(fd.integer(0), 0)
@@ -92,6 +94,12 @@ class DataSpec:
     download: bool = setting(fd.boolean, True)
     num_workers: int = setting(fd.integer(0), 2)
     in_memory: bool = setting(fd.boolean, True)
+    # Keys of some sources only (SOURCE_KEYS), null for the others, which refuse them (data/sources.py): the
+    # columns of a table (data=csv) or a dataset (data=hf), and a dataset's name on the Hugging Face Hub.
+    image_column: str | None = setting(fd.optional(fd.text), None)
+    label_column: str | None = setting(fd.optional(fd.text), None)
+    split_column: str | None = setting(fd.optional(fd.text), None)
+    dataset: str | None = setting(fd.optional(fd.text), None)
 
     @property
     def shape(self) -> tuple[int, int, int]:

@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 from cnnexp.data.spec import DataSpec, images_of
 from cnnexp.errors import ConfigError
+from cnnexp.logs import is_rank_zero
 
 log = logging.getLogger(__name__)
 STAGES = ("train", "val", "test")
@@ -88,7 +89,17 @@ def split(source: Source, spec: DataSpec) -> dict[str, Part]:
     if source.test is not None:
         # A different stream for test than for train, so equal sizes do not pick "the same" positions.
         parts["test"] = take(source.test, _chosen(part_size(source.test), spec.test_size, spec.seed + 1, "test").sort().values)
+    _say_if_val_outweighs_train(part_size(parts["val"]), part_size(parts["train"]), source.val is None, spec)
     return {stage: parts[stage] for stage in STAGES}
+
+
+def _say_if_val_outweighs_train(val: int, train: int, held_out: bool, spec: DataSpec) -> None:
+    """One warning (not an error: it may be meant) when validation is larger than training, from the first process."""
+    if val <= train or not is_rank_zero():
+        return
+    where = f"data.val_size={spec.val_size} of the train split" if held_out else f"the val split of {spec.root}"
+    fix = "; a share such as data.val_size=0.1 holds out a tenth" if held_out else ""
+    log.warning(f"data={spec.name}: {val} val images ({where}) but {train} train images: validation is larger than training{fix}.")
 
 
 def _held_out(order: Tensor, count: int, setting: str) -> Tensor:
@@ -98,7 +109,7 @@ def _held_out(order: Tensor, count: int, setting: str) -> Tensor:
 
 
 def check_held_out(count: int, available: int, setting: str) -> None:
-    """Holding `count` of `available` train images out (`setting`, e.g. "data.val_size=5000") leaves some to
+    """Holding `count` of `available` train images out (`setting`, e.g. "data.val_size=0.1") leaves some to
     train on; else a ConfigError that says what to set."""
     if count >= available:
         raise ConfigError(

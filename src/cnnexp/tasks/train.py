@@ -232,6 +232,8 @@ def _metrics(exp: Experiment, tested: dict[str, float], seconds: float, checkpoi
         "test_acc": float(tested["test/acc"]),
         "test_loss": float(tested["test/loss"]),
         "test_images": int(tested["test/images"]),
+        "train_images": exp.datamodule.count("train"),  # the split as it was made (data.val_size held out)
+        "val_images": exp.datamodule.count("val"),
         **({"test_acc_top5": float(tested["test/acc_top5"])} if "test/acc_top5" in tested else {}),
         "best_val_acc": None,
         "epochs": exp.trainer.current_epoch,
@@ -263,8 +265,9 @@ def _report(exp: Experiment, metrics: dict[str, Any]) -> None:
         log.info(f"test accuracy {metrics['test_acc']:.4f} on {metrics['test_images']:,} images  run folder {exp.run_dir}")
         return
     log.info(
-        f"test accuracy {metrics['test_acc']:.4f}  best val accuracy {_fmt(metrics['best_val_acc'])}  "
-        f"epochs {metrics['epochs']}  {metrics['train_images_per_s']:.0f} images/s  run folder {exp.run_dir}"
+        f"test accuracy {metrics['test_acc']:.4f} on {metrics['test_images']:,} images  best val accuracy "
+        f"{_fmt(metrics['best_val_acc'])} on {metrics['val_images']:,}  epochs {metrics['epochs']} of "
+        f"{metrics['train_images']:,} train images  {metrics['train_images_per_s']:.0f} images/s  run folder {exp.run_dir}"
     )
 
 
