@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+from fake_cuda import DDP_ENV, ENV, H100_X2, LOG_ENV, FakeCuda
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -29,6 +30,32 @@ CONF = ROOT / "conf"
 MODEL_NAMES = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
 
 Compose = Callable[..., DictConfig]
+CUDA_SITE = ROOT / "tests" / "cuda_site"  # fake_cuda.py and the sitecustomize.py that installs it
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cuda_site_in_started_processes() -> Iterator[None]:
+    """Every process a test starts imports tests/cuda_site/sitecustomize.py: one started by a test that uses
+    `fake_cuda` sees the test's fake GPUs; any other, none (the module does nothing without CNNEXP_FAKE_CUDA)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(CUDA_SITE), os.environ.get("PYTHONPATH")])))
+        yield
+
+
+@pytest.fixture
+def fake_cuda(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., FakeCuda]:
+    """fake_cuda(spec=H100_X2) -> the machine's GPUs as `spec` describes them (tests/cuda_site/fake_cuda.py), in
+    this process and in every process the test starts, undone after the test. Nothing runs on a GPU: Lightning
+    trains on the CPU, and each Trainer's arguments are recorded in tmp_path/fake_cuda.jsonl (`trainers_built`)."""
+
+    def install(spec: str = H100_X2) -> FakeCuda:
+        monkeypatch.setenv(ENV, spec)
+        monkeypatch.setenv(LOG_ENV, str(tmp_path / "fake_cuda.jsonl"))
+        for key in (*DDP_ENV, "SLURM_NTASKS", "SLURM_JOB_NAME"):  # as a plain shell has it: not a DDP child
+            monkeypatch.delenv(key, raising=False)
+        return FakeCuda.parse(spec).install(monkeypatch)
+
+    return install
 
 
 @pytest.fixture(scope="session")

@@ -67,6 +67,11 @@ def trainer_kwargs(cfg: Mapping[str, Any]) -> dict[str, Any]:
     gpus = kwargs.pop("gpus", None)
     if gpus:
         kwargs.update(_from_gpus(gpus, kwargs))
+    if "devices" not in kwargs and kwargs.get("strategy", "auto") == "auto":
+        # Lightning's devices=auto takes every GPU there is, and for several starts DDP processes of its own that
+        # re-run the command line (under -m each would run the whole sweep; train/launch.py): one device unless
+        # more are asked for (trainer.gpus=N).
+        kwargs["devices"] = 1
     if str(kwargs.get("accelerator", "")).lower() in GPU_NAMES:
         _require_gpus(int(kwargs["devices"]) if isinstance(kwargs.get("devices"), int) else 1, "trainer.accelerator=gpu")
     return resolve_precision(kwargs)  # after the translation: `auto` depends on the accelerator

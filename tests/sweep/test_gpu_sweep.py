@@ -1,0 +1,36 @@
+"""A parallel sweep on a machine with two fake GPUs (tests/cuda_site/fake_cuda.py): each job of
+launcher=local_parallel with trainer.gpus=1 trains on a GPU it holds (train/gpu_slots.py), not on GPU 0 for all."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from conftest import job_overrides
+from fake_cuda import H100_X2, FakeCuda, trainers_built
+from helpers import metrics
+
+
+def test_each_job_of_a_parallel_sweep_trains_on_a_gpu_it_holds(fake_cuda: Callable[..., FakeCuda], tmp_path: Path) -> None:
+    fake_cuda(H100_X2)
+    sweep = tmp_path / "sweep"
+    # The digits rendered once for the tests of the session; TMPDIR: this sweep's GPU locks, apart from any other test's or user's on this machine.
+    env = {**os.environ, "CNNEXP_DATA": str(tmp_path.parent / "data"), "TMPDIR": str(tmp_path)}
+    command = [sys.executable, "-m", "cnnexp", "-m", "launcher=local_parallel", "trainer.gpus=1", "seed=1,2",
+               "debug=fdr", "trainer.enable_progress_bar=false", f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    run = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    assert [[o for o in job_overrides(job) if o.startswith("seed=")] for job in jobs] == [["seed=1"], ["seed=2"]]
+    assert all(metrics(job)["status"] == "ok" for job in jobs)
+    built = trainers_built(tmp_path / "fake_cuda.jsonl")
+    assert len(built) == 2 and len({b["pid"] for b in built}) == 2  # one Trainer per job, each in a joblib worker
+    for trainer in built:
+        asked = trainer["asked"]
+        assert (asked["accelerator"], asked["strategy"], asked["precision"]) == ("gpu", "auto", "bf16-mixed")
+        assert asked["devices"] in ([0], [1])  # the one GPU the job holds, by index
+    held = {f"gpu{b['asked']['devices'][0]}.lock" for b in built}
+    assert held <= {p.name for p in (tmp_path / "cnnexp-gpu-locks").iterdir()}
