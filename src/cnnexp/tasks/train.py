@@ -7,13 +7,14 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from hydra.core.hydra_config import HydraConfig
 from lightning_fabric.utilities.rank_zero import rank_zero_only
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from cnnexp.checkpoint.finetune import freeze, init_from
@@ -68,7 +69,7 @@ def _resumed(run: Run) -> Checkpoint | None:
 def _start_weights(exp: Experiment, resume: Checkpoint | None) -> None:
     """Frozen layers first (the optimizer's parameters follow them), then the resumed state or init_from's weights."""
     net, options, model = exp.module.net, exp.run.options, exp.run.model.name
-    speak = rank_zero_only.rank == 0
+    speak = _rank_zero()
     if options.freeze:
         frozen = freeze(net, options.freeze, model)
         count = sum(p.numel() for name, p in net.named_parameters() if name.rpartition(".")[0] in frozen)
@@ -80,6 +81,11 @@ def _start_weights(exp: Experiment, resume: Checkpoint | None) -> None:
         loaded = init_from(net, options.init_from, model, named_targets(exp.run.to_dict()))
         if speak:
             log.info(loaded.text())
+
+
+def _rank_zero() -> bool:
+    """Lightning's rank of this process (set on its rank_zero_only decorator once the strategy knows it)."""
+    return getattr(rank_zero_only, "rank", 0) == 0
 
 
 @contextlib.contextmanager
@@ -98,7 +104,7 @@ def _own_gpu_in_parallel_sweeps(run: Run) -> Iterator[Run]:
 
 def _train(run: Run, resume: Checkpoint | None, ranks: Ranks) -> float:
     exp = assemble(run, extra=trial_pruning())  # an Optuna trial with a pruner reports each epoch
-    if rank_zero_only.rank == 0:  # DDP children run this file too; only rank 0 writes and prints
+    if _rank_zero():  # DDP children run this file too; only rank 0 writes and prints
         log.info(exp.summary.table())
         write_summary(exp.run_dir, exp.summary)
     _start_weights(exp, resume)
@@ -106,7 +112,8 @@ def _train(run: Run, resume: Checkpoint | None, ranks: Ranks) -> float:
     start = time.perf_counter()
     try:
         exp.trainer.fit(exp.module, datamodule=exp.datamodule, ckpt_path=path)
-        best = exp.trainer.checkpoint_callback.best_model_path if exp.trainer.checkpoint_callback else ""
+        saving = exp.trainer.checkpoint_callback
+        best = saving.best_model_path if isinstance(saving, ModelCheckpoint) else ""
         # The path itself, not "best": Lightning would warn that the run has two ModelCheckpoint callbacks.
         tested = exp.trainer.test(exp.module, datamodule=exp.datamodule, ckpt_path=best or None, verbose=False)
     except SIGTERMException:
@@ -126,7 +133,8 @@ def _train(run: Run, resume: Checkpoint | None, ranks: Ranks) -> float:
 
 def _stopped(exp: Experiment) -> BaseException:
     """SIGTERM or Ctrl-C inside fit, validation or test: what to continue from, recorded and said."""
-    callback = next(cb for cb in exp.trainer.callbacks if isinstance(cb, CheckpointOnInterrupt))
+    callbacks = exp.trainer.callbacks  # type: ignore[attr-defined]  # set by Lightning's callback connector
+    callback = next(cb for cb in callbacks if isinstance(cb, CheckpointOnInterrupt))
     # Nothing saved now (the sanity check, the test after training): the newest checkpoint already there is
     # what continues the run (last.ckpt once training has ended).
     checkpoint = callback.saved or newest_checkpoint(exp.run_dir) or exp.run.options.ckpt_path  # resumed: before a save
@@ -224,7 +232,7 @@ def _other_class_names(exp: Experiment, ckpt: Checkpoint) -> None:
               f"position ({pairs}, ...)", file=sys.stderr, flush=True)  # fmt: skip
 
 
-def _metrics(exp: Experiment, tested: dict[str, float], seconds: float, checkpoint: str) -> dict[str, Any]:
+def _metrics(exp: Experiment, tested: Mapping[str, float], seconds: float, checkpoint: str) -> dict[str, Any]:
     return {
         "status": "ok",
         "model": exp.run.model.name,

@@ -63,7 +63,8 @@ class Classifier(pl.LightningModule):
         """Whether Lightning writes step metrics after this step: every trainer.log_every_n_steps optimizer steps
         and when training stops (its rule). Each `self.log` call costs Lightning's result bookkeeping, so the
         other steps skip it: the logger receives the same points as if every step logged."""
-        every, trainer = self.trainer.log_every_n_steps, self.trainer
+        trainer = self.trainer
+        every = trainer.log_every_n_steps  # type: ignore[attr-defined]  # set by Lightning's logger connector
         return (every > 0 and (trainer.global_step + 1) % every == 0) or trainer.should_stop
 
     def _log_epoch(self, metrics: StageMetrics, report: bool = True) -> dict[str, torch.Tensor]:

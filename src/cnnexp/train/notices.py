@@ -28,7 +28,8 @@ class RunHeader(pl.Callback):
         if self.said or not trainer.is_global_zero:
             return
         self.said = True
-        data = getattr(trainer.datamodule, "describe", lambda: "data: not a cnnexp data module")()
+        datamodule = getattr(trainer, "datamodule", None)  # set by Lightning's data connector
+        data = getattr(datamodule, "describe", lambda: "data: not a cnnexp data module")()
         log.info(f"run {trainer.default_root_dir} on {device_text(trainer)}, precision {trainer.precision}; {data}")
 
 
@@ -58,8 +59,9 @@ class PaceWarning(pl.Callback):
         if self._start is None:
             return
         seconds, self._start = time.perf_counter() - self._start, None
-        batches = trainer.num_training_batches
-        self.estimate_s = seconds * batches if batches != float("inf") else None
+        counted = trainer.num_training_batches
+        batches = int(counted) if counted != float("inf") else 0
+        self.estimate_s = seconds * batches if batches else None
         if trainer.strategy.root_device.type == "cpu" and self.estimate_s and self.estimate_s > self.limit_s:
             if trainer.is_global_zero:
                 log.warning(slow_message(self.estimate_s, seconds, batches, len(batch[0]), self.model_name))
