@@ -27,7 +27,7 @@ LOCK = REPO / "requirements.lock"
 # The machine's own: torch and torchvision (CUDA builds: gigabytes, no folder of wheels carries them) and what
 # they install with them; and what the tests alone need.
 TORCH = r"torch|torchvision|triton|nvidia-.*|cuda-.*|numpy|pillow|sympy|mpmath|networkx|jinja2|markupsafe|filelock|fsspec|typing.extensions"
-OWN = re.compile(rf"^({TORCH}|pytest|hypothesis|iniconfig|pluggy|sortedcontainers|pygments)$", re.I)
+OWN = re.compile(rf"^({TORCH}|pytest|pytest-cov|coverage|hypothesis|iniconfig|pluggy|sortedcontainers|pygments)$", re.I)
 SDIST_ONLY = ("antlr4-python3-runtime",)  # published as a source archive only: built into a wheel by --fetch
 
 

@@ -162,6 +162,15 @@ def test_checkpoints_carry_the_random_state_of_every_gpu(fake_cuda: Fake) -> Non
     assert [int(state[0]) for state in fake.rng] == [0, 1]
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without GPUs")
+def test_without_gpus_checkpoints_carry_no_gpu_state_and_need_none() -> None:
+    module = Classifier(nn.Linear(4, 10), 10, optimizer=lambda params: torch.optim.SGD(params, lr=0.1))
+    checkpoint: dict = {}
+    module.on_save_checkpoint(checkpoint)
+    assert list(checkpoint["rng"]) == ["torch"]
+    module.on_load_checkpoint({**checkpoint, "rng": {**checkpoint["rng"], "cuda": [torch.zeros(16, dtype=torch.uint8)]}})
+
+
 def test_predict_runs_on_the_gpu_unless_the_cpu_is_asked_for(fake_cuda: Fake, tiny_cfg: Tiny) -> None:
     fake_cuda(H100_X2)
     assert predict_device(read_run(tiny_cfg())) == torch.device("cuda")

@@ -20,7 +20,7 @@ import pytest
 from conftest import ROOT
 
 TOP_SKIP = {".git", ".venv", "outputs", "data", "build", "dist", ".pytest_cache", ".hypothesis"}  # what runs leave
-ANY_SKIP = shutil.ignore_patterns("*.egg-info", "__pycache__")
+ANY_SKIP = shutil.ignore_patterns("*.egg-info", "__pycache__", ".coverage*")  # .coverage*: pytest --cov's data
 
 
 def _skip(folder: str, names: list[str]) -> set[str]:
