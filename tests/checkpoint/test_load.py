@@ -73,3 +73,12 @@ def test_predict_and_export_need_the_record(trained: Trained, tiny_cfg: Tiny, tm
                        rf"runs in checkpoints, or by another program\), so task={task} does not know its model, classes or "
                        r"normalisation\."):  # fmt: skip
         _task(tiny_cfg(f"task={task}", f"ckpt_path={old}", "input=x.png"))
+
+
+@pytest.mark.parametrize("text", ["root:x:0:0:root:/root:/bin/bash\n", "a text file, not a checkpoint\n"])
+def test_a_text_file_is_no_checkpoint_whatever_the_unpickler_trips_on(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "passwd"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=rf"^ckpt_path={path}: not a (readable )?checkpoint") as err:
+        read_checkpoint(path)
+    assert "give a .ckpt file" in str(err.value) or "is the file complete?" in str(err.value)

@@ -173,3 +173,6 @@ def _load(path: Path, key: str) -> Any:
         ) from None
     except (RuntimeError, EOFError, OSError) as err:
         raise ConfigError(f"{key}={path}: not a readable checkpoint ({err}); is the file complete?") from None
+    except Exception as err:  # bytes of another kind (a text file) can break the unpickler anywhere: still no checkpoint
+        why = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+        raise ConfigError(f"{key}={path}: not a checkpoint ({why} while reading it); give a .ckpt file from a run's checkpoints/ folder.") from None
