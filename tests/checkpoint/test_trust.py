@@ -295,3 +295,22 @@ def test_the_resume_refusal_suggests_only_an_optimizer_cnnexp_knows(trained: Tra
     assert "optimizer=shutil.copyfile in the checkpoint, torch.optim.Adam in this run" in str(refused.value)
     assert "pass optimizer._target_=<the torch.optim class it was trained with>;" in str(refused.value)
     assert "_target_=shutil" not in str(refused.value)
+
+
+@pytest.mark.parametrize("task", ["test", "predict", "export"])
+def test_a_record_that_describes_a_network_larger_than_its_weights_builds_nothing(
+    trained: Trained, cli: Cli, tmp_path: Path, task: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # conv1 with a billion filters would ask for 100 GB: refused from the count, before any allocation.
+    path = _edited(trained, tmp_path, _set("model.layers.conv1.filters", 10**9))
+    for where in ("cnnexp.checkpoint.load.build", "cnnexp.experiment.build"):  # the two places a task builds one
+        monkeypatch.setattr(where, lambda *a, **k: pytest.fail("a network was built"))
+    extra = {"predict": [f"input={tmp_path}"], "export": ["format=torchscript"]}.get(task, [])
+    code, err = cli(f"task={task}", f"ckpt_path={path}", *extra, f"hydra.run.dir={tmp_path / 'run'}")
+    assert code == 2
+    assert re.fullmatch(
+        rf"ckpt_path={re.escape(str(path))}: its record describes a network of [\d,]+ parameters \(lenet5\), but the "
+        rf"file holds [\d,]+ numbers: the record and its weights disagree \(was the file edited\?\)\. Nothing was "
+        rf"built; use the checkpoint as cnnexp wrote it\.",
+        one_paragraph(err),
+    )

@@ -21,6 +21,7 @@ from cnnexp.checkpoint.plain import ABSENT, assign, fmt_value, lookup
 from cnnexp.checkpoint.record import DataFacts, Record
 from cnnexp.data.spec import DataSpec
 from cnnexp.errors import ConfigError
+from cnnexp.model.summary import summarize
 from cnnexp.run import Run
 from cnnexp.targets import named_targets
 
@@ -44,7 +45,22 @@ def checkpoint_for(run: Run, task: str) -> tuple[Run, Checkpoint]:
     ckpt = read_checkpoint(run.options.ckpt_path, vouched=named_targets(run.to_dict()))
     if task == "test" and ckpt.lightning and ckpt.record is None:
         return run, ckpt
-    return checkpoint_run(run, ckpt.require_record(f"task={task}"), given_overrides()), ckpt
+    out = checkpoint_run(run, ckpt.require_record(f"task={task}"), given_overrides())
+    check_size(out, ckpt)
+    return out, ckpt
+
+
+def check_size(run: Run, ckpt: Checkpoint) -> None:
+    """The network the record describes holds no more parameters than the file holds numbers: an edited record
+    (conv1 with a billion filters) is refused before anything is allocated, not answered by the out-of-memory killer."""
+    planned = summarize(run.model).params
+    held = sum(t.numel() for t in ckpt.weights.values())
+    if planned > held:
+        raise ConfigError(
+            f"{ckpt.where}: its record describes a network of {planned:,} parameters ({run.model.name}), but the file "
+            f"holds {held:,} numbers: the record and its weights disagree (was the file edited?). Nothing was built; "
+            f"use the checkpoint as cnnexp wrote it."
+        )
 
 
 def checkpoint_run(run: Run, record: Record, overrides: Sequence[str]) -> Run:
