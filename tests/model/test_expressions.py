@@ -123,3 +123,12 @@ def test_a_block_parameter_may_not_shadow_a_model_parameter() -> None:
     with pytest.raises(ConfigError, match=r"model.blocks.b.params: 'width' is a parameter of the model \(model.params.width\)"):
         spec_of({"b": {"type": "b", "width": 2}, **HEAD}, params={"width": 1.0},
                 blocks={"b": {"params": {"width": None}, "layers": {"c": {"type": "conv", "filters": "$width", "F": 1}}}})
+
+
+def test_deep_nesting_is_read_up_to_the_limit_and_refused_past_it() -> None:
+    nested = "(" * 48 + "8 + $w" + ")" * 48  # 99 parts: within the limit, and within Python's stack
+    assert evaluate(nested, {"w": 2}, "model.layers.c.filters") == 10
+    with pytest.raises(ConfigError, match=r"^model\.layers\.c\.filters: `\({60}\.\.\.` is too long for an expression \(6001 parts, at most 100\); compute"):
+        parse("(" * 3000 + "8" + ")" * 3000, "model.layers.c.filters")
+    with pytest.raises(ConfigError, match="is too long for an expression"):
+        parse("-" * 5000 + "8", "model.layers.c.filters")  # signs recurse too

@@ -66,6 +66,7 @@ def _tokens(text: str, where: str) -> list[tuple[str, str]]:
     return out
 
 
+MAX_TOKENS = 100  # numbers, names and symbols in one expression: a width formula needs a dozen
 SYNTAX = (f"Expressions take numbers, $parameters, + - * / //, parentheses and {', '.join(FUNCTIONS)}; "
           f"e.g. `$filters * 4` or \"make_divisible(32 * $width, 8)\" (quoted in YAML where it holds a comma).")  # fmt: skip
 
@@ -73,6 +74,11 @@ SYNTAX = (f"Expressions take numbers, $parameters, + - * / //, parentheses and {
 def parse(text: str, where: str) -> Node:
     """The expression's tree; a ConfigError naming `where` and the grammar when it is not one."""
     tokens = _tokens(text, where)
+    if len(tokens) > MAX_TOKENS:  # the parser recurses per parenthesis and sign: Python's stack is the limit
+        raise ConfigError(
+            f"{where}: `{text[:60]}...` is too long for an expression ({len(tokens)} parts, at most {MAX_TOKENS}); "
+            f"compute the value in parts, with model.params or a block's params."
+        )
     at = [0]
 
     def fail(why: str) -> ConfigError:
