@@ -67,7 +67,7 @@ def test_test_stopped_before_or_inside_its_trainer_continues(trained: Trained, c
 
     real = train_module.assemble
     inside: Stop = lambda patch: patch.setattr(  # noqa: E731
-        train_module, "assemble", lambda run, extra=(): real(run, extra=[*extra, SigtermInTest()])
+        train_module, "assemble", lambda run, extra=(), **kw: real(run, extra=[*extra, SigtermInTest()], **kw)
     )
     folder = interrupted_then_pasted(cli, inside, ("task=test", f"ckpt_path={ckpt}", *QUIET, f"hydra.run.dir={tmp_path / 'b'}"), "test", ckpt)
     assert json.loads((folder / "metrics.json").read_text())["test_images"] == trained.metrics["test_images"]
