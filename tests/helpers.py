@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,3 +83,9 @@ def finish(proc: subprocess.Popen[str], timeout: float = 900) -> tuple[int, str,
 def metrics(folder: Path) -> dict:
     """A run's (or sweep job's) metrics.json."""
     return json.loads((folder / "metrics.json").read_text())
+
+
+def batches(loader: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every batch of a loader, images and labels each concatenated (one split, in the loader's order)."""
+    pairs = list(loader)
+    return torch.cat([x for x, _ in pairs]), torch.cat([y for _, y in pairs])

@@ -8,7 +8,7 @@ import csv
 import importlib.util
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ import datasets
 import huggingface_hub.constants
 import pytest
 import torch
+from helpers import batches
 
 from cnnexp.data.module import ImageDataModule
 from cnnexp.data.sources import resolve_data
@@ -69,11 +70,6 @@ def hf_set(tmp_path: Path, class_images: Any) -> Callable[..., Path]:
 
 def hf_spec(spec_for: SpecFor, root: Path, **changes: Any) -> DataSpec:
     return resolve_data(spec_for("hf", root=root, **{**SMALL, **changes}))
-
-
-def batches(loader: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
-    pairs = list(loader)
-    return torch.cat([x for x, _ in pairs]), torch.cat([y for _, y in pairs])
 
 
 @pytest.mark.parametrize("in_memory", [False, True], ids=["streamed", "in_memory"])

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import torch
+from helpers import batches
 from PIL import Image
 
 from cnnexp.data.module import ImageDataModule
@@ -61,11 +62,6 @@ def table(tmp_path: Path, class_images: Any) -> Callable[..., Path]:
 def table_spec(spec_for: SpecFor, root: Path, **changes: Any) -> DataSpec:
     columns = {"image_column": "image", "label_column": "label", "split_column": "split"}
     return resolve_data(spec_for("csv", root=root, **{**SMALL, **columns, **changes}))
-
-
-def batches(loader: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
-    pairs = list(loader)
-    return torch.cat([x for x, _ in pairs]), torch.cat([y for _, y in pairs])
 
 
 @pytest.mark.parametrize("in_memory", [False, True], ids=["streamed", "in_memory"])
