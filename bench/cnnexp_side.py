@@ -31,10 +31,10 @@ from torch import Tensor, nn
 from cnnexp import CONF_DIR
 from cnnexp.data.module import ImageDataModule
 from cnnexp.data.transforms import BatchTransform
-from cnnexp.experiment import Experiment, assemble
 from cnnexp.model.builder import build
 from cnnexp.run import read_run
 from cnnexp.schemas import register_schemas
+from cnnexp.tasks.assemble import Experiment, assemble
 from cnnexp.train.speed import channels_last_for, resolve_precision
 
 

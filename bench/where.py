@@ -34,8 +34,8 @@ from peers import normaliser, plain_iterations
 from pytorch_lightning import callbacks as plc
 from table import FULL, median
 
-from cnnexp.experiment import assemble
 from cnnexp.run import read_run
+from cnnexp.tasks.assemble import assemble
 from cnnexp.train.callbacks import Throughput
 from cnnexp.train.faults import CheckpointOnInterrupt, StopOnNonFinite
 from cnnexp.train.module import Classifier

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import yaml
@@ -22,7 +22,9 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict
 
 from cnnexp.app import main
-from cnnexp.configdirs import command_line
+from cnnexp.cli.configdirs import command_line
+from cnnexp.cli.invocation import from_hydra
+from cnnexp.config.invocation import Invocation
 from cnnexp.schemas import register_schemas
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -149,21 +151,29 @@ class SigtermAfterFirstJob(Callback):
             os.kill(os.getpid(), signal.SIGTERM)
 
 
+class Typed(NamedTuple):
+    cfg: DictConfig
+    started: Invocation  # how the command line would have started it: the overrides as typed
+
+
 @pytest.fixture
-def typed(compose_cfg: Compose, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., DictConfig]]:
-    """typed("task=test", ...): the tiny config as `python -m cnnexp ...` composes it, with Hydra's record of the
-    overrides (HydraConfig.get().overrides.task) set, as tasks that start from a checkpoint read it in a real run."""
+def typed(compose_cfg: Compose, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Typed]]:
+    """typed("task=test", ...): the tiny config as `python -m cnnexp ...` composes it, with the Invocation the
+    door reads from Hydra's state (the overrides as typed): `run_job(*typed(...))`."""
     monkeypatch.setenv("CNNEXP_DATA", str(tmp_path.parent / "data"))
 
-    def make(*overrides: str, run: str = "run") -> DictConfig:
+    def make(*overrides: str, run: str = "run") -> Typed:
         cfg = compose(config_name="config", overrides=[*TINY, f"output_dir={tmp_path / run}", *overrides], return_hydra_config=True)
         HydraConfig.instance().set_config(cfg)
+        try:
+            started = from_hydra()  # the door's own reader, as in a real run
+        finally:
+            HydraConfig.instance().cfg = None
         with open_dict(cfg):
             del cfg["hydra"]
-        return cfg
+        return Typed(cfg, started)
 
     yield make
-    HydraConfig.instance().cfg = None
 
 
 @dataclass(frozen=True)
@@ -177,12 +187,12 @@ class Trained:
 def trained(compose_cfg: Compose, tmp_path_factory: pytest.TempPathFactory) -> Trained:
     """LeNet5 with tanh (the YAML says relu, so a test that ignores the record gets another network), trained one
     tiny epoch, once per session: what the checkpoint tests start from."""
-    from cnnexp.tasks import run_task
+    from cnnexp.app import run_job
 
     base = tmp_path_factory.getbasetemp()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CNNEXP_DATA", str(base / "data"))  # the folder tiny_cfg and typed use too
         cfg = compose_cfg(*TINY, f"output_dir={base / 'trained'}", "model.activation=tanh")
-        run_task(cfg)
+        run_job(cfg)
     metrics = json.loads((base / "trained" / "metrics.json").read_text())
     return Trained(Path(metrics["checkpoint"]), base / "trained", metrics)

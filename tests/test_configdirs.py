@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from cnnexp import CONF_DIR, api
-from cnnexp.configdirs import SHIPPED, command_line, searchpath_override, shadowed
-from cnnexp.help import groups_text, page
+from cnnexp.cli.configdirs import SHIPPED, command_line, searchpath_override, shadowed
+from cnnexp.cli.help import groups_text, page
 
 TINY_MODEL = """\
 # A model of my own: no `defaults:` line.

@@ -9,7 +9,7 @@ import pytest
 from conftest import CONF, one_paragraph
 from hydra.errors import InstantiationException
 
-from cnnexp.exits import explain
+from cnnexp.config.explain import explain
 from cnnexp.rundir.claim import LOCK
 from cnnexp.rundir.lock import FolderLock
 

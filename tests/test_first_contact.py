@@ -89,7 +89,7 @@ def test_a_run_says_where_and_what_in_one_line_and_keeps_its_log(tmp_path: Path)
     for noise in ("💡", "Tip:", "LeafSpec", "multiple `ModelCheckpoint`", "GPU available"):
         assert noise not in run.stdout + run.stderr, noise
     log = (tmp_path / "run" / "cnnexp.log").read_text()
-    assert "[cnnexp.train.notices][INFO] run " in log and "[cnnexp.tasks.train][INFO] test accuracy" in log
+    assert "[cnnexp.train.notices][INFO] run " in log and "[cnnexp.tasks.outcome][INFO] test accuracy" in log
     assert "[pytorch_lightning.utilities.rank_zero][INFO] GPU available: False" in log  # Lightning's, kept here
     assert "💡" not in log and "LeafSpec" not in log
     assert not (tmp_path / "run" / "tb").exists(), "logger=null: no logger writes anything"

@@ -19,8 +19,8 @@ from pytorch_lightning.strategies import SingleDeviceStrategy
 from torch import nn
 
 from cnnexp.errors import ConfigError
-from cnnexp.experiment import assemble, make_datamodule
 from cnnexp.run import read_run
+from cnnexp.tasks.assemble import assemble, make_datamodule
 from cnnexp.tasks.predict import _device as predict_device
 from cnnexp.train.instantiate import Target
 from cnnexp.train.launch import ddp_processes

@@ -14,8 +14,8 @@ from fake_cuda import H100_X2, FakeCuda, trainers_built
 from omegaconf import DictConfig
 
 from cnnexp.errors import ConfigError
-from cnnexp.experiment import make_datamodule
 from cnnexp.run import read_run
+from cnnexp.tasks.assemble import make_datamodule
 from cnnexp.train.launch import ddp_processes
 
 Tiny = Callable[..., DictConfig]

@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from test_cli_summary import cnnexp
 
 from cnnexp.errors import ConfigError
-from cnnexp.targets import INSTANTIATE_GROUPS, check_targets
+from cnnexp.train.targets import INSTANTIATE_GROUPS, check_targets
 
 Compose = Callable[..., DictConfig]
 

@@ -32,7 +32,9 @@ from hydra.initialize import get_gh_backup, restore_gh_from_backup
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from cnnexp.configdirs import PRIMARY, SHIPPED, command_line, register_primary, searchpath_override
+from cnnexp.cli.configdirs import PRIMARY, SHIPPED, command_line, register_primary, searchpath_override
+from cnnexp.config.explain import explain
+from cnnexp.config.invocation import Invocation
 from cnnexp.errors import ConfigError
 from cnnexp.model.builder import build
 from cnnexp.model.summary import Summary, summarize
@@ -54,7 +56,13 @@ def compose(*overrides: str, config_dir: str | Path | None = None, output_dir: s
     folders = [f"file://{Path(config_dir).expanduser().resolve()}"] if config_dir else []
     args = [*command_line(list(overrides)), searchpath_override([*folders, SHIPPED])]
     with _hydra():
-        return hydra_compose(PRIMARY, overrides=[*args, f"output_dir={output_dir or RUN_DIR}"])
+        try:
+            return hydra_compose(PRIMARY, overrides=[*args, f"output_dir={output_dir or RUN_DIR}"])
+        except Exception as err:
+            explained = explain(err)  # what the command line says about the same mistake
+            if explained is None:
+                raise
+            raise ConfigError(explained[0]) from None
 
 
 @contextlib.contextmanager
@@ -111,15 +119,20 @@ def _with_model(model: dict[str, Any], cfg: DictConfig) -> Run:
 def train(*overrides: str, config_dir: str | Path | None = None, output_dir: str | Path | None = None) -> dict[str, Any]:
     """Train and test as `python -m cnnexp OVERRIDES` does, in this process; returns the run's metrics.json.
 
-    DDP needs processes of its own: use the command line for trainer.strategy=ddp."""
-    from cnnexp.tasks import task_named
+    The run goes through the command line's lifecycle (tasks/lifecycle.py): its folder is claimed and locked,
+    its config recorded in .hydra/, metrics.json says "running", then how it ended; a mistake raises
+    ConfigError (a failed training TrainingFailed) with the command line's message, recorded in metrics.json
+    too. DDP needs processes of its own: use the command line for trainer.strategy=ddp."""
+    from cnnexp.tasks.lifecycle import execute
     from cnnexp.train.launch import ddp_processes
 
-    run = read(compose("task=train", *overrides, config_dir=config_dir, output_dir=output_dir))
+    cfg = compose("task=train", *overrides, config_dir=config_dir, output_dir=output_dir)
+    run = read(cfg)
     if ddp_processes(run.trainer.args) > 1:
         raise ConfigError("the Python API trains in this one process: for trainer.strategy=ddp use the command line.")
+    given = [*overrides, *([f"output_dir={output_dir}"] if output_dir else [])]
     with _printing():
-        task_named("train")(run)
+        execute(cfg, Invocation(overrides=tuple(given), cwd=Path.cwd()))
     return json.loads((run.output_dir / "metrics.json").read_text())
 
 

@@ -1,8 +1,14 @@
-"""The Hydra application: compose the configs (yours first, then conf/), then run the task named by `task=`.
+"""The command line's door: compose the configs (yours first, then conf/), run the task named by `task=`
+through the one lifecycle (tasks/lifecycle.py), and turn what it raises into what the user sees.
+
+A single run ends on a user mistake with one paragraph and its exit code (2; 3 for a failed training), on a
+bug with the traceback and 1, on SIGTERM or Ctrl-C with 143 (cli/exits.py). In a multirun a failing job does
+not stop the others (its failure is in its metrics.json, and one line says so); an interruption, or a job
+folder that holds another run, stops the sweep.
 
 The task function lives in this importable module (not in __main__) because parallel and cluster launchers
 (joblib, submitit) pickle it by reference and call it in other processes. Nothing heavy is imported before
-a task runs: --help (cnnexp's own page, help.py), shell completion and task=summary never load Lightning.
+a task runs: --help (cnnexp's own page, cli/help.py), shell completion and task=summary never load Lightning.
 """
 
 from __future__ import annotations
@@ -15,20 +21,47 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from cnnexp.configdirs import PRIMARY, command_line, register_primary, say_shadowed
-from cnnexp.exits import run_app
-from cnnexp.help import page, wants_help
+from cnnexp.cli.configdirs import PRIMARY, command_line, register_primary, say_shadowed
+from cnnexp.cli.exits import end, run_app, say
+from cnnexp.cli.help import page, wants_help
+from cnnexp.cli.invocation import from_hydra
+from cnnexp.cli.resolvers import register_resolvers
+from cnnexp.config.invocation import Invocation
 from cnnexp.schemas import register_schemas
 
+# Launchers run jobs in other processes (joblib, submitit), which import this module to run the task; Hydra
+# resolves the job's folder name there, with the resolvers conf/config.yaml names.
+register_resolvers()
 
-# No config_path: the primary config `cnnexp` (configdirs.py) names conf/ after any folder of yours.
+
+# No config_path: the primary config `cnnexp` (cli/configdirs.py) names conf/ after any folder of yours.
 @hydra.main(version_base="1.3", config_path=None, config_name=PRIMARY)
 def app(cfg: DictConfig) -> Any:
-    from cnnexp.tasks import run_task  # here: reading a run imports torch, which --help does not need
-
     logging.captureWarnings(True)  # warnings go to the console and into cnnexp.log (conf/hydra/job_logging)
-    say_shadowed()
-    return run_task(cfg)
+    started = from_hydra()  # Hydra's settings, read here once: nothing below reads Hydra's state
+    say_shadowed(started.user_folders)
+    return run_job(cfg, started)
+
+
+def run_job(cfg: DictConfig, started: Invocation | None = None) -> Any:
+    """One run (or one job of a sweep) of the composed `cfg`, ended as the command line ends it."""
+    from cnnexp.rundir.claim import Refused  # here: reading a run imports torch, which --help does not need
+    from cnnexp.tasks.lifecycle import execute, failure_reason
+
+    started = started or from_hydra()
+    try:
+        return execute(cfg, started)
+    except Refused as refused:
+        if not started.multirun:
+            end(refused, task=True)
+        from cnnexp.errors import Stop  # a re-run into a sweep's folder: its other jobs would be refused too
+
+        raise Stop(refused.exit_code, str(refused), said=False) from None
+    except Exception as err:
+        if not started.multirun:
+            end(err, task=True)
+        say(f"job failed, the sweep goes on: {failure_reason(err)}")
+        return float("nan")  # what a sweeper (Optuna) reads as a failed trial
 
 
 def main() -> None:
@@ -39,7 +72,7 @@ def main() -> None:
     register_schemas()
     register_primary()
     sys.argv = [sys.argv[0], *command_line(args)]
-    run_app(app)  # every error, Hydra's too, as one paragraph and an exit code (cnnexp/exits.py)
+    run_app(app)  # every error, Hydra's too, as one paragraph and an exit code (cli/exits.py)
 
 
 def _print_help(text: str) -> None:

@@ -37,7 +37,8 @@ class Stop(SystemExit):
 
     A SystemExit, so that Hydra's job runner (which catches Exception) lets it through and a sweep stops."""
 
-    def __init__(self, code: int, message: str = "", reported: bool = False) -> None:
+    def __init__(self, code: int, message: str = "", reported: bool = False, said: bool = True) -> None:
         super().__init__(code)
         self.message = message
         self.reported = reported  # the sweep's report is written (or is not this process's to write)
+        self.said = said  # False: the door prints `message` as the error's paragraph (cli/exits.py)

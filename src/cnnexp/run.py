@@ -10,26 +10,27 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from cnnexp import fields as fd
+from cnnexp.config import fields as fd
+from cnnexp.config.groups import read_group, setting, to_plain
+from cnnexp.config.invocation import Invocation
 from cnnexp.data.sources import resolve_data
 from cnnexp.data.spec import DataSpec, read_data
 from cnnexp.errors import ConfigError
-from cnnexp.groups import read_group, setting, to_plain
 from cnnexp.model.plugins import PLUGINS, load_plugins, missing_hint, read_plugins
 from cnnexp.model.spec import ModelSpec, parse_model
-from cnnexp.targets import check_recorded, check_targets
 from cnnexp.train.callbacks import read_callbacks
 from cnnexp.train.instantiate import Target
 from cnnexp.train.logger import read_logger
 from cnnexp.train.loss import LossSpec, read_loss
 from cnnexp.train.optim import ScheduleSpec, read_optimizer, read_schedule
+from cnnexp.train.targets import check_recorded, check_targets
 from cnnexp.train.trainer import TrainerSpec, read_trainer
 from cnnexp.viz.schema import KernelsSpec, read_kernels
 
@@ -104,6 +105,8 @@ class Run:
     logger: Mapping[str, Target]  # by name; empty: the run logs nowhere
     kernels: KernelsSpec
     options: Options
+    # How this process was started (Hydra's settings, read at the door): not part of the run's record.
+    invocation: Invocation = field(default=Invocation(), compare=False)
 
     @property
     def output_dir(self) -> Path:
@@ -136,13 +139,14 @@ class Run:
         return replace(self, trainer=self.trainer.on_gpu(index))
 
 
-def read_run(cfg: DictConfig) -> Run:
-    """The one reader of a composed config: `_target_` policy, interpolations, then each group in turn."""
+def read_run(cfg: DictConfig, invocation: Invocation | None = None) -> Run:
+    """The one reader of a composed config: `_target_` policy, interpolations, then each group in turn; the
+    Run carries `invocation`, how this process was started (a composed config alone: none of Hydra's settings)."""
     check_targets(cfg)
     tree = resolved(cfg)
     # Only here, from the command line and your configs, are plugins imported: never from a record (read_tree).
     load_plugins(read_plugins(tree.get(PLUGINS)))
-    return read_tree(_classes_counted(cfg, tree))
+    return replace(read_tree(_classes_counted(cfg, tree)), invocation=invocation or Invocation())
 
 
 def _classes_counted(cfg: DictConfig, tree: dict[str, Any]) -> dict[str, Any]:

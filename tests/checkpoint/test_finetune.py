@@ -15,13 +15,13 @@ from conftest import CONF, Compose, Trained
 from omegaconf import DictConfig
 from PIL import Image
 
+from cnnexp.app import run_job
 from cnnexp.checkpoint import twins
 from cnnexp.checkpoint.finetune import freeze, init_from, load_matching
 from cnnexp.checkpoint.load import read_checkpoint
 from cnnexp.errors import ConfigError
 from cnnexp.model.builder import build
 from cnnexp.run import read_run
-from cnnexp.tasks import run_task
 
 Tiny = Callable[..., DictConfig]
 HEADS = {"alexnet_torchvision": ("fc8", 4096), "resnet18": ("fc", 512), "efficientnet_b0": ("classifier.1", 1280),
@@ -44,7 +44,7 @@ def test_a_new_head_is_reinitialised_and_frozen_layers_stay(trained: Trained, ti
             "data.train_size=null", "data.test_size=null", "data.val_size=3", "data.batch_size=5", "data.num_workers=0")  # fmt: skip
     cfg = tiny_cfg(*data, f"init_from={trained.checkpoint}", "freeze=[conv*]", "model.activation=tanh")
     with caplog.at_level(logging.INFO):
-        run_task(cfg)
+        run_job(cfg)
     out = caplog.text  # the lines a run prints go through logging (and into cnnexp.log)
     assert f"init_from={trained.checkpoint}: loaded conv1, conv2, fc1 (3 layers, 171,040 parameters)\n" in out
     assert "  not loaded, freshly initialised: fc2 (weight 10×500 in the source, 3×500 here)\n" in out

@@ -10,10 +10,11 @@ import torch
 from conftest import Trained
 from omegaconf import DictConfig
 
+from cnnexp.app import run_job
 from cnnexp.checkpoint.load import read_checkpoint
 from cnnexp.errors import ConfigError
 from cnnexp.run import read_run
-from cnnexp.tasks import run_task, task_named
+from cnnexp.tasks import task_named
 
 Tiny = Callable[..., DictConfig]
 
@@ -57,7 +58,7 @@ def test_a_plain_state_dict_is_for_init_from_only(trained: Trained, tiny_cfg: Ti
 
 def test_a_checkpoint_without_a_record_is_tested_with_the_config(trained: Trained, tiny_cfg: Tiny, tmp_path: Path) -> None:
     old = _without_record(trained, tmp_path)
-    assert run_task(tiny_cfg("task=test", f"ckpt_path={old}", "model.activation=tanh")) == trained.metrics["test_acc"]
+    assert run_job(tiny_cfg("task=test", f"ckpt_path={old}", "model.activation=tanh")) == trained.metrics["test_acc"]
     with pytest.raises(ConfigError, match=rf"^ckpt_path={old} does not fit this network: 4 tensor\(s\) of other shapes "
                        r"\(conv1\.weight is 20×1×5×5 in the checkpoint, 32×1×5×5 here; conv1\.bias is 20 in the checkpoint, "
                        r"32 here; conv2\.weight is 20×20×5×5 in the checkpoint, 96×32×3×3 here\); 12 missing \(conv3\.weight, "

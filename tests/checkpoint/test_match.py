@@ -8,18 +8,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import Trained
+from conftest import Trained, Typed
 from omegaconf import DictConfig
 from PIL import Image
 
+from cnnexp.app import run_job
 from cnnexp.checkpoint.load import read_checkpoint
 from cnnexp.checkpoint.match import checkpoint_run
-from cnnexp.checkpoint.overrides import given_overrides
 from cnnexp.checkpoint.record import DataFacts, Record
 from cnnexp.data.module import ImageDataModule
 from cnnexp.errors import ConfigError
 from cnnexp.run import Run, read_run
-from cnnexp.tasks import run_task
 
 Tiny = Callable[..., DictConfig]
 FACTS = DataFacts("digits", (1, 28, 28), (1, 28, 28), tuple("0123456789"), (0.13,), (0.31,))
@@ -95,13 +94,13 @@ def test_trainer_and_options_are_this_runs(tiny_cfg: Tiny, tmp_path: Path) -> No
 
 
 def test_task_test_needs_nothing_but_the_checkpoint(
-    trained: Trained, typed: Callable[..., DictConfig], caplog: pytest.LogCaptureFixture
+    trained: Trained, typed: Callable[..., Typed], caplog: pytest.LogCaptureFixture
 ) -> None:
     # The config's lenet5 says relu; the checkpoint's is tanh. Testing the relu network gave 0.224 in the issue.
-    cfg = typed("task=test", f"ckpt_path={trained.checkpoint}")
+    cfg, started = typed("task=test", f"ckpt_path={trained.checkpoint}")
     assert cfg.model.activation == "relu"
     with caplog.at_level(logging.INFO):
-        assert run_task(cfg) == trained.metrics["test_acc"]
+        assert run_job(cfg, started) == trained.metrics["test_acc"]
     said = f"test accuracy {trained.metrics['test_acc']:.4f} on {trained.metrics['test_images']:,} images  run folder "
     assert said in caplog.text and "epochs" not in caplog.text  # nothing was trained
     written = json.loads((Path(cfg.output_dir) / "run.json").read_text())
@@ -109,7 +108,7 @@ def test_task_test_needs_nothing_but_the_checkpoint(
     assert f"ckpt_path={trained.checkpoint}" in written["command"]["overrides"]
 
 
-def test_task_test_on_another_set_with_the_same_classes(trained: Trained, typed: Callable[..., DictConfig], tmp_path: Path) -> None:
+def test_task_test_on_another_set_with_the_same_classes(trained: Trained, typed: Callable[..., Typed], tmp_path: Path) -> None:
     # The digits' test images written as an image folder: another data source, the same images and classes.
     record = read_checkpoint(trained.checkpoint).record
     datamodule = ImageDataModule(record.run.data, (1, 28, 28))
@@ -124,8 +123,8 @@ def test_task_test_on_another_set_with_the_same_classes(trained: Trained, typed:
             Image.fromarray(image[0].numpy()).save(folder / f"{i}.png")
     other = ("data=image_folder", f"data.root={root}", "data.channels=1", "data.height=28", "data.width=28",
              "data.val_size=10", "data.num_workers=0", "data.train_size=null", "data.test_size=null")  # fmt: skip
-    cfg = typed("task=test", f"ckpt_path={trained.checkpoint}", *other)
-    assert run_task(cfg) == trained.metrics["test_acc"]  # the recorded normalisation, the same images
+    cfg, started = typed("task=test", f"ckpt_path={trained.checkpoint}", *other)
+    assert run_job(cfg, started) == trained.metrics["test_acc"]  # the recorded normalisation, the same images
     assert json.loads((Path(cfg.output_dir) / "metrics.json").read_text())["data"] == "image_folder"
 
 
@@ -138,7 +137,7 @@ def _folder(tmp_path: Path, classes: list[str]) -> Path:
     return root
 
 
-def test_the_overrides_are_read_as_typed(typed: Callable[..., DictConfig]) -> None:
+def test_the_overrides_are_read_as_typed(typed: Callable[..., Typed]) -> None:
     """An interpolation inside an override stays as typed (reading Hydra's list would resolve it, or fail)."""
-    typed("model.name=net${seed}", "+note=${nosuch}")
-    assert given_overrides()[-2:] == ["model.name=net${seed}", "+note=${nosuch}"]
+    _, started = typed("model.name=net${seed}", "+note=${nosuch}")
+    assert started.overrides[-2:] == ("model.name=net${seed}", "+note=${nosuch}")

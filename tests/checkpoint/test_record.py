@@ -16,13 +16,13 @@ from omegaconf import DictConfig
 from PIL import Image
 
 import cnnexp
+from cnnexp.app import run_job
 from cnnexp.checkpoint import record as rec
 from cnnexp.checkpoint.load import read_checkpoint
 from cnnexp.data.module import ImageDataModule
 from cnnexp.data.transforms import channel_stats
 from cnnexp.errors import ConfigError
 from cnnexp.run import Run, read_run
-from cnnexp.tasks import run_task
 
 Tiny = Callable[..., DictConfig]
 
@@ -67,7 +67,7 @@ def test_an_image_folder_run_records_its_classes_not_null(tiny_cfg: Tiny, tmp_pa
                  "debug=fdr")  # fmt: skip
     cfg = tiny_cfg(*overrides)
     assert cfg.data.num_classes is None  # what .hydra/config.yaml says
-    run_task(cfg)
+    run_job(cfg)
     written = json.loads((Path(cfg.output_dir) / "run.json").read_text())
     assert written["run"]["data"]["num_classes"] == written["run"]["model"]["num_classes"] == 3
     assert written["data"]["classes"] == ["cat", "dog", "emu"]

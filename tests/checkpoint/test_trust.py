@@ -150,7 +150,7 @@ def test_the_classes_cnnexp_knows_read_without_a_word(trained: Trained) -> None:
     "name", ["torch.optim.lr_scheduler.LambdaLR", "pytorch_lightning.callbacks.LambdaCallback", "torch.optim.Optimizer"]
 )
 def test_classes_that_take_functions_or_are_abstract_are_not_known(name: str) -> None:
-    from cnnexp.targets import known_classes
+    from cnnexp.train.targets import known_classes
 
     assert all(name not in known_classes(group) for group in ("optimizer", "scheduler", "callbacks", "logger"))
 
@@ -303,7 +303,7 @@ def test_a_record_that_describes_a_network_larger_than_its_weights_builds_nothin
 ) -> None:
     # conv1 with a billion filters would ask for 100 GB: refused from the count, before any allocation.
     path = _edited(trained, tmp_path, _set("model.layers.conv1.filters", 10**9))
-    for where in ("cnnexp.checkpoint.load.build", "cnnexp.experiment.build"):  # the two places a task builds one
+    for where in ("cnnexp.checkpoint.load.build", "cnnexp.tasks.assemble.build"):  # the two places a task builds one
         monkeypatch.setattr(where, lambda *a, **k: pytest.fail("a network was built"))
     extra = {"predict": [f"input={tmp_path}"], "export": ["format=torchscript"]}.get(task, [])
     code, err = cli(f"task={task}", f"ckpt_path={path}", *extra, f"hydra.run.dir={tmp_path / 'run'}")

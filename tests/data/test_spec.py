@@ -9,11 +9,11 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from cnnexp.config.groups import schema_of
 from cnnexp.data.sources import SOURCES, resolve_data
 from cnnexp.data.spec import SOURCE_KEYS, DataSpec, read_data
 from cnnexp.data.split import Source, Tensors, split
 from cnnexp.errors import ConfigError
-from cnnexp.groups import schema_of
 
 DataConf = schema_of(DataSpec)  # the schema Hydra checks conf/data files against
 SHARED_KEYS = set(DataSpec.__dataclass_fields__) - set(SOURCE_KEYS)  # every source reads these

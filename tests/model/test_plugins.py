@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from cnnexp import fields as fd
+from cnnexp.config import fields as fd
 from cnnexp.model.layers import LAYERS, Inferred, LayerSpec, need_map, spec_field
 
 
@@ -83,12 +83,12 @@ def test_a_users_layer_type_is_summarised_built_and_initialised_like_a_built_in_
 
 def test_it_trains_exports_and_its_checkpoint_names_the_module_it_needs(compose_cfg: Compose, plugin: str, tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
-    from cnnexp.tasks import run_task
+    from cnnexp.app import run_job
 
     monkeypatch.setenv("CNNEXP_DATA", str(tmp_path.parent / "data"))
-    run_task(compose_cfg(*TINY, f"plugins=[{plugin}]", *USE, f"output_dir={tmp_path / 'run'}"))
+    run_job(compose_cfg(*TINY, f"plugins=[{plugin}]", *USE, f"output_dir={tmp_path / 'run'}"))
     checkpoint = Path(json.loads((tmp_path / "run" / "metrics.json").read_text())["checkpoint"])
-    run_task(compose_cfg("task=export", "format=torchscript", f"ckpt_path={checkpoint}", f"plugins=[{plugin}]",
+    run_job(compose_cfg("task=export", "format=torchscript", f"ckpt_path={checkpoint}", f"plugins=[{plugin}]",
                          f"output_dir={tmp_path / 'export'}"))  # fmt: skip
     assert list((tmp_path / "export").glob("*.pt"))
     with snapshot():  # as a process that never imported it

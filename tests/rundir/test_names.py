@@ -15,13 +15,12 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
+from cnnexp.cli.resolvers import register_resolvers, run_model
 from cnnexp.rundir.names import (
     JOB_LIMIT,
     command,
     job_folder,
     override,
-    register_resolvers,
-    run_model,
     safe_name,
     without,
 )

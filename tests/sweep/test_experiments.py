@@ -11,7 +11,7 @@ from conftest import CONF
 from hydra import compose
 from omegaconf import DictConfig
 
-from cnnexp.tasks import run_task
+from cnnexp.app import run_job
 
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 
@@ -43,5 +43,5 @@ def test_every_grid_preset_sweeps_seeds() -> None:
 @pytest.mark.parametrize(("name", "key", "value"), CASES)
 def test_every_sweep_value_of_every_preset_runs(tiny_cfg: Callable[..., DictConfig], name: str, key: str, value: str) -> None:
     cfg = tiny_cfg(f"experiment={name}", f"{key}={value}", "debug=fdr")
-    run_task(cfg)
+    run_job(cfg)
     assert json.loads((Path(cfg.output_dir) / "metrics.json").read_text())["status"] == "ok"

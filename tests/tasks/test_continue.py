@@ -18,6 +18,7 @@ from PIL import Image
 
 import cnnexp.tasks.export as export_module
 import cnnexp.tasks.predict as predict_module
+import cnnexp.tasks.test as test_module
 import cnnexp.tasks.train as train_module
 
 Cli = Callable[..., tuple[int, str]]
@@ -62,12 +63,12 @@ def interrupted_then_pasted(cli: Cli, stop: Stop, args: tuple[str, ...], phase: 
 
 def test_test_stopped_before_or_inside_its_trainer_continues(trained: Trained, cli: Cli, tmp_path: Path) -> None:
     ckpt = trained.checkpoint
-    before: Stop = lambda patch: patch.setattr(train_module, "assemble", sigterm)  # noqa: E731  (data, model)
+    before: Stop = lambda patch: patch.setattr(test_module, "assemble", sigterm)  # noqa: E731  (data, model)
     interrupted_then_pasted(cli, before, ("task=test", f"ckpt_path={ckpt}", *QUIET, f"hydra.run.dir={tmp_path / 'a'}"), "test", ckpt)
 
-    real = train_module.assemble
+    real = test_module.assemble
     inside: Stop = lambda patch: patch.setattr(  # noqa: E731
-        train_module, "assemble", lambda run, extra=(), **kw: real(run, extra=[*extra, SigtermInTest()], **kw)
+        test_module, "assemble", lambda run, extra=(), **kw: real(run, extra=[*extra, SigtermInTest()], **kw)
     )
     folder = interrupted_then_pasted(cli, inside, ("task=test", f"ckpt_path={ckpt}", *QUIET, f"hydra.run.dir={tmp_path / 'b'}"), "test", ckpt)
     assert json.loads((folder / "metrics.json").read_text())["test_images"] == trained.metrics["test_images"]

@@ -15,8 +15,8 @@ from conftest import Trained
 from omegaconf import DictConfig
 from PIL import Image
 
+from cnnexp.app import run_job
 from cnnexp.checkpoint.load import read_checkpoint
-from cnnexp.tasks import run_task
 
 Typed = Callable[..., DictConfig]
 HAS_ONNX = all(importlib.util.find_spec(p) for p in ("onnx", "onnxscript", "onnxruntime"))
@@ -37,8 +37,8 @@ def test_the_exported_file_and_its_sidecar_classify_as_predict_does(trained: Tra
     image = tmp_path / "digit.png"
     record = read_checkpoint(trained.checkpoint).record
     Image.fromarray((np.arange(28 * 28).reshape(28, 28) % 251).astype(np.uint8)).save(image)
-    [predicted] = run_task(typed("task=predict", f"ckpt_path={trained.checkpoint}", f"input={image}", "top_k=10", run="p"))
-    done = run_task(typed("task=export", f"ckpt_path={trained.checkpoint}", f"format={name}", run="e"))
+    [predicted] = run_job(*typed("task=predict", f"ckpt_path={trained.checkpoint}", f"input={image}", "top_k=10", run="p"))
+    done = run_job(*typed("task=export", f"ckpt_path={trained.checkpoint}", f"format={name}", run="e"))
     sidecar = json.loads(done.path.with_name(done.path.name + ".json").read_text())
     assert sidecar["classes"] == list(record.data.classes) and sidecar["input"]["shape"] == ["batch", 1, 28, 28]
     assert sidecar["preprocess"]["mean"] == list(record.data.mean) and sidecar["verified"]["max_abs_difference"] <= 1e-4

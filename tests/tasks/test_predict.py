@@ -15,11 +15,12 @@ from conftest import ROOT, Trained
 from omegaconf import DictConfig
 from PIL import Image
 
+from cnnexp.app import run_job
 from cnnexp.checkpoint.load import read_checkpoint
 from cnnexp.data.module import ImageDataModule
 from cnnexp.errors import ConfigError
 from cnnexp.run import read_run
-from cnnexp.tasks import run_task, task_named
+from cnnexp.tasks import task_named
 
 Typed = Callable[..., DictConfig]
 
@@ -41,8 +42,8 @@ def _digits(trained: Trained, folder: Path, count: int) -> tuple[ImageDataModule
 
 def test_predictions_are_the_networks_outputs_on_its_own_test_path(trained: Trained, typed: Typed, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     datamodule, paths = _digits(trained, tmp_path / "digits", 6)
-    cfg = typed("task=predict", f"ckpt_path={trained.checkpoint}", f"input={tmp_path / 'digits'}", "top_k=3")
-    found = run_task(cfg)
+    cfg, started = typed("task=predict", f"ckpt_path={trained.checkpoint}", f"input={tmp_path / 'digits'}", "top_k=3")
+    found = run_job(cfg, started)
     # What the Trainer's test loop computes for the same stored images: decode, normalise, adapt, forward.
     net = read_checkpoint(trained.checkpoint).network(read_checkpoint(trained.checkpoint).record.run.model)
     with torch.no_grad():
@@ -65,7 +66,7 @@ def test_any_size_and_mode_is_decoded_as_the_training_data(trained: Trained, typ
     _, (path,) = _digits(trained, tmp_path / "one", 1)
     big = tmp_path / "colour.jpg"
     Image.open(path).convert("RGB").resize((84, 84), Image.Resampling.NEAREST).save(big, quality=100)
-    [grey], [colour] = (run_task(typed("task=predict", f"ckpt_path={trained.checkpoint}", f"input={p}", run=p.stem)) for p in (path, big))
+    [grey], [colour] = (run_job(*typed("task=predict", f"ckpt_path={trained.checkpoint}", f"input={p}", run=p.stem)) for p in (path, big))
     assert colour.classes[0] == grey.classes[0]  # an RGB 84×84 JPEG of the digit: the same answer
 
 
@@ -73,7 +74,7 @@ def test_unreadable_files_are_listed_and_skipped(trained: Trained, typed: Typed,
     _digits(trained, tmp_path / "mixed", 2)
     (tmp_path / "mixed" / "broken.png").write_bytes(b"not an image")
     (tmp_path / "mixed" / "notes.txt").write_text("not an image file name: never read")
-    found = run_task(typed("task=predict", f"ckpt_path={trained.checkpoint}", f"input={tmp_path / 'mixed'}"))
+    found = run_job(*typed("task=predict", f"ckpt_path={trained.checkpoint}", f"input={tmp_path / 'mixed'}"))
     assert len(found) == 2
     err = capsys.readouterr().err
     assert f"cnnexp: skipped 1 unreadable file(s): {tmp_path / 'mixed' / 'broken.png'} (UnidentifiedImageError: " in err
@@ -82,7 +83,7 @@ def test_unreadable_files_are_listed_and_skipped(trained: Trained, typed: Typed,
 def test_a_glob_selects_files(trained: Trained, typed: Typed, tmp_path: Path) -> None:
     _, paths = _digits(trained, tmp_path / "g", 4)
     # Quoted for Hydra, whose override grammar reads [...] as a list (the shell needs its own quotes around that).
-    found = run_task(typed("task=predict", f"ckpt_path={trained.checkpoint}", f"input='{tmp_path / 'g'}/0[13]_*.png'"))
+    found = run_job(*typed("task=predict", f"ckpt_path={trained.checkpoint}", f"input='{tmp_path / 'g'}/0[13]_*.png'"))
     assert [p.path for p in found] == [str(paths[1]), str(paths[3])]
 
 
@@ -95,7 +96,7 @@ def test_a_glob_selects_files(trained: Trained, typed: Typed, tmp_path: Path) ->
     ],
 )
 def test_input_mistakes(trained: Trained, typed: Typed, given: str | None, message: str) -> None:
-    run = read_run(typed("task=predict", f"ckpt_path={trained.checkpoint}", *([f"input={given}"] if given else [])))
+    run = read_run(*typed("task=predict", f"ckpt_path={trained.checkpoint}", *([f"input={given}"] if given else [])))
     with pytest.raises(ConfigError, match=message):
         task_named("predict")(run)
 

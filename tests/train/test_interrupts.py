@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from PIL import Image
 
 import cnnexp.tasks.train as train_task
-from cnnexp.tasks import run_task
+from cnnexp.app import run_job
 from cnnexp.train.signals import Interrupted, stop_on_signals
 
 KEYS = ("test_acc", "test_loss", "best_val_acc", "epochs", "history", "checkpoint")
@@ -78,7 +78,7 @@ def folder_cfg(tiny_cfg: Callable[..., DictConfig], tmp_path: Path) -> Callable[
 def interrupt(monkeypatch: pytest.MonkeyPatch, cfg: DictConfig, stage: str, batch: int) -> dict[str, Any]:
     monkeypatch.setattr(train_task, "trial_pruning", lambda: [SigtermAt(stage, batch)])
     with pytest.raises(SystemExit) as ended:
-        run_task(cfg)
+        run_job(cfg)
     monkeypatch.undo()
     assert ended.value.code == 143
     return metrics(cfg)
@@ -98,7 +98,7 @@ def test_sigterm_during_validation_or_test_then_continue_ends_as_if_uninterrupte
     folder_cfg: Callable[..., DictConfig], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     whole = folder_cfg(run="whole")
-    run_task(whole)
+    run_job(whole)
     assert sorted(figures(whole)["history"]) == ["0", "1"]
 
     in_val = folder_cfg(run="in_val")
@@ -107,7 +107,7 @@ def test_sigterm_during_validation_or_test_then_continue_ends_as_if_uninterrupte
     assert stopped["status"] == "interrupted" and stopped["phase"] == "validation at epoch 0, step 9"
     assert stopped["checkpoint"] == str(ckpt) and ckpt.is_file()
     assert f"Continue this run with: python -m cnnexp ckpt_path={ckpt} hydra.run.dir={in_val.output_dir}" in capsys.readouterr().err
-    run_task(folder_cfg(f"ckpt_path={ckpt}", run="in_val"))
+    run_job(folder_cfg(f"ckpt_path={ckpt}", run="in_val"))
     assert figures(in_val) == figures(whole)  # epoch 0's validation, best checkpoint and curves are all there
     assert not ckpt.exists()  # stale once the run finished
 
@@ -115,7 +115,7 @@ def test_sigterm_during_validation_or_test_then_continue_ends_as_if_uninterrupte
     stopped = interrupt(monkeypatch, in_test, "test", 1)
     last = Path(in_test.output_dir) / "checkpoints" / "last.ckpt"
     assert stopped["phase"] == "test at epoch 2, step 18" and stopped["checkpoint"] == str(last)
-    run_task(folder_cfg(f"ckpt_path={last}", run="in_test"))
+    run_job(folder_cfg(f"ckpt_path={last}", run="in_test"))
     assert figures(in_test) == figures(whole)
 
 
@@ -128,7 +128,7 @@ def test_sigterm_before_training_is_recorded_and_exits_143(
     monkeypatch.setattr(train_task, "assemble", killed)
     cfg = tiny_cfg()
     with pytest.raises(SystemExit) as ended:
-        run_task(cfg)
+        run_job(cfg)
     assert ended.value.code == 143
     assert metrics(cfg)["status"] == "interrupted" and metrics(cfg)["phase"] == "start-up"
     assert metrics(cfg)["checkpoint"] is None

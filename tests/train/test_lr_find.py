@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from omegaconf import DictConfig
 
+from cnnexp.app import run_job
 from cnnexp.errors import ConfigError
-from cnnexp.experiment import assemble
 from cnnexp.run import read_run
-from cnnexp.tasks import run_task, task_named
+from cnnexp.tasks import task_named
+from cnnexp.tasks.assemble import assemble
 from cnnexp.train.lr_find import FindLearningRate
 
 Tiny = Callable[..., DictConfig]
@@ -22,7 +23,7 @@ QUICK = ("callbacks=[default,lr_finder]", "callbacks.lr_finder.num_training_step
 def test_task_lr_find_prints_the_suggestion_and_writes_the_plot(tiny_cfg: Tiny, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("INFO", logger="cnnexp")
     cfg = tiny_cfg("task=lr_find", *QUICK)
-    lr = run_task(cfg)
+    lr = run_job(cfg)
     assert isinstance(lr, float) and 1e-6 <= lr <= 1.0
     assert f"lr_find: suggested optimizer.lr={lr:.3g} (steepest fall of the loss over 25 steps from 1e-06 to 1)" in caplog.text
     assert (Path(cfg.output_dir) / "lr_find.png").stat().st_size > 10_000

@@ -11,8 +11,8 @@ import torch
 from omegaconf import DictConfig
 from pytorch_lightning.loggers import Logger
 
-from cnnexp.experiment import assemble
 from cnnexp.run import read_run
+from cnnexp.tasks.assemble import assemble
 from cnnexp.train.loss import quadratic
 from cnnexp.train.module import Classifier
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 from omegaconf import DictConfig
 
-from cnnexp.experiment import make_datamodule
+from cnnexp.app import run_job
 from cnnexp.run import read_run
-from cnnexp.tasks import run_task
+from cnnexp.tasks.assemble import make_datamodule
 from cnnexp.train import notices
 from cnnexp.train.notices import PaceWarning, slow_message
 
@@ -63,7 +63,7 @@ def test_a_real_run_announces_itself_and_its_pace(
     monkeypatch.setattr(notices, "EPOCH_LIMIT_S", 0.0)  # any epoch is "long": the warning path runs for real
     caplog.set_level("INFO", logger="cnnexp")
     cfg = tiny_cfg()
-    run_task(cfg)
+    run_job(cfg)
     assert f"run {cfg.output_dir} on cpu ({torch.get_num_threads()} threads), precision 32-true; data=digits 1×28×28" in caplog.text
     assert "slow run: on this CPU a training batch of 50 images takes " in caplog.text
     assert "one epoch of 12 batches takes about 0 min" in caplog.text

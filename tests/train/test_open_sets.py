@@ -13,10 +13,10 @@ import pytest
 from conftest import one_paragraph
 from omegaconf import DictConfig
 
+from cnnexp.app import run_job
 from cnnexp.errors import ConfigError
-from cnnexp.experiment import assemble
 from cnnexp.run import read_run
-from cnnexp.tasks import run_task
+from cnnexp.tasks.assemble import assemble
 from cnnexp.train import instantiate
 from cnnexp.train.logger import read_logger
 
@@ -47,7 +47,7 @@ def test_logger_presets_one_several_or_none(tiny_cfg: Tiny, choice: str, expecte
 
 def test_csv_and_tensorboard_together_write_metrics_csv_and_events(tiny_cfg: Tiny) -> None:
     cfg = tiny_cfg("logger=[tensorboard,csv]", "trainer.log_every_n_steps=2")
-    run_task(cfg)
+    run_job(cfg)
     run = Path(cfg.output_dir)
     with (run / "csv" / "version_0" / "metrics.csv").open() as handle:
         rows = list(csv.DictReader(handle))
@@ -62,7 +62,7 @@ def test_no_logger_trains_and_switches_the_lr_monitor_off(tiny_cfg: Tiny, caplog
     cfg = tiny_cfg("logger=null")
     assert "lr_monitor" not in read_run(cfg).callbacks
     assert "callbacks.lr_monitor: off, as there is no logger to write the learning rate to" in caplog.text
-    run_task(cfg)
+    run_job(cfg)
     metrics = json.loads((Path(cfg.output_dir) / "metrics.json").read_text())
     assert metrics["status"] == "ok" and list((Path(cfg.output_dir) / "pictures").glob("*.png"))
 
@@ -102,7 +102,7 @@ def test_early_stopping_stops(tiny_cfg: Tiny) -> None:
         "callbacks=[default,early_stopping]", "callbacks.early_stopping.patience=0",
         "callbacks.early_stopping.min_delta=1.0", "trainer.max_epochs=5",
     )  # fmt: skip
-    run_task(cfg)
+    run_job(cfg)
     assert json.loads((Path(cfg.output_dir) / "metrics.json").read_text())["epochs"] == 2
 
 

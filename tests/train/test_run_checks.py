@@ -16,15 +16,15 @@ import pytest
 import torch
 from omegaconf import DictConfig
 
+from cnnexp.app import run_job
 from cnnexp.errors import ConfigError
-from cnnexp.experiment import assemble
 from cnnexp.run import read_run
-from cnnexp.tasks import run_task
+from cnnexp.rundir.files import NoSpace, write_json
+from cnnexp.tasks.assemble import assemble
 from cnnexp.tasks.train import logged_metrics
 from cnnexp.train.faults import AtomicCheckpointIO
 from cnnexp.train.instantiate import Target
 from cnnexp.train.memory import check_fits, state_buffers
-from cnnexp.train.results import NoSpace, write_json
 
 Tiny = Callable[..., DictConfig]
 
@@ -66,7 +66,7 @@ def test_the_state_an_optimizer_keeps_per_parameter() -> None:
 def test_names_of_metrics_are_checked_before_training(tiny_cfg: Tiny, override: str, message: str) -> None:
     cfg = tiny_cfg(override)
     with pytest.raises(SystemExit) as ended:
-        run_task(cfg)
+        run_job(cfg)
     run = Path(cfg.output_dir)
     recorded = json.loads((run / "metrics.json").read_text())
     assert ended.value.code == 2 and recorded["status"] == "failed" and re.match(message, recorded["reason"])
@@ -119,7 +119,7 @@ def test_a_run_whose_checkpoint_hits_a_full_disk_says_so_and_records_it(tiny_cfg
     monkeypatch.setattr(torch, "save", full)
     cfg = tiny_cfg()
     with pytest.raises(SystemExit) as ended:
-        run_task(cfg)
+        run_job(cfg)
     err = capsys.readouterr().err
     assert ended.value.code == 2 and err.startswith("cnnexp: error: cannot write ") and "Traceback" not in err
     recorded = json.loads((Path(cfg.output_dir) / "metrics.json").read_text())

@@ -12,10 +12,11 @@ import torch
 from conftest import CONF, MODEL_NAMES
 from omegaconf import DictConfig
 
+from cnnexp.app import run_job
 from cnnexp.errors import ConfigError
-from cnnexp.experiment import assemble
 from cnnexp.run import read_run
-from cnnexp.tasks import run_task, task_named
+from cnnexp.tasks import task_named
+from cnnexp.tasks.assemble import assemble
 
 Tiny = Callable[..., DictConfig]
 OPTIONAL_LOGGERS = ("wandb", "mlflow")  # extras of cnnexp: their preset says what to install when missing
@@ -49,14 +50,14 @@ def test_every_config_group_option_instantiates(tiny_cfg: Tiny, group: str, opti
 def test_fast_dev_run_for_every_model(tiny_cfg: Tiny, name: str) -> None:
     needs_resize = name in ("alexnet", "alexnet_torchvision", "mobilenet_v2", "resnet18", "squeezenet1_1", "vgg11", "vgg16")
     cfg = tiny_cfg("debug=fdr", f"model={name}", *(BIG if needs_resize else ()))
-    run_task(cfg)
+    run_job(cfg)
     metrics = _metrics(cfg)
     assert metrics["status"] == "ok" and metrics["model"] == name
 
 
 def test_a_short_training_on_the_embedded_digits_learns(tiny_cfg: Tiny) -> None:
     cfg = tiny_cfg("data.train_size=3000", "data.val_size=500", "trainer.max_epochs=2")
-    accuracy = run_task(cfg)
+    accuracy = run_job(cfg)
     metrics = _metrics(cfg)
     assert accuracy == metrics["test_acc"] > 0.6  # chance is 0.1
     assert metrics["test_images"] == 200 and metrics["epochs"] == 2
@@ -69,23 +70,23 @@ def test_a_short_training_on_the_embedded_digits_learns(tiny_cfg: Tiny) -> None:
 
 
 def test_the_quadratic_cost_trains_too(tiny_cfg: Tiny) -> None:
-    assert run_task(tiny_cfg("loss=mse", "data.train_size=3000", "data.val_size=500", "trainer.max_epochs=2")) > 0.3
+    assert run_job(tiny_cfg("loss=mse", "data.train_size=3000", "data.val_size=500", "trainer.max_epochs=2")) > 0.3
 
 
 def test_same_seed_gives_identical_metrics_on_cpu(tiny_cfg: Tiny) -> None:
     first, second = tiny_cfg("seed=3", run="a"), tiny_cfg("seed=3", run="b")
-    run_task(first), run_task(second)
+    run_job(first), run_job(second)
     keys = ("test_acc", "test_loss", "best_val_acc")
     assert [_metrics(first)[k] for k in keys] == [_metrics(second)[k] for k in keys]
 
 
 def test_resume_continues_at_the_next_epoch(tiny_cfg: Tiny) -> None:
     first = tiny_cfg(run="first")
-    run_task(first)
+    run_job(first)
     last = Path(first.output_dir) / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=True)["epoch"] == 0
     resumed = tiny_cfg(f"ckpt_path={last}", "trainer.max_epochs=2", run="resumed")
-    run_task(resumed)
+    run_job(resumed)
     assert _metrics(resumed)["epochs"] == 2
     assert torch.load(Path(resumed.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
 
@@ -94,7 +95,7 @@ def test_last_ckpt_is_the_last_epoch_even_when_it_is_not_the_best(tiny_cfg: Tiny
     # Rank by val/loss the wrong way round (max): the best stays epoch 0, and Lightning 2.6's save_last would
     # leave last.ckpt there too.
     cfg = tiny_cfg("trainer.max_epochs=3", "callbacks.checkpoint.monitor=val/loss", "callbacks.checkpoint.filename=best")
-    run_task(cfg)
+    run_job(cfg)
     folder = Path(cfg.output_dir) / "checkpoints"
     assert torch.load(folder / "best.ckpt", weights_only=True)["epoch"] == 0
     assert torch.load(folder / "last.ckpt", weights_only=True)["epoch"] == 2
@@ -103,9 +104,9 @@ def test_last_ckpt_is_the_last_epoch_even_when_it_is_not_the_best(tiny_cfg: Tiny
 
 def test_task_test_evaluates_a_checkpoint(tiny_cfg: Tiny) -> None:
     trained = tiny_cfg(run="trained")
-    accuracy = run_task(trained)
+    accuracy = run_job(trained)
     tested = tiny_cfg("task=test", f"ckpt_path={_metrics(trained)['checkpoint']}", run="tested")
-    assert run_task(tested) == pytest.approx(accuracy)
+    assert run_job(tested) == pytest.approx(accuracy)
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,8 @@ import torch
 from omegaconf import DictConfig
 
 from cnnexp.errors import ConfigError
-from cnnexp.experiment import assemble
 from cnnexp.run import read_run
+from cnnexp.tasks.assemble import assemble
 from cnnexp.train.slurm import cluster_plugins, requeue_signal
 
 Tiny = Callable[..., DictConfig]

@@ -12,8 +12,8 @@ from omegaconf import DictConfig
 from torch import nn
 
 from cnnexp.errors import ConfigError, TrainingFailed
-from cnnexp.experiment import assemble
 from cnnexp.run import read_run
+from cnnexp.tasks.assemble import assemble
 from cnnexp.train.speed import SpeedUp, auto_precision, channels_last_for, resolve_precision
 
 Tiny = Callable[..., DictConfig]

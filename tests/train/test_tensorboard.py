@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from cnnexp.tasks import run_task
+from cnnexp.app import run_job
 
 
 def _events(run: Path) -> EventAccumulator:
@@ -20,7 +20,7 @@ def _events(run: Path) -> EventAccumulator:
 
 def test_run_logs_scalars_hparams_and_summary(tiny_cfg: Callable[..., DictConfig]) -> None:
     cfg = tiny_cfg("trainer.max_epochs=2", "trainer.log_every_n_steps=5", "optimizer=sgd", "scheduler=step")
-    run_task(cfg)
+    run_job(cfg)
     events = _events(Path(cfg.output_dir))
     scalars = set(events.Tags()["scalars"])
     assert {"train/loss_step", "train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best", "test/acc",

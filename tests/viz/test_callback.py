@@ -13,8 +13,8 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
+from cnnexp.app import run_job
 from cnnexp.errors import ConfigError
-from cnnexp.tasks import run_task
 from cnnexp.train.instantiate import Target
 from cnnexp.train.module import Classifier
 from cnnexp.train.optim import make_optimizer
@@ -34,7 +34,7 @@ def run(compose_cfg: Compose, tmp_path_factory: pytest.TempPathFactory) -> Itera
         patch.setenv("CNNEXP_DATA", str(base / "data"))  # the digits cache the other tests share
         cfg = compose_cfg(*TINY, "trainer.max_epochs=3", "callbacks.pictures.every_n_epochs=2",
                           f"output_dir={base / 'pictures_run'}")  # fmt: skip
-        run_task(cfg)
+        run_job(cfg)
         yield Path(cfg.output_dir)
 
 

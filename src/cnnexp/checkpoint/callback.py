@@ -11,11 +11,10 @@ from typing import Any
 
 import pytorch_lightning as pl
 
-from cnnexp.checkpoint.overrides import given_overrides
 from cnnexp.checkpoint.record import KEY, DataFacts, make_record
 from cnnexp.data.module import ImageDataModule
 from cnnexp.run import Run
-from cnnexp.train.results import write_json
+from cnnexp.rundir.files import write_json
 
 RUN_FILE = "run.json"
 
@@ -31,7 +30,7 @@ class RecordRun(pl.Callback):
         facts = data_facts(trainer.datamodule)  # type: ignore[attr-defined]  # set by Lightning's data connector
         if facts is None:
             return  # data of another kind (a test's own loaders): nothing to describe
-        self.record = make_record(self.run, facts, given_overrides()).to_dict()
+        self.record = make_record(self.run, facts, self.run.invocation.overrides).to_dict()
         if trainer.is_global_zero:
             write_json(Path(self.run.output_dir) / RUN_FILE, self.record)
 

@@ -16,8 +16,8 @@ from torch import Tensor, nn
 
 from cnnexp.checkpoint.load import read_checkpoint
 from cnnexp.checkpoint.twins import TORCHVISION, torchvision_weights
+from cnnexp.config.fields import fmt_shape
 from cnnexp.errors import ConfigError
-from cnnexp.fields import fmt_shape
 
 
 @dataclass

@@ -17,11 +17,11 @@ import torch
 from torch import Tensor, nn
 
 from cnnexp.checkpoint.record import KEY, Record
+from cnnexp.config.fields import fmt_shape
 from cnnexp.errors import ConfigError
-from cnnexp.fields import fmt_shape
 from cnnexp.model.builder import build
 from cnnexp.model.spec import ModelSpec
-from cnnexp.targets import shown
+from cnnexp.train.targets import shown
 
 NET = "net."  # the LightningModule holds the network as `net`: its weights are net.conv1.weight, ...
 SHOWN = 3  # names listed in one message

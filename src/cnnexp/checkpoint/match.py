@@ -16,14 +16,14 @@ from dataclasses import replace
 from typing import Any
 
 from cnnexp.checkpoint.load import Checkpoint, read_checkpoint
-from cnnexp.checkpoint.overrides import Given, given_overrides, parse_overrides
+from cnnexp.checkpoint.overrides import Given, parse_overrides
 from cnnexp.checkpoint.plain import ABSENT, assign, fmt_value, lookup
 from cnnexp.checkpoint.record import DataFacts, Record
 from cnnexp.data.spec import DataSpec
 from cnnexp.errors import ConfigError
 from cnnexp.model.summary import summarize
 from cnnexp.run import Run
-from cnnexp.targets import named_targets
+from cnnexp.train.targets import named_targets
 
 FROM_RECORD = ("model", "data", "optimizer", "scheduler", "loss")  # the trained run's; the rest is this run's
 
@@ -45,7 +45,7 @@ def checkpoint_for(run: Run, task: str) -> tuple[Run, Checkpoint]:
     ckpt = read_checkpoint(run.options.ckpt_path, vouched=named_targets(run.to_dict()))
     if task == "test" and ckpt.lightning and ckpt.record is None:
         return run, ckpt
-    out = checkpoint_run(run, ckpt.require_record(f"task={task}"), given_overrides())
+    out = checkpoint_run(run, ckpt.require_record(f"task={task}"), run.invocation.overrides)
     check_size(out, ckpt)
     return out, ckpt
 
@@ -74,7 +74,7 @@ def checkpoint_run(run: Run, record: Record, overrides: Sequence[str]) -> Run:
     # The record's classes were checked when the file was read; the rest are this command's own (vouched).
     out = Run.from_dict(merged, f"ckpt_path={run.options.ckpt_path}", vouched=named_targets(current))
     _check_classes(out, record)
-    return replace(out, data=_normalised(out.data, record.data))
+    return replace(out, data=_normalised(out.data, record.data), invocation=run.invocation)
 
 
 def _refuse_model_changes(run: Run, record: Record, given: list[Given]) -> None:

@@ -1,9 +1,8 @@
 """The overrides the user typed, as Hydra read them: how a task that starts from a checkpoint tells what the
 user asked for from what the config's defaults say.
 
-In a run started by `python -m cnnexp` they are Hydra's own list (`HydraConfig.get().overrides.task`, also in
-.hydra/overrides.yaml); in a multirun job, that job's. Code that composes a config itself (tests, notebooks)
-has no Hydra run: it passes the overrides it composed with, or gets none (the checkpoint's run as recorded).
+They come with the Run (`run.invocation.overrides`, read once at the door: Hydra's own list in a run started by
+`python -m cnnexp`, also in .hydra/overrides.yaml; in a multirun job, that job's; the API's as given).
 """
 
 from __future__ import annotations
@@ -12,9 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import OmegaConf
 
 
 @dataclass(frozen=True)
@@ -34,21 +31,6 @@ class Given:
     def path(self) -> tuple[str, ...]:
         """The key inside its group: ("activation",) for model.activation; () for the group's option."""
         return tuple(self.key.split(".")[1:])
-
-
-def given_overrides() -> list[str]:
-    """The command line's overrides of this Hydra run; [] outside one."""
-    if not HydraConfig.initialized():
-        return []
-    return as_typed(HydraConfig.get().overrides.task)
-
-
-def as_typed(overrides: Any) -> list[str]:
-    """Hydra's list of overrides (a ListConfig) as typed: iterating it would resolve an interpolation inside an
-    override (`model.name=${data.name}`)."""
-    texts = OmegaConf.to_container(overrides, resolve=False)
-    assert isinstance(texts, list), "Hydra keeps the overrides as a list"
-    return [str(text) for text in texts]
 
 
 def parse_overrides(texts: Sequence[str]) -> list[Given]:

@@ -21,11 +21,11 @@ import pytorch_lightning as pl
 import torch
 
 import cnnexp
+from cnnexp.config.groups import to_plain
 from cnnexp.data.transforms import Shape, adapt_steps
 from cnnexp.errors import ConfigError
-from cnnexp.groups import to_plain
 from cnnexp.run import Run
-from cnnexp.targets import UntrustedRecord, shown
+from cnnexp.train.targets import UntrustedRecord, shown
 
 KEY = "cnnexp"  # the checkpoint's top-level key that holds the record
 VERSION = 1  # of the record's layout, for readers of later cnnexp versions

@@ -17,9 +17,9 @@ from cnnexp.checkpoint.load import Checkpoint, weight_mismatches
 from cnnexp.checkpoint.plain import ABSENT, diff, fmt_value
 from cnnexp.errors import ConfigError
 from cnnexp.run import Run
-from cnnexp.targets import PLAIN_NAME, known_classes, shown
 from cnnexp.train.module import Classifier
 from cnnexp.train.optim import OPTIMIZERS
+from cnnexp.train.targets import PLAIN_NAME, known_classes, shown
 
 # What a resumed run may not change. Not data.adapt: the shapes on both sides are compared, and with them fixed
 # adapting changes nothing (null and true adapt alike; false only refuses what would need adapting).

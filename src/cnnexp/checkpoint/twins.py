@@ -20,8 +20,8 @@ import torchvision
 from torch import Tensor
 
 from cnnexp import CONF_DIR
+from cnnexp.config.registry import Registry
 from cnnexp.errors import ConfigError
-from cnnexp.registry import Registry
 
 TORCHVISION = "torchvision"  # init_from=torchvision
 # torchvision's ImageNet normalisation, which its weights expect (a hint in the docs and the load report).

@@ -15,13 +15,13 @@ from collections.abc import Iterable, Sequence
 import pytorch_lightning as pl
 import torch
 
+from cnnexp.config.fields import fmt_shape
 from cnnexp.data import batches as bt
 from cnnexp.data.sources import SOURCES
 from cnnexp.data.spec import DataSpec
 from cnnexp.data.split import STAGES, Part, Source, Tensors, as_dataset, as_tensors, part_size, split
 from cnnexp.data.transforms import BatchTransform, Shape, channel_stats, check_adapt
 from cnnexp.errors import ConfigError
-from cnnexp.fields import fmt_shape
 
 STREAMED_MEAN = 0.5  # no pass over a folder on disk just for statistics: 0.5 maps 0..1 to -1..1
 

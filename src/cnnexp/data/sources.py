@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from cnnexp.config.registry import Registry
 from cnnexp.data.digits import TRAIN_IMAGES, load_digits
 from cnnexp.data.spec import SOURCE_KEYS, DataSpec, images_of
 from cnnexp.data.split import Source, Tensors, check_held_out
 from cnnexp.errors import ConfigError
-from cnnexp.registry import Registry
 
 
 def _as_declared(spec: DataSpec) -> DataSpec:

@@ -1,5 +1,5 @@
 """The `data` config group, declared once: the typed value the code uses, its field checks, and (derived from
-it, cnnexp/groups.py) the schema Hydra checks conf/data/*.yaml against at compose time.
+it, cnnexp/config/groups.py) the schema Hydra checks conf/data/*.yaml against at compose time.
 
 `DataSpec(name=..., root=..., ...)` written in a test means the same as a YAML file that leaves the other keys
 out. Which source a name means, and what a source adds (an image folder's class count), is data/sources.py.
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cnnexp import fields as fd
+from cnnexp.config import fields as fd
+from cnnexp.config.groups import nested, read_group, setting, unset_keys
 from cnnexp.errors import ConfigError
-from cnnexp.groups import nested, read_group, setting, unset_keys
 
 EXAMPLES = {"root": "/path/to/images", "num_classes": 10}  # for keys a YAML leaves as ???
 SOURCE_KEYS = ("image_column", "label_column", "split_column", "dataset")  # read by some sources only

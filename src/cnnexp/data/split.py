@@ -15,9 +15,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
+from cnnexp.config.logs import is_rank_zero
 from cnnexp.data.spec import DataSpec, images_of
 from cnnexp.errors import ConfigError
-from cnnexp.logs import is_rank_zero
 
 log = logging.getLogger(__name__)
 STAGES = ("train", "val", "test")

@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from cnnexp.config.fields import fmt_shape
 from cnnexp.data.spec import Augment
 from cnnexp.errors import ConfigError
-from cnnexp.fields import fmt_shape
 
 Shape = tuple[int, int, int]  # C, H, W
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, PIL's RGB -> "L" weights

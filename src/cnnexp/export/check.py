@@ -12,9 +12,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from cnnexp.config.fields import fmt_shape
 from cnnexp.errors import ConfigError
 from cnnexp.export.formats import FORMATS, Format
-from cnnexp.fields import fmt_shape
 
 EXAMPLE_BATCH, CHECK_BATCH = 2, 3
 # Allowed difference, relative to the largest logit: other runtimes' float32 kernels differ in rounding only

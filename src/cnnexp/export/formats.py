@@ -26,8 +26,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from cnnexp.config.registry import Registry
 from cnnexp.errors import ConfigError
-from cnnexp.registry import Registry
 
 Runner = Callable[[Tensor], Tensor]  # (B, C, H, W) normalised images -> (B, classes) logits
 INPUT, OUTPUT = "images", "logits"  # the ONNX graph's input and output names

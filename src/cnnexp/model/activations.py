@@ -17,8 +17,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from cnnexp.config.registry import Registry
 from cnnexp.model.others import torch_operations
-from cnnexp.registry import Registry
 
 INIT_FAMILIES = ("kaiming", "xavier", "lecun")
 # The nonlinearities torch.nn.init knows a gain for (calculate_gain, kaiming_*_'s `nonlinearity`).

@@ -19,7 +19,7 @@ from typing import Any
 
 from torch import nn
 
-from cnnexp import fields as fd
+from cnnexp.config import fields as fd
 from cnnexp.errors import ConfigError
 from cnnexp.model.expressions import evaluate, is_expression, names, parse, shown
 from cnnexp.model.layers import LAYERS

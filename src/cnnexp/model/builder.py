@@ -11,8 +11,8 @@ from dataclasses import replace
 
 from torch import nn
 
+from cnnexp.config.fields import fmt_shape
 from cnnexp.errors import ConfigError
-from cnnexp.fields import fmt_shape
 from cnnexp.model.init import init_weights
 from cnnexp.model.layers.base import Follows, Row, Where
 from cnnexp.model.layers.sliding import DoesNotFit

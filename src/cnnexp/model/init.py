@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
+from cnnexp.config.registry import Registry
 from cnnexp.model.activations import ACTIVATIONS, Activation
-from cnnexp.registry import Registry
 
 TORCH_DEFAULT = "torch default (kaiming_uniform, a=sqrt(5))"
 

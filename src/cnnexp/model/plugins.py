@@ -15,8 +15,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from cnnexp.config.registry import Registry
 from cnnexp.errors import ConfigError
-from cnnexp.registry import Registry
 
 PLUGINS = "plugins"  # the top-level option
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from omegaconf import MISSING
 
-from cnnexp import fields as fd
+from cnnexp.config import fields as fd
 from cnnexp.errors import ConfigError
 from cnnexp.model.activations import ACTIVATIONS
 from cnnexp.model.blocks import PARAM, BlockDef, parse_blocks, substitute_model_params

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cnnexp.fields import fmt_shape
+from cnnexp.config.fields import fmt_shape
 from cnnexp.model.builder import plan
 from cnnexp.model.init import describe_init
 from cnnexp.model.layers.base import Row

@@ -4,14 +4,13 @@ succeeded.
 
 Hydra instantiates callbacks for every run, single or multi, so this module imports nothing heavy: the report
 code is imported only when a multirun has ended. Hydra turns an exception raised in a callback into a warning,
-so a verdict leaves as a Stop (a SystemExit).
+so a verdict leaves as a Stop (a SystemExit) whose message the door prints (cli/exits.py).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from cnnexp.checkpoint.overrides import as_typed
+from cnnexp.config.invocation import as_typed
 from cnnexp.errors import Stop
 from cnnexp.rundir.lock import FolderLock
 from cnnexp.rundir.names import SWEPT_ENV
@@ -44,8 +43,7 @@ class ReportCallback(Callback):
                 f"{sweep_dir} is in use by a running sweep ({lock.holder()}); wait for it to end, or give this sweep "
                 f"a folder of its own (leave hydra.sweep.dir unset and every sweep gets a new one)."
             )
-            print(f"cnnexp: error: {message}", file=sys.stderr, flush=True)
-            raise Stop(2, message, reported=True)  # the report there belongs to the other sweep
+            raise Stop(2, message, reported=True, said=False)  # the report there belongs to the other sweep
         _HELD.append((lock, os.environ.get(SWEPT_ENV)))
         # Job folders are named by the swept overrides alone (rundir/names.py); launcher processes inherit this.
         os.environ[SWEPT_ENV] = ",".join(swept_keys(config))
@@ -81,8 +79,7 @@ def _preflight(config: DictConfig) -> None:
     try:
         check_sweep(config)
     except UserFacingError as err:
-        print(f"cnnexp: error: {err}", file=sys.stderr, flush=True)
-        raise Stop(err.exit_code, str(err), reported=True) from None
+        raise Stop(err.exit_code, str(err), reported=True, said=False) from None
 
 
 def running_sweep() -> Path | None:
@@ -125,8 +122,7 @@ def verdict(sweep_dir: Path) -> None:
     listed = "; ".join(f"{job.folder.name}: {job.status}: {_short(job.reason)}" for job in bad[:5])
     more = f"; and {len(bad) - 5} more" if len(bad) > 5 else ""
     message = f"{len(bad)} of {len(jobs)} jobs did not succeed (report.md in {sweep_dir} lists them): {listed}{more}"
-    print(f"cnnexp: error: {message}", file=sys.stderr, flush=True)
-    raise Stop(codes.pop() if len(codes) == 1 else 1, message, reported=True)
+    raise Stop(codes.pop() if len(codes) == 1 else 1, message, reported=True, said=False)
 
 
 def _short(reason: str, limit: int = 160) -> str:

@@ -1,6 +1,6 @@
 """Folder names any value can produce, and command lines a user can paste back as they are.
 
-conf/config.yaml names run, sweep and job folders through the resolvers registered here:
+conf/config.yaml names run, sweep and job folders through these, as the resolvers of cli/resolvers.py:
 `${cnnexp.name:TEXT}` (one safe path component), `${cnnexp.model:NAME,TASK,CKPT_PATH}` (the model a run folder
 is named after: the checkpoint's own for a task that reads its model from one), `${cnnexp.token:}` (a random
 tag, the same everywhere in one composed config) and `${cnnexp.job:NUM,OVERRIDES}` (a sweep job's folder: its
@@ -16,12 +16,7 @@ import re
 import secrets
 import shlex
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
-
-from omegaconf import OmegaConf
-
-from cnnexp.task_names import FROM_CHECKPOINT
 
 SWEPT_ENV = "CNNEXP_SWEPT_KEYS"  # the keys a running multirun sweeps, comma-separated (report/callback.py sets it)
 NAME_LIMIT = 40  # characters of a model name in a run folder's name
@@ -43,17 +38,6 @@ def safe_name(text: Any, limit: int = NAME_LIMIT) -> str:
         digest = hashlib.sha256(raw.encode()).hexdigest()[:6]
         name = f"{name[: limit - 7].rstrip('.-')}-{digest}"
     return name
-
-
-def run_model(name: Any, task: Any, ckpt_path: Any) -> str:
-    """The model a run folder is named after, as a safe name: for a task that rebuilds its model from ckpt_path,
-    the name its record gives (task=test of an alexnet_small checkpoint is an alexnet_small run, whatever the
-    config's default model); `name` otherwise, or when the file is no checkpoint with a record."""
-    if task in FROM_CHECKPOINT and ckpt_path is not None:
-        from cnnexp.checkpoint.load import recorded_model  # here: it imports torch, which --help does not need
-
-        name = recorded_model(Path(str(ckpt_path)).expanduser()) or name
-    return safe_name(name)
 
 
 def job_folder(num: Any, overrides: Any) -> str:
@@ -78,19 +62,9 @@ def _items(overrides: str) -> list[str]:
     return items
 
 
-def _token() -> str:
+def token() -> str:
+    """A random tag (`${cnnexp.token:}`), the same everywhere in one composed config (cli/resolvers.py caches it)."""
     return secrets.token_hex(3)
-
-
-def register_resolvers() -> None:
-    """Make `cnnexp.name`, `cnnexp.model`, `cnnexp.token` and `cnnexp.job` known to OmegaConf (safe to call again).
-
-    `token` is cached: every read of one composed config (and of the sweep jobs' configs, which Hydra gives
-    a copy of the cache) sees the same tag."""
-    OmegaConf.register_new_resolver("cnnexp.name", safe_name, replace=True)
-    OmegaConf.register_new_resolver("cnnexp.model", run_model, replace=True)
-    OmegaConf.register_new_resolver("cnnexp.token", _token, replace=True, use_cache=True)
-    OmegaConf.register_new_resolver("cnnexp.job", job_folder, replace=True)
 
 
 def hydra_quote(value: str) -> str:

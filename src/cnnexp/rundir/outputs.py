@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cnnexp.errors import ConfigError
 from cnnexp.rundir.claim import METRICS, OUTPUTS
-from cnnexp.train.results import read_json, write_json
+from cnnexp.rundir.files import read_json, write_json
 
 ELSEWHERE = "choose another folder for the run (hydra.run.dir=...)"
 NOT_A_FOLDER = "it is not a folder"

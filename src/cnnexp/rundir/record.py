@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
+
+from cnnexp.config.invocation import Invocation
 
 # Options that say how to run, not what: a job resumed, skipped or re-run elsewhere is the same job.
 NOT_IDENTITY = ("ckpt_path", "skip_completed", "overwrite", "output_dir", "json")
@@ -29,15 +30,14 @@ def config_hash(resolved: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def save_config(folder: Path, cfg: DictConfig, resolved: Mapping[str, Any]) -> None:
-    """.hydra/config.yaml, hydra.yaml and overrides.yaml as Hydra writes them, and resolved.yaml."""
+def save_config(folder: Path, cfg: DictConfig, resolved: Mapping[str, Any], started: Invocation) -> None:
+    """.hydra/config.yaml, overrides.yaml (and hydra.yaml, in a Hydra run) as Hydra writes them, and resolved.yaml."""
     out = folder / ".hydra"
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
-    if HydraConfig.initialized():
-        hydra = HydraConfig.instance().cfg
-        (out / "hydra.yaml").write_text(OmegaConf.to_yaml(hydra))
-        (out / "overrides.yaml").write_text(OmegaConf.to_yaml(HydraConfig.get().overrides.task))
+    if started.hydra_yaml is not None:
+        (out / "hydra.yaml").write_text(started.hydra_yaml)
+    (out / "overrides.yaml").write_text(OmegaConf.to_yaml(list(started.overrides)))
     (out / "resolved.yaml").write_text(yaml.safe_dump(_plain(resolved), sort_keys=False, allow_unicode=True))
 
 

@@ -1,7 +1,7 @@
 """Every config group's schema, registered in Hydra's ConfigStore so that a misspelled key or a wrong type in a
 YAML file or an override fails at compose time.
 
-Each schema is derived from the class that reads the group (cnnexp/groups.py `schema_of`) or from the class
+Each schema is derived from the class that reads the group (cnnexp/config/groups.py `schema_of`) or from the class
 the group configures (its constructor's arguments), never written a second time. They live in a group of their
 own, `schema`, so they never show up as choices of the groups they check. conf/config.yaml puts the schema of
 each cnnexp group (model, data, loss, trainer, kernels) under its group, so any YAML file of these groups,
@@ -25,8 +25,8 @@ from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 
+from cnnexp.config.groups import schema_of
 from cnnexp.data.spec import DataSpec
-from cnnexp.groups import schema_of
 from cnnexp.model.schema import ModelConf
 from cnnexp.viz.schema import KernelsSpec
 

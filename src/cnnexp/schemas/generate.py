@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cnnexp.groups import schema_of
+from cnnexp.config.groups import schema_of
 from cnnexp.schemas import Field, installed_versions, to_fields
 
 LIBRARY = Path(__file__).with_name("library.py")

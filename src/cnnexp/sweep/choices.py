@@ -8,8 +8,8 @@ from typing import Any
 
 import optuna
 
+from cnnexp.config.registry import Registry
 from cnnexp.errors import ConfigError
-from cnnexp.registry import Registry
 
 SAMPLERS: Registry[Callable[..., optuna.samplers.BaseSampler]] = Registry("Optuna sampler")
 PRUNERS: Registry[Callable[..., optuna.pruners.BasePruner]] = Registry("Optuna pruner")

@@ -18,7 +18,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from cnnexp.checkpoint.overrides import as_typed
+from cnnexp.config.invocation import as_typed
 from cnnexp.errors import ConfigError, UserFacingError
 
 BASIC = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
@@ -68,7 +68,7 @@ def _is_sweep(text: str) -> bool:
 
 def job_problem(config: DictConfig, job: list[str]) -> str | None:
     """The paragraph the job would stop on, or None when its config reads."""
-    from cnnexp.exits import explain  # the door's own words for Hydra's errors (imported here: exits imports us)
+    from cnnexp.config.explain import explain  # the door's own words for Hydra's errors
     from cnnexp.model.summary import summarize
     from cnnexp.run import read_run
 

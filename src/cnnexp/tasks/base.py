@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from cnnexp.config.registry import Registry
 from cnnexp.errors import ConfigError, closest
-from cnnexp.registry import Registry
 from cnnexp.run import Run
 
 TASKS: Registry[Callable[[Run], Any]] = Registry("task")

@@ -25,10 +25,10 @@ from cnnexp.data.folders import MODES
 from cnnexp.export.check import Exported, export
 from cnnexp.export.formats import FORMATS, INPUT, OUTPUT
 from cnnexp.run import Run
+from cnnexp.rundir.files import write_json
 from cnnexp.rundir.names import safe_name
 from cnnexp.rundir.outputs import reserve_outputs, target
 from cnnexp.tasks.base import TASKS
-from cnnexp.train.results import write_json
 
 LOGITS = "logits; softmax gives probabilities"
 FILE_LIMIT = 100  # characters of the model's name in the file's name

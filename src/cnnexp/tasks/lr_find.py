@@ -12,8 +12,8 @@ from dataclasses import replace
 from pytorch_lightning.tuner import Tuner
 
 from cnnexp.errors import ConfigError
-from cnnexp.experiment import assemble
 from cnnexp.run import Run
+from cnnexp.tasks.assemble import assemble
 from cnnexp.tasks.base import TASKS
 from cnnexp.train.callbacks import make_callback
 from cnnexp.train.lr_find import FindLearningRate, report

@@ -29,9 +29,9 @@ from cnnexp.data.spec import Augment
 from cnnexp.data.transforms import BatchTransform, check_adapt
 from cnnexp.errors import ConfigError
 from cnnexp.run import Run
+from cnnexp.rundir.files import atomic_write
 from cnnexp.rundir.outputs import reserve_outputs, target
 from cnnexp.tasks.base import TASKS
-from cnnexp.train.results import atomic_write
 
 CSV_FILE = "predictions.csv"
 SHOWN = 5  # unreadable files listed by name

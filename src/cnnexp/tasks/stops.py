@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-from cnnexp.checkpoint.overrides import given_overrides
+from cnnexp.config.task_names import FROM_CHECKPOINT
+from cnnexp.run import Run
 from cnnexp.rundir.claim import newest_checkpoint
+from cnnexp.rundir.files import read_json, write_json
 from cnnexp.rundir.names import command, override, without
-from cnnexp.task_names import FROM_CHECKPOINT
-from cnnexp.train.results import read_json, write_json
 from cnnexp.train.signals import Interrupted
 
 # What a task is doing once its run holds its folder, as an interruption outside a Trainer names it (task=train:
@@ -23,30 +24,34 @@ PHASES = {
 }  # fmt: skip
 
 
-def continue_command(run_dir: Path, checkpoint: Path | None, *extra: str) -> str:
-    """This job's overrides, as given, then `ckpt_path=` (when there is a checkpoint), `extra` and its folder."""
-    args = without(given_overrides(), "ckpt_path", "overwrite")
+def continue_command(given: Sequence[str], run_dir: Path, checkpoint: Path | None, *extra: str) -> str:
+    """This job's overrides, as `given`, then `ckpt_path=` (when there is a checkpoint), `extra` and its folder."""
+    args = without(list(given), "ckpt_path", "overwrite")
     if checkpoint is not None:
         args.append(override("ckpt_path", os.path.abspath(checkpoint)))  # pasteable from any folder
     return command([*args, *extra, override("hydra.run.dir", run_dir)])
 
 
-def stopped(run_dir: Path, task: str, ckpt_path: Path | None) -> Interrupted:
+def stopped(run: Run, run_dir: Path) -> Interrupted:
     """An interruption outside a Trainer, recorded and said with the phase its task was in: task=train continues
     from the folder's newest checkpoint (or the one it was to resume); a task that reads its model from ckpt_path
     starts again with it."""
+    task, ckpt_path, given = run.options.task, run.options.ckpt_path, run.invocation.overrides
     where = PHASES.get(task, f"task={task}")
     if task in FROM_CHECKPOINT:
-        return interrupted(run_dir, where, ckpt_path, True, resumes=False)
-    return interrupted(run_dir, where, newest_checkpoint(run_dir) or ckpt_path, True)
+        return interrupted(given, run_dir, where, ckpt_path, True, resumes=False)
+    return interrupted(given, run_dir, where, newest_checkpoint(run_dir) or ckpt_path, True)
 
 
-def interrupted(run_dir: Path, where: str, checkpoint: Path | None, rank_zero: bool, resumes: bool = True) -> Interrupted:
-    """Record the interruption in metrics.json (rank 0), say how to continue; the Interrupted to raise.
+def interrupted(
+    given: Sequence[str], run_dir: Path, where: str, checkpoint: Path | None, rank_zero: bool, resumes: bool = True
+) -> Interrupted:
+    """Record the interruption in metrics.json (rank 0), say how to continue (with the overrides `given`); the
+    Interrupted to raise.
 
     `checkpoint`: what the run continues from, or (resumes=False) the model that a task training nothing reads."""
     checkpoint = Path(os.path.abspath(checkpoint)) if checkpoint is not None else None
-    again = continue_command(run_dir, checkpoint)
+    again = continue_command(given, run_dir, checkpoint)
     if not resumes:
         kept = f"it trains nothing, so it starts again with ckpt_path={checkpoint}"
     else:

@@ -1,39 +1,36 @@
-"""task=train (the default): fit (resumed, or from init_from= weights), test the best checkpoint, write metrics.json;
-task=test: evaluate a checkpoint as its record describes it."""
+"""task=train (the default): fit (resumed, or from init_from= weights), test the best checkpoint, write metrics.json."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import torch
-from hydra.core.hydra_config import HydraConfig
 from lightning_fabric.utilities.rank_zero import rank_zero_only
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from cnnexp.checkpoint.finetune import freeze, init_from
 from cnnexp.checkpoint.load import Checkpoint, read_checkpoint
-from cnnexp.checkpoint.match import checkpoint_for
 from cnnexp.checkpoint.resume import check_resume, check_resume_state
 from cnnexp.errors import ConfigError, TrainingFailed, closest
-from cnnexp.experiment import Experiment, assemble
 from cnnexp.run import Run
 from cnnexp.rundir.claim import newest_checkpoint
+from cnnexp.rundir.files import write_json
 from cnnexp.sweep.pruning import Pruned, trial_pruning
-from cnnexp.targets import named_targets
+from cnnexp.tasks.assemble import Experiment, assemble
 from cnnexp.tasks.base import TASKS, check_figure, optimized
+from cnnexp.tasks.outcome import announce, outcome
 from cnnexp.tasks.stops import continue_command, interrupted
 from cnnexp.train.faults import INTERRUPTED, CheckpointOnInterrupt
 from cnnexp.train.gpu_slots import gpu_slot
 from cnnexp.train.launch import Ranks, ddp_children, ddp_processes
 from cnnexp.train.metrics import TOP5_ABOVE
-from cnnexp.train.results import log_to_tensorboard, write_json, write_summary
+from cnnexp.train.results import write_summary
+from cnnexp.train.targets import named_targets
 
 log = logging.getLogger(__name__)
 # What the Classifier logs (train/module.py): loss and accuracy per stage, top-5 above 10 classes, the test
@@ -48,7 +45,7 @@ def train_task(run: Run) -> float:
     check_figure(run)  # before training, not after it
     check_monitors(run)
     resume = _resumed(run)
-    with _own_gpu_in_parallel_sweeps(run) as run, ddp_children(ddp_processes(run.trainer.args)) as ranks:
+    with _own_gpu_in_parallel_sweeps(run) as run, ddp_children(ddp_processes(run.trainer.args), run.invocation) as ranks:
         return _train(run, resume, ranks)
 
 
@@ -93,7 +90,7 @@ def _own_gpu_in_parallel_sweeps(run: Run) -> Iterator[Run]:
     """Under launcher=local_parallel, a one-GPU job takes a GPU no other running job holds (train/gpu_slots.py):
     the Run it trains is the same run on that GPU."""
     args = run.trainer.args
-    parallel = HydraConfig.initialized() and HydraConfig.get().runtime.choices.get("hydra/launcher") == "joblib"
+    parallel = run.invocation.parallel
     one_gpu = args.get("accelerator") == "gpu" and args.get("devices") == 1
     if not (parallel and one_gpu and torch.cuda.device_count() > 1):
         yield run
@@ -124,12 +121,13 @@ def _train(run: Run, resume: Checkpoint | None, ranks: Ranks) -> float:
         if not ranks.dead():
             raise
         raise _rank_lost(exp, ranks.dead()) from None  # gloo's "Connection reset by peer" says nothing useful
-    metrics = _metrics(exp, tested[0], time.perf_counter() - start, best)
+    metrics = outcome(exp, tested[0], time.perf_counter() - start, best)
     metrics["best_val_acc"] = best_val_acc(exp.module.history)
     if exp.trainer.is_global_zero:
-        _report(exp, metrics)
+        announce(exp, metrics)
         _forget_interrupted(exp.run_dir, path)
     return optimized(run, metrics)
+
 
 def _stopped(exp: Experiment) -> BaseException:
     """SIGTERM or Ctrl-C inside fit, validation or test: what to continue from, recorded and said."""
@@ -139,16 +137,16 @@ def _stopped(exp: Experiment) -> BaseException:
     # what continues the run (last.ckpt once training has ended).
     checkpoint = callback.saved or newest_checkpoint(exp.run_dir) or exp.run.options.ckpt_path  # resumed: before a save
     where = f"{callback.phase or 'training'} at epoch {exp.trainer.current_epoch}, step {exp.trainer.global_step}"
-    return interrupted(exp.run_dir, where, checkpoint, exp.trainer.is_global_zero)
+    return interrupted(exp.run.invocation.overrides, exp.run_dir, where, checkpoint, exp.trainer.is_global_zero)
 
 
 def _rank_lost(exp: Experiment, lost: str) -> TrainingFailed:
     found = newest_checkpoint(exp.run_dir)
     where = f"epoch {exp.trainer.current_epoch}, step {exp.trainer.global_step}"
     again = (
-        f"continue from its last checkpoint with: {continue_command(exp.run_dir, found)}"
+        f"continue from its last checkpoint with: {continue_command(exp.run.invocation.overrides, exp.run_dir, found)}"
         if found
-        else f"start it again with: {continue_command(exp.run_dir, None, 'overwrite=true')}"
+        else f"start it again with: {continue_command(exp.run.invocation.overrides, exp.run_dir, None, 'overwrite=true')}"
     )
     return TrainingFailed(
         f"{lost} at {where}; the other ranks cannot go on without it, so training stopped. Find why in its log "
@@ -197,91 +195,3 @@ def check_monitors(run: Run) -> None:
                 f"callbacks.{name}.monitor={monitor}: the run logs no metric of that name.{closest(str(monitor), logged)} "
                 f"Logged metrics: {', '.join(logged)}."
             )
-
-
-@TASKS.register("test")
-def test_task(run: Run) -> float:
-    """The checkpoint's model on the data it records (or data=... with the same classes); no overrides needed."""
-    run, ckpt = checkpoint_for(run, "test")
-    with ddp_children(ddp_processes(run.trainer.args)):
-        return _test(run, ckpt)
-
-
-def _test(run: Run, ckpt: Checkpoint) -> float:
-    exp = assemble(run, fit=False)
-    ckpt.load_into(exp.module.net, "test it with the model and input size it was trained with (model=... data=...)")
-    start = time.perf_counter()
-    try:
-        tested = exp.trainer.test(exp.module, datamodule=exp.datamodule, verbose=False)
-    except SIGTERMException:
-        raise interrupted(exp.run_dir, "test", ckpt.path, exp.trainer.is_global_zero, resumes=False) from None
-    metrics = {**_metrics(exp, tested[0], time.perf_counter() - start, str(ckpt.path)), "epochs": None}
-    if exp.trainer.is_global_zero:
-        _other_class_names(exp, ckpt)
-        _report(exp, metrics)
-    return metrics["test_acc"]
-
-
-def _other_class_names(exp: Experiment, ckpt: Checkpoint) -> None:
-    """Same class count, other names (digits' '7' and MNIST's '7 - seven'): labels are matched by index; say so."""
-    trained = list(ckpt.record.data.classes) if ckpt.record else []
-    tested = list(exp.datamodule.class_names)
-    if trained and tested != trained:
-        pairs = ", ".join(f"{a} = {b}" for a, b in list(zip(trained, tested))[:4])
-        print(f"note: data={exp.run.data.name} names its classes otherwise than the checkpoint's; they are matched by "
-              f"position ({pairs}, ...)", file=sys.stderr, flush=True)  # fmt: skip
-
-
-def _metrics(exp: Experiment, tested: Mapping[str, float], seconds: float, checkpoint: str) -> dict[str, Any]:
-    return {
-        "status": "ok",
-        "model": exp.run.model.name,
-        "data": exp.run.data.name,
-        "test_acc": float(tested["test/acc"]),
-        "test_loss": float(tested["test/loss"]),
-        "test_images": int(tested["test/images"]),
-        "train_images": exp.datamodule.count("train"),  # the split as it was made (data.val_size held out)
-        "val_images": exp.datamodule.count("val"),
-        **({"test_acc_top5": float(tested["test/acc_top5"])} if "test/acc_top5" in tested else {}),
-        "best_val_acc": None,
-        "epochs": exp.trainer.current_epoch,
-        "params": exp.summary.params,
-        "trainable_params": sum(p.numel() for p in exp.module.net.parameters() if p.requires_grad),  # freeze= counts
-        "wall_time_s": round(seconds, 3),
-        "train_images_per_s": round(exp.throughput.images_per_second, 1),
-        "world_size": exp.trainer.world_size,
-        "checkpoint": checkpoint,
-        # The epoch figures (train/val loss and accuracy) the curves and the sweep report are drawn from.
-        "history": {str(epoch): values for epoch, values in sorted(exp.module.history.items())},
-    }
-
-
-def _report(exp: Experiment, metrics: dict[str, Any]) -> None:
-    write_json(exp.run_dir / "metrics.json", metrics)
-    run = exp.run
-    choices = {
-        "optimizer": run.optimizer.class_name,
-        "lr": _number(run.optimizer.args.get("lr")),  # a checkpoint's record (task=test) holds what it holds
-        "batch_size": run.data.batch_size,
-        "loss": run.loss.name,
-        "data": run.data.name,
-        "seed": run.options.seed,
-    }
-    final = {k: metrics[k] for k in ("test_acc", "best_val_acc") if metrics.get(k) is not None}
-    log_to_tensorboard(exp.trainer, exp.summary, choices, final)
-    if metrics["epochs"] is None:  # task=test: nothing was trained
-        log.info(f"test accuracy {metrics['test_acc']:.4f} on {metrics['test_images']:,} images  run folder {exp.run_dir}")
-        return
-    log.info(
-        f"test accuracy {metrics['test_acc']:.4f} on {metrics['test_images']:,} images  best val accuracy "
-        f"{_fmt(metrics['best_val_acc'])} on {metrics['val_images']:,}  epochs {metrics['epochs']} of "
-        f"{metrics['train_images']:,} train images  {metrics['train_images_per_s']:.0f} images/s  run folder {exp.run_dir}"
-    )
-
-
-def _number(value: Any) -> float:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else float("nan")
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4f}"

@@ -15,7 +15,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torchmetrics import Metric
 
 from cnnexp.errors import TrainingFailed
-from cnnexp.train.results import atomic_write
+from cnnexp.rundir.files import atomic_write
 
 INTERRUPTED = "interrupted.ckpt"
 UPDATED = "cnnexp_updated_metrics"  # checkpoint key: the metrics whose saved states hold updates
@@ -145,7 +145,7 @@ def _validation_not_done(checkpoint: dict[str, Any]) -> None:
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Writes a checkpoint through a temporary file beside it, renamed into place (train/results.py).
+    """Writes a checkpoint through a temporary file beside it, renamed into place (rundir/files.py).
 
     A kill during the write leaves the previous checkpoint intact and never a half-written file; a full disk
     is one paragraph (NoSpace), not torch's "unexpected pos".

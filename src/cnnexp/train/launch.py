@@ -23,11 +23,9 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from hydra.core.hydra_config import HydraConfig
 from lightning_fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
 
-from cnnexp.checkpoint.overrides import given_overrides
-from cnnexp.configdirs import child_arguments
+from cnnexp.config.invocation import Invocation
 from cnnexp.rundir.names import override
 
 DDP_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
@@ -64,15 +62,15 @@ class Ranks:
 
 
 @contextlib.contextmanager
-def ddp_children(count: int) -> Iterator[Ranks]:
-    """Start ranks 1..count-1 as single runs of the current Hydra job; rank 0 is this process."""
+def ddp_children(count: int, started: Invocation) -> Iterator[Ranks]:
+    """Start ranks 1..count-1 as single runs of the job `started` describes; rank 0 is this process."""
     if count <= 1:
         yield Ranks([])
         return
     saved = {key: os.environ.get(key) for key in DDP_ENV}
     port = os.environ.get("MASTER_PORT") or str(_free_port())
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=port, NODE_RANK="0", WORLD_SIZE=str(count), LOCAL_RANK="0")
-    children = [_start(rank) for rank in range(1, count)]
+    children = [_start(rank, started) for rank in range(1, count)]
     watcher = _Watcher(children)
     watcher.start()
     try:
@@ -86,15 +84,14 @@ def ddp_children(count: int) -> Iterator[Ranks]:
             os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
 
 
-def child_command(rank: int) -> list[str]:
+def child_command(rank: int, started: Invocation) -> list[str]:
     """`python -m cnnexp <this job's overrides>` writing into this job's folder, as a single run, with this job's
     config folders (--config-dir, hydra.searchpath) and primary config."""
-    hydra = HydraConfig.get()
     return [
-        sys.executable, "-m", "cnnexp", *child_arguments(), *given_overrides(),
+        sys.executable, "-m", "cnnexp", *started.child_arguments, *started.overrides,
         # Quoted as Hydra needs it: a sweep job's folder holds its overrides ("003_model=lenet5,seed=1"), and
         # an unquoted comma would make the child's override a sweep of its own.
-        override("hydra.run.dir", hydra.runtime.output_dir),
+        *([override("hydra.run.dir", str(started.job_dir))] if started.job_dir else []),
         "hydra.output_subdir=null",  # rank 0 already saved the config
         f"hydra.job.name=rank{rank}",
     ]  # fmt: skip
@@ -106,9 +103,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _start(rank: int) -> subprocess.Popen[bytes]:
+def _start(rank: int, started: Invocation) -> subprocess.Popen[bytes]:
     env = {**os.environ, "LOCAL_RANK": str(rank)}
-    return subprocess.Popen(child_command(rank), env=env, cwd=HydraConfig.get().runtime.cwd)
+    return subprocess.Popen(child_command(rank, started), env=env, cwd=started.cwd)
 
 
 def _finish(children: list[subprocess.Popen[bytes]], grace: float = 60.0) -> None:

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from cnnexp import fields as fd
-from cnnexp.groups import read_group, setting
-from cnnexp.registry import Registry
+from cnnexp.config import fields as fd
+from cnnexp.config.groups import read_group, setting
+from cnnexp.config.registry import Registry
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 LOSSES: Registry[Loss] = Registry("loss", "losses")

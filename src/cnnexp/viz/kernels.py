@@ -15,7 +15,7 @@ from typing import Any, cast
 import torch
 from torch import Tensor
 
-from cnnexp import fields as fd
+from cnnexp.config import fields as fd
 from cnnexp.data.transforms import to_grey
 from cnnexp.errors import ConfigError
 from cnnexp.model.layers import Place

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cnnexp import fields as fd
+from cnnexp.config import fields as fd
+from cnnexp.config.groups import read_group, setting
 from cnnexp.errors import ConfigError
-from cnnexp.groups import read_group, setting
 
 
 def _path(value: Any, where: str) -> Path | None:

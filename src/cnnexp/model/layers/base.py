@@ -9,11 +9,11 @@ from typing import Any, ClassVar
 
 from torch import nn
 
+from cnnexp.config.fields import fmt_shape
+from cnnexp.config.registry import Registry
 from cnnexp.errors import ConfigError, closest
-from cnnexp.fields import fmt_shape
 from cnnexp.model.others import torch_operations
 from cnnexp.model.schema import ModelConf
-from cnnexp.registry import Registry
 
 Shape = tuple[int, ...]  # (C, H, W) for feature maps, (D,) for flat features; never the batch
 

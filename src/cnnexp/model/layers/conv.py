@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from cnnexp import fields as fd
+from cnnexp.config import fields as fd
 from cnnexp.errors import ConfigError
 from cnnexp.model.arithmetic import fmt_pair
 from cnnexp.model.layers.base import LAYERS, Inferred, LayerSpec, Place, Shape, need_map, spec_field

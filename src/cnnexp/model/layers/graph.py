@@ -13,9 +13,9 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from cnnexp import fields as fd
+from cnnexp.config import fields as fd
+from cnnexp.config.fields import fmt_shape
 from cnnexp.errors import ConfigError, closest
-from cnnexp.fields import fmt_shape
 from cnnexp.model.layers.base import LAYERS, Context, Follows, LayerSpec, Place, Row, Shape, Where, derived, spec_field
 from cnnexp.model.layers.joins import JOINS, gate_hint
 from cnnexp.model.layers.stack import (

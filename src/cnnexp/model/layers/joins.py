@@ -14,10 +14,10 @@ from functools import reduce
 
 import torch
 
-from cnnexp.fields import fmt_shape
+from cnnexp.config.fields import fmt_shape
+from cnnexp.config.registry import Registry
 from cnnexp.model.layers.base import Shape
 from cnnexp.model.others import torch_operations
-from cnnexp.registry import Registry
 
 BROADCAST_RULE = ("a gate multiplies element by element, broadcasting a C×1×1 gate over a C×H×W map: both need "
                   "the same channels C, and each height×width must be the map's or 1×1")  # fmt: skip

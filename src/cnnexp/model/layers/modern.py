@@ -11,9 +11,9 @@ from typing import Any, cast
 
 from torch import nn
 
-from cnnexp import fields as fd
+from cnnexp.config import fields as fd
+from cnnexp.config.fields import fmt_shape
 from cnnexp.errors import ConfigError
-from cnnexp.fields import fmt_shape
 from cnnexp.model.layers import ops
 from cnnexp.model.layers.base import (
     LAYERS,

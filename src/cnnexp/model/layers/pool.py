@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from cnnexp import fields as fd
+from cnnexp.config import fields as fd
 from cnnexp.model.arithmetic import fmt_pair
 from cnnexp.model.layers.base import LAYERS, Inferred, LayerSpec, Place, Shape, need_map, spec_field
 from cnnexp.model.layers.sliding import check_pool_padding, refit, slide

@@ -15,9 +15,9 @@ from typing import Any, cast
 
 from torch import nn
 
-from cnnexp import fields as fd
+from cnnexp.config import fields as fd
+from cnnexp.config.fields import fmt_shape
 from cnnexp.errors import ConfigError
-from cnnexp.fields import fmt_shape
 from cnnexp.model.layers.base import LAYERS, Context, Follows, LayerSpec, Place, Row, Shape, derived, spec_field
 from cnnexp.model.layers.joins import BROADCAST_RULE, broadcast, gate_hint
 from cnnexp.model.layers.stack import parse_layer

@@ -9,7 +9,7 @@ from typing import Any, cast
 
 from torch import nn
 
-from cnnexp import fields as fd
+from cnnexp.config import fields as fd
 from cnnexp.model.activations import ACTIVATIONS, make_activation
 from cnnexp.model.layers.base import (
     LAYERS,

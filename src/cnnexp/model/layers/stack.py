@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnnexp import fields as fd
+from cnnexp.config import fields as fd
 from cnnexp.errors import ConfigError
 from cnnexp.model.activations import ACTIVATIONS
 from cnnexp.model.layers.base import LAYERS, Context, Follows, LayerSpec, Place, Row, Shape, Where

@@ -16,10 +16,10 @@ from omegaconf import OmegaConf
 
 from cnnexp import CONF_DIR
 from cnnexp.checkpoint.callback import RecordRun
+from cnnexp.config.logs import quiet_known_noise
 from cnnexp.data.module import ImageDataModule
 from cnnexp.data.transforms import adaptation_line
 from cnnexp.errors import ConfigError
-from cnnexp.logs import quiet_known_noise
 from cnnexp.model.builder import build
 from cnnexp.model.summary import Summary, summarize
 from cnnexp.run import Run

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cnnexp import CONF_DIR
-from cnnexp.configdirs import folders_in
-from cnnexp.task_names import TASK_MODULES
+from cnnexp.cli.configdirs import folders_in
+from cnnexp.config.task_names import TASK_MODULES
 
 FLAGS = ("--help", "-h")
 HIDDEN = ("hydra", "schema")  # Hydra's own groups, and cnnexp's schemas

@@ -1,18 +1,10 @@
-"""How a `python -m cnnexp` process ends: one paragraph and an exit code for every mistake, also those Hydra
-finds before any task runs (a misspelled key, a missing option, a duplicate YAML key, a broken interpolation
-in a folder name, a folder that cannot be made, a hydra.callbacks class it refuses or cannot build).
-
-Exit codes: 0 success (every job of a sweep ok); 1 a bug (with its traceback) or a sweep with failed jobs of
-different kinds; 2 a user mistake; 3 a training that failed (a loss that became NaN); 143 SIGTERM or Ctrl-C.
-Hydra prints what it catches and exits 1; with HYDRA_FULL_ERROR=1 it raises it instead, which is documented
-behaviour, so cnnexp sets it and explains the error itself. The user's own HYDRA_FULL_ERROR=1 still means
-"show me the traceback" (kept in CNNEXP_HYDRA_FULL_ERROR, which DDP children inherit).
-"""
+"""The user's words for the errors Hydra, OmegaConf and YAML raise while a config is composed: a misspelled key,
+a missing option, an override that does not parse, a duplicate YAML key, a broken interpolation, a folder that
+cannot be made, a hydra.callbacks class Hydra refuses or cannot build. The command line prints them
+(cli/exits.py), the Python API raises them as ConfigError, a sweep's pre-flight says them for its jobs."""
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,64 +18,9 @@ from hydra.errors import (
 )
 from omegaconf.errors import OmegaConfBaseException
 
-from cnnexp.errors import Stop, UserFacingError, closest
-from cnnexp.report.callback import release_sweep_locks, running_sweep
-from cnnexp.rundir.names import command, override, without
-from cnnexp.train.signals import Interrupted, stop_on_signals
+from cnnexp.errors import UserFacingError, closest
 
-USER_CHOICE = "CNNEXP_HYDRA_FULL_ERROR"
 SHOWN_KEYS = 12  # keys listed when a misspelled key resembles none
-
-
-def traceback_wanted() -> bool:
-    """Did the user ask for tracebacks (HYDRA_FULL_ERROR=1)?"""
-    return os.environ.get(USER_CHOICE, os.environ.get("HYDRA_FULL_ERROR", "")) == "1"
-
-
-def run_app(app: Callable[[], Any]) -> None:
-    """Run the Hydra app; every error it raises ends the process with one paragraph and its exit code."""
-    saved = {key: os.environ.get(key) for key in ("HYDRA_FULL_ERROR", USER_CHOICE)}
-    os.environ.setdefault(USER_CHOICE, os.environ.get("HYDRA_FULL_ERROR", ""))
-    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises what it finds instead of printing it
-    try:
-        with stop_on_signals():
-            _run(app)
-    finally:
-        release_sweep_locks()  # a sweep a job stopped never reached its end
-        for key, value in saved.items():  # as it was, for a caller in the same process (tests)
-            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
-
-
-def _run(app: Callable[[], Any]) -> None:
-    try:
-        app()
-    except Stop as stop:
-        if not stop.reported:
-            _end_sweep(stop)
-        raise SystemExit(stop.code) from None
-    except Exception as err:
-        explained = explain(err)
-        if explained is None or traceback_wanted():
-            raise
-        print(f"cnnexp: error: {explained[0]}", file=sys.stderr, flush=True)
-        raise SystemExit(explained[1]) from None
-
-
-def _end_sweep(stop: Stop) -> None:
-    """A sweep stopped by a job (or between jobs): its report first, then how to continue it."""
-    sweep_dir = running_sweep()
-    if sweep_dir is None:
-        return
-    try:
-        from cnnexp.report.build import write_report  # only now: it pulls in matplotlib
-
-        write_report(sweep_dir)
-    except Exception as err:  # a report that cannot be drawn must not hide the stop itself
-        print(f"cnnexp: warning: sweep report not written ({err}); python -m cnnexp.report {sweep_dir}", file=sys.stderr)
-    if isinstance(stop, Interrupted):
-        args = [*without(sys.argv[1:], "hydra.sweep.dir", "skip_completed"), override("hydra.sweep.dir", sweep_dir)]
-        print(f"cnnexp: sweep interrupted; report in {sweep_dir}. Continue the sweep (finished jobs are skipped, "
-              f"the interrupted one resumes) with: {command([*args, 'skip_completed=true'])}", file=sys.stderr, flush=True)  # fmt: skip
 
 
 def explain(err: BaseException) -> tuple[str, int] | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 TASK_MODULES = {
     "train": ("train", "fit, then test the best checkpoint (the default)"),
-    "test": ("train", "evaluate ckpt_path=PATH on the test split"),
+    "test": ("test", "evaluate ckpt_path=PATH on the test split"),
     "predict": ("predict", "classify images: ckpt_path=PATH input=FILE|FOLDER|GLOB; top-k classes and predictions.csv"),
     "export": ("export", "write ckpt_path=PATH as onnx, torchscript or pt2 (format=...) with a JSON sidecar, checked"),
     "summary": ("summary", "the model's table: shapes, parameters, mult-adds (json=true: JSON); no data, no training"),

@@ -1,6 +1,6 @@
 """Config groups as frozen dataclasses, each declared once.
 
-A group's dataclass is the typed value the code uses, and its fields carry their readers (cnnexp/fields.py),
+A group's dataclass is the typed value the code uses, and its fields carry their readers (cnnexp/config/fields.py),
 as the layer types do. The same class gives Hydra its schema (`schema_of`), so a misspelled key or a wrong
 type fails at compose time, and `read_group` turns the composed, resolved YAML into the frozen value with
 every field checked, naming the key. `to_plain` is the way back to plain data (for checkpoints and files).
@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from omegaconf import MISSING
 
-from cnnexp import fields as fd
+from cnnexp.config import fields as fd
 from cnnexp.errors import ConfigError
 
 T = TypeVar("T")

@@ -5,7 +5,7 @@ like a shipped one (model/lenet5.yaml) would be ignored without a word. cnnexp t
 config is a small node (`cnnexp`) that names conf/ in its `hydra.searchpath`, after the folders you add, so
 your file wins, and the run says which shipped files yours replace. A `hydra.searchpath` or `--config-name`
 of yours on the command line gets conf/ appended to the search path (`command_line`). DDP ranks that cnnexp
-starts get the same search path (`child_arguments`); launchers carry it inside Hydra's config loader.
+starts get the same search path (Invocation.child_arguments, cli/invocation.py); launchers carry it inside Hydra's config loader.
 
 `GROUP=null` on the command line drops a group (logger=null, callbacks=null), as `~GROUP` does in Hydra 1.3.
 """
@@ -15,14 +15,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from cnnexp import CONF_DIR
-from cnnexp.rundir.names import register_resolvers
+from cnnexp.cli.resolvers import register_resolvers
 
 log = logging.getLogger(__name__)
 
@@ -95,33 +93,6 @@ def searchpath_override(entries: Sequence[str]) -> str:
     return f"{SEARCHPATH}=[{quoted}]"
 
 
-def sources() -> list[Any]:
-    """The running job's config sources in search order (Hydra's runtime.config_sources)."""
-    return list(HydraConfig.get().runtime.config_sources)
-
-
-def child_arguments() -> list[str]:
-    """Flags and overrides that give a process started for this job the same configs: its search path, and its
-    primary config when that is not cnnexp's."""
-    hydra = HydraConfig.get()
-    entries = [_url(s) for s in sources() if s.provider not in NOT_PASSED_ON]
-    name = hydra.job.config_name
-    return [*(["--config-name", name] if name and name != PRIMARY else []), searchpath_override(entries)]
-
-
-def _url(source: Any) -> str:
-    return f"{source.schema}://{source.path}"
-
-
-def user_folders() -> list[Path]:
-    """Your config folders in this job's search path, in order (cnnexp's own conf/ left out)."""
-    folders = []
-    for source in sources():
-        if source.schema == "file" and source.provider not in ("hydra", "schema") and Path(source.path) != CONF_DIR:
-            folders.append(Path(source.path))
-    return folders
-
-
 def shadowed(folders: Iterable[Path]) -> list[str]:
     """'model/lenet5.yaml (from DIR)' for each file of yours that has the name of a shipped one."""
     found = []
@@ -133,8 +104,8 @@ def shadowed(folders: Iterable[Path]) -> list[str]:
     return found
 
 
-def say_shadowed() -> None:
-    """One line naming the shipped configs your files replace, so it is never silent."""
-    replaced = shadowed(user_folders())
+def say_shadowed(folders: Iterable[Path]) -> None:
+    """One line naming the shipped configs your files (in `folders`) replace, so it is never silent."""
+    replaced = shadowed(folders)
     if replaced:
         log.info(f"configs: yours replace cnnexp's {', '.join(replaced)}")
