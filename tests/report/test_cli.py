@@ -44,12 +44,13 @@ def test_callback_writes_the_report_then_fails_the_sweep(sweep_copy: Path, capsy
     with pytest.raises(Stop) as stop:
         ReportCallback().on_multirun_end(config=_config(sweep_copy))
     assert "6 jobs: 4 ok, 2 failed." in (sweep_copy / "report.md").read_text()
-    assert stop.value.code == 1 and stop.value.reported
-    assert capsys.readouterr().err == (
-        f"cnnexp: error: 2 of 6 jobs did not succeed (report.md in {sweep_copy} lists them): 4: failed: "
+    assert stop.value.code == 1 and stop.value.reported and not stop.value.said  # the door prints it (cli/exits.py)
+    assert stop.value.message == (
+        f"2 of 6 jobs did not succeed (report.md in {sweep_copy} lists them): 4: failed: "
         f"model.layers[4] (pool1): window F=3 does not fit a 2x2 input; use F=2 | or drop pool1.; 5: failed: no "
-        f"metrics.json (interrupted or crashed)\n"
+        f"metrics.json (interrupted or crashed)"
     )
+    assert capsys.readouterr().err == ""
 
 
 def test_a_sweep_whose_jobs_all_succeeded_ends_quietly(tmp_path: Path, fakes) -> None:  # noqa: ANN001
