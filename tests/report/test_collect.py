@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from cnnexp.errors import ConfigError
-from cnnexp.report.collect import NO_METRICS, collect_sweep, find_job_folders, parse_overrides
+from cnnexp.report.collect import NO_METRICS, collect_sweep, find_job_folders, override_values
 from cnnexp.report.curves import val_curve
 
 
@@ -50,7 +50,7 @@ def test_jobs_two_levels_down_are_found(tmp_path: Path, fakes: Any) -> None:
 
 
 def test_override_prefixes_are_dropped() -> None:
-    assert parse_overrides(["model=lenet5", "+trainer.foo=1", "++a.b=x=y", "~debug"]) == {
+    assert override_values(["model=lenet5", "+trainer.foo=1", "++a.b=x=y", "~debug"]) == {
         "model": "lenet5", "trainer.foo": "1", "a.b": "x=y", "debug": "",
     }  # fmt: skip
 

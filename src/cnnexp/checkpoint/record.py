@@ -136,7 +136,7 @@ def _shape(value: Sequence[Any]) -> Shape:
 
 def make_record(run: Run, facts: DataFacts, overrides: Sequence[str] = ()) -> Record:
     """The record of `run` as it starts now, on this machine, from this command."""
-    return Record(run, facts, {"versions": versions(), "git": git_commit(), "command": command(overrides)})
+    return Record(run, facts, {"versions": versions(), "git": git_commit(), "command": command_as_typed(overrides)})
 
 
 def versions() -> dict[str, str]:
@@ -149,7 +149,7 @@ def versions() -> dict[str, str]:
     }
 
 
-def command(overrides: Sequence[str]) -> dict[str, Any]:
+def command_as_typed(overrides: Sequence[str]) -> dict[str, Any]:
     """The command line as typed (argv) and the overrides Hydra read from it."""
     return {"argv": list(sys.argv), "overrides": list(overrides)}
 

@@ -126,18 +126,18 @@ def _override(key: str, value: Any) -> str:
         return "scheduler=none"
     if value is ABSENT:
         return f"~{key}"
-    return f"{key}={fmt_value(value)}" if _plain(value) else f"{key}=<the checkpoint's value>"
+    return f"{key}={fmt_value(value)}" if _is_printable(value) else f"{key}=<the checkpoint's value>"
 
 
 def _shown(value: Any) -> str:
     """A value of the checkpoint or of this run, as the message shows it (a file's text quoted, on one line)."""
-    return fmt_value(value) if value is ABSENT or _plain(value) else shown(value)
+    return fmt_value(value) if value is ABSENT or _is_printable(value) else shown(value)
 
 
-def _plain(value: Any) -> bool:
+def _is_printable(value: Any) -> bool:
     """A number, true/false/null, a name, or a list of them: safe to print as an override to paste."""
     if isinstance(value, (list, tuple)):
-        return all(_plain(v) for v in value)
+        return all(_is_printable(v) for v in value)
     return value is None or isinstance(value, (bool, int, float)) or (isinstance(value, str) and bool(PLAIN_NAME.fullmatch(value)))
 
 

@@ -4,6 +4,7 @@ A group's dataclass is the typed value the code uses, and its fields carry their
 as the layer types do. The same class gives Hydra its schema (`schema_of`), so a misspelled key or a wrong
 type fails at compose time, and `read_group` turns the composed, resolved YAML into the frozen value with
 every field checked, naming the key. `to_plain` is the way back to plain data (for checkpoints and files).
+The model group is the one that reads its keys otherwise (model/schema.py says why).
 """
 
 from __future__ import annotations

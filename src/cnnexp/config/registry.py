@@ -17,7 +17,7 @@ from cnnexp.errors import ConfigError
 T = TypeVar("T")
 
 
-def _plain(name: str) -> str:
+def _normalised_name(name: str) -> str:
     return name.lower().replace("_", "").replace("-", "")
 
 
@@ -37,10 +37,10 @@ def _edits(a: str, b: str) -> int:
 
 def slip_of(name: str, known: Iterable[str]) -> str | None:
     """The known name `name` misspells: equal but for case, `_` and `-`, or within one edit (two past 6 letters)."""
-    typed = _plain(name)
+    typed = _normalised_name(name)
     allowed = 1 if len(typed) <= 6 else 2
     # Ties go to the closer spelling as written, then to the earlier name (a registry lists entries before aliases).
-    ranked = sorted((_edits(typed, _plain(k)), _edits(name.lower(), k.lower()), i, k) for i, k in enumerate(known))
+    ranked = sorted((_edits(typed, _normalised_name(k)), _edits(name.lower(), k.lower()), i, k) for i, k in enumerate(known))
     return ranked[0][3] if ranked and ranked[0][0] <= allowed else None
 
 
@@ -103,8 +103,8 @@ class Registry(Generic[T]):
     def hint(self, name: str, extra: Iterable[str] = ()) -> str:
         """What to say about an unknown `name`: the operation it names instead, or the known name it misspells."""
         names = [*self._entries, *self._aliases, *extra]
-        other = (self._others() if self._others else {}).get(_plain(name))
-        if other and _plain(name) not in {_plain(k) for k in names}:
+        other = (self._others() if self._others else {}).get(_normalised_name(name))
+        if other and _normalised_name(name) not in {_normalised_name(k) for k in names}:
             return f" '{name}' is {other}, another operation; none of the known {self.plural} computes it."
         return did_you_mean(name, names)
 

@@ -27,7 +27,7 @@ GLOB = ("*", "?", "[")
 
 
 @dataclass
-class Batch:
+class DecodedBatch:
     paths: list[Path] = field(default_factory=list)  # the images read, in order
     images: list[Tensor] = field(default_factory=list)  # uint8 (C, H, W) each
     failed: list[tuple[Path, str]] = field(default_factory=list)  # the files that could not be read, and why
@@ -103,12 +103,12 @@ def _folders(base: str) -> Iterator[str]:
         subs[:] = kept  # os.walk enters only these
 
 
-def decode_batches(paths: Sequence[Path], decode: Decode, size: int, workers: int) -> Iterator[Batch]:
+def decode_batches(paths: Sequence[Path], decode: Decode, size: int, workers: int) -> Iterator[DecodedBatch]:
     """Batches of up to `size` files, each file decoded by one of `workers` threads (PIL frees the GIL)."""
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for start in range(0, len(paths), size):
             chunk = paths[start : start + size]
-            batch = Batch()
+            batch = DecodedBatch()
             for path, (image, problem) in zip(chunk, pool.map(lambda p: _read(decode, p), chunk)):
                 if image is None:
                     batch.failed.append((path, problem))

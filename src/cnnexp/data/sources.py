@@ -117,7 +117,7 @@ def _cifar_layout(cls: Any, root: Path) -> tuple[Path, list[str]]:
 
 
 # data.name -> the torchvision.datasets class (by name: torchvision is imported only when one is used), layout.
-TORCHVISION: dict[str, tuple[str, Callable[[type, Path], tuple[Path, list[str]]]]] = {
+TORCHVISION_DATASETS: dict[str, tuple[str, Callable[[type, Path], tuple[Path, list[str]]]]] = {
     "mnist": ("MNIST", _idx_layout),
     "fashion_mnist": ("FashionMNIST", _idx_layout),
     "cifar10": ("CIFAR10", _cifar_layout),
@@ -127,12 +127,12 @@ TORCHVISION: dict[str, tuple[str, Callable[[type, Path], tuple[Path, list[str]]]
 def _dataset_class(name: str) -> type:
     from torchvision import datasets
 
-    return getattr(datasets, TORCHVISION[name][0])
+    return getattr(datasets, TORCHVISION_DATASETS[name][0])
 
 
 def _layout(name: str, root: Path) -> tuple[Path, list[str]]:
     """The folder torchvision reads data=`name` from, and the files it needs there."""
-    return TORCHVISION[name][1](_dataset_class(name), root)
+    return TORCHVISION_DATASETS[name][1](_dataset_class(name), root)
 
 
 def _missing(name: str, root: Path) -> tuple[Path, list[str]]:
@@ -197,5 +197,5 @@ def _tensors(dataset: Any) -> Tensors:
     return Tensors(images, torch.as_tensor(dataset.targets, dtype=torch.int64))
 
 
-for _name in TORCHVISION:
+for _name in TORCHVISION_DATASETS:
     SOURCES.add(_name, SourceKind(prepare=_torchvision_prepare(_name), load=_torchvision_load(_name)))

@@ -50,7 +50,7 @@ EXAMPLE = {"image_column": "image", "label_column": "label"}
 
 
 @dataclass(frozen=True)
-class Row:
+class LabelRow:
     line: int  # the row's line in the file (the header is line 1), as messages name it
     image: Path  # absolute: relative paths are the table folder's
     label: str
@@ -60,7 +60,7 @@ class Row:
 @dataclass(frozen=True)
 class Table:
     path: Path
-    rows: list[Row]
+    rows: list[LabelRow]
     classes: list[str]  # the train rows' labels, sorted
     split_column: str | None  # the column the stages came from; None: every row is train
 
@@ -132,7 +132,7 @@ def _column(spec: DataSpec, key: str, header: list[str], path: Path) -> str:
 def _row(
     line: int, record: dict[str | None, Any], image: str, label: str, split: str | None, folder: Path,
     problems: list[str],
-) -> Row | None:  # fmt: skip
+) -> LabelRow | None:  # fmt: skip
     """The row read, or None with the reason added to `problems` (a short row leaves its last cells None)."""
     path, name = (record.get(image) or "").strip(), (record.get(label) or "").strip()
     given = (record.get(split) or "").strip() if split else "train"
@@ -144,11 +144,11 @@ def _row(
         hint = f" (did you mean '{near[0]}'?)" if near else ""
         problems.append(f"line {line}: split '{given}' in column '{split}' is not train, val or test{hint}")
     else:
-        return Row(line, folder / Path(path).expanduser(), name, stage)
+        return LabelRow(line, folder / Path(path).expanduser(), name, stage)
     return None
 
 
-def _classes(rows: list[Row], path: Path, split: str | None) -> list[str]:
+def _classes(rows: list[LabelRow], path: Path, split: str | None) -> list[str]:
     """The train rows' labels, sorted; val or test rows of another class are refused (nothing learns it)."""
     classes = sorted({row.label for row in rows if row.stage == "train"})
     if not classes:
@@ -187,14 +187,14 @@ class _Files:
     """The rows' files: each once (by device and inode, however it is written), problems collected."""
 
     def __init__(self) -> None:
-        self.first: dict[FileId, Row] = {}  # each file -> the row that named it first
-        self.kept: dict[str, list[Row]] = {stage: [] for stage in STAGES}
+        self.first: dict[FileId, LabelRow] = {}  # each file -> the row that named it first
+        self.kept: dict[str, list[LabelRow]] = {stage: [] for stage in STAGES}
         self.ids: dict[str, dict[FileId, str]] = defaultdict(dict)
         self.missing: list[str] = []
         self.unusable: list[str] = []
         self.repeated = 0  # rows that name an earlier row's file with the same class and split: read once
 
-    def add(self, row: Row) -> None:
+    def add(self, row: LabelRow) -> None:
         try:
             info = os.stat(row.image)
         except FileNotFoundError:

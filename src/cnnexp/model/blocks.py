@@ -21,7 +21,7 @@ from torch import nn
 
 from cnnexp.config import fields as fd
 from cnnexp.errors import ConfigError
-from cnnexp.model.expressions import evaluate, is_expression, names, parse, shown
+from cnnexp.model.expressions import evaluate, explained, is_expression, names, parse
 from cnnexp.model.layers import LAYERS
 from cnnexp.model.layers.base import Context, Follows, LayerSpec, Place, Row, Shape, Where
 from cnnexp.model.layers.stack import Stack, build_stack, flow_stack, parse_stack, plan_stack
@@ -99,7 +99,7 @@ def _found(ctx: Context, path: str, origin: str, value: Any) -> Any:
 
 def _computed(ctx: Context, path: str, text: str, scope: Mapping[str, Any]) -> int | float:
     result = evaluate(text, scope, path)
-    ctx.origins[path] = f"computed as {shown(text, scope, result)}"  # errors about the field show the arithmetic
+    ctx.origins[path] = f"computed as {explained(text, scope, result)}"  # errors about the field show the arithmetic
     return result
 
 

@@ -172,7 +172,7 @@ def evaluate(text: str, values: Mapping[str, Any], where: str) -> int | float:
     return int(result) if float(result).is_integer() else float(result)
 
 
-def shown(text: str, values: Mapping[str, Any], result: Any) -> str:
+def explained(text: str, values: Mapping[str, Any], result: Any) -> str:
     """'`$filters * 0.5` = 7.5 with filters = 15': an expression, its value and what it was computed from."""
     used = dict.fromkeys(names(parse(text, "")))
     given = ", ".join(f"{name} = {values[name]!r}" for name in used if name in values)

@@ -10,7 +10,7 @@ import functools
 import re
 
 # Operations of today's CNNs that torch.nn has no module for, written as the papers and libraries call them.
-ELSEWHERE = {
+NOT_IN_TORCH_NN = {
     "dropblock": "DropBlock (Ghiasi et al. 2018)",
     "squeezeexcitation": "torchvision.ops.SqueezeExcitation (write it as a block ending in a gate: docs/layers.md)",
     "squeezeexcite": "squeeze-and-excitation (write it as a block ending in a gate: docs/layers.md)",
@@ -27,4 +27,4 @@ def torch_operations() -> dict[str, str]:
         cls = getattr(nn, name)
         if isinstance(cls, type) and issubclass(cls, nn.Module) and not name.startswith("_"):
             found.setdefault(re.sub(r"[123]d$", "", name).lower(), f"torch.nn.{name}")
-    return {**found, **ELSEWHERE}
+    return {**found, **NOT_IN_TORCH_NN}

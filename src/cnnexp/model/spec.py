@@ -1,17 +1,15 @@
 """A model declaration as typed data: read once from the config at the edge, used everywhere after.
 
 The keys of `model` and their defaults are ModelConf's fields (model/schema.py, also Hydra's schema), so they
-are written once. `ModelSpec.to_dict()` gives the declaration back as plain data that parses to an equal spec.
+are written once (model/schema.py says why this group has a reader of its own, not config/groups.py's
+`read_group`). `ModelSpec.to_dict()` gives the declaration back as plain data that parses to an equal spec.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-from omegaconf import MISSING
 
 from cnnexp.config import fields as fd
 from cnnexp.errors import ConfigError
@@ -20,16 +18,7 @@ from cnnexp.model.blocks import PARAM, BlockDef, parse_blocks, substitute_model_
 from cnnexp.model.init import INITS
 from cnnexp.model.layers.base import Context, Where
 from cnnexp.model.layers.stack import Stack, parse_stack, stack_to_dict
-from cnnexp.model.schema import InputConf, ModelConf
-
-MODEL_KEYS = tuple(f.name for f in dataclasses.fields(ModelConf))
-INPUT_KEYS = tuple(f.name for f in dataclasses.fields(InputConf))
-
-
-def _default(key: str) -> Any:
-    """ModelConf's default for `key`; None where it has none (MISSING) or builds one (input, layers)."""
-    default = next(f.default for f in dataclasses.fields(ModelConf) if f.name == key)
-    return None if default in (MISSING, dataclasses.MISSING) else default
+from cnnexp.model.schema import INPUT_KEYS, MODEL_KEYS, ModelConf, default_of
 
 
 @dataclass(frozen=True)
@@ -65,7 +54,7 @@ def parse_model(cfg: Mapping[str, Any]) -> ModelSpec:
     fd.no_unknown(cfg, MODEL_KEYS, "model")
 
     def get(key: str) -> Any:
-        return cfg[key] if key in cfg else _default(key)
+        return cfg[key] if key in cfg else default_of(key)
 
     activation = ACTIVATIONS.canonical(fd.text(get("activation"), "model.activation"), "model.activation")
     init = INITS.canonical(fd.text(get("init"), "model.init"), "model.init")

@@ -8,7 +8,7 @@ from pathlib import Path
 from cnnexp.report.collect import Sweep, collect_sweep
 from cnnexp.report.curves import val_curve
 from cnnexp.report.plots import plot_final_accuracy, plot_val_curves
-from cnnexp.report.tables import group_rows, job_rows, markdown, write_csv
+from cnnexp.report.tables import group_rows, job_rows, markdown, write_table
 
 MARKDOWN = "report.md"
 CSV = "report.csv"
@@ -30,10 +30,10 @@ def write_report(sweep_dir: Path | str) -> Report:
     root = sweep.root
     curves = {job.folder: val_curve(job.metrics) for job in sweep.jobs}
     images = [plot_val_curves(sweep, curves, root / CURVES_PNG), plot_final_accuracy(sweep, root / FINAL_PNG)]
-    write_csv(root / CSV, job_rows(sweep))
+    write_table(root / CSV, job_rows(sweep))
     files = [root / MARKDOWN, root / CSV]
     if sweep.seeded:  # one row per choice only says more than report.csv when choices were repeated
-        write_csv(root / GROUPS_CSV, group_rows(sweep))
+        write_table(root / GROUPS_CSV, group_rows(sweep))
         files.append(root / GROUPS_CSV)
     text = markdown(sweep, images)
     (root / MARKDOWN).write_text(text)

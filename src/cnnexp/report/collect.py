@@ -21,7 +21,7 @@ from cnnexp.errors import ConfigError
 
 SEED_KEY = "seed"
 NO_METRICS = "no metrics.json (interrupted or crashed)"
-UNSET = "(default)"  # a swept key that one job's overrides do not name
+AT_DEFAULT = "(default)"  # a swept key that one job's overrides do not name
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class Group:
 
     def stat(self, key: str) -> Stat | None:
         """Mean and std of a metric over this group's successful jobs; None when none succeeded."""
-        return summarize(job.value(key) for job in self.jobs if job.ok)
+        return stat_of(job.value(key) for job in self.jobs if job.ok)
 
 
 @dataclass(frozen=True)
@@ -86,18 +86,19 @@ class Sweep:
 
     def label(self, job: Job) -> str:
         """The job's swept overrides, the shortest name that tells it from the others."""
-        return " ".join(f"{k}={job.overrides.get(k, UNSET)}" for k in self.swept) or job.folder.name
+        return " ".join(f"{k}={job.overrides.get(k, AT_DEFAULT)}" for k in self.swept) or job.folder.name
 
     def groups(self) -> list[Group]:
         """Jobs sharing every swept value but the seed, in the order their first job was launched."""
         groups: dict[tuple[tuple[str, str], ...], list[Job]] = {}
         for job in self.jobs:
-            choice = tuple((k, job.overrides.get(k, UNSET)) for k in self.choice_keys)
+            choice = tuple((k, job.overrides.get(k, AT_DEFAULT)) for k in self.choice_keys)
             groups.setdefault(choice, []).append(job)
         return [Group(choice, jobs) for choice, jobs in groups.items()]
 
 
-def summarize(values: Iterable[Any]) -> Stat | None:
+def stat_of(values: Iterable[Any]) -> Stat | None:
+    """Mean, standard deviation and count of the numbers among `values` (true/false are no numbers); None if none."""
     numbers = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
     if not numbers:
         return None
@@ -127,13 +128,13 @@ def find_job_folders(root: Path) -> list[Path]:
 def read_job(folder: Path) -> Job:
     metrics, problem = _read_metrics(folder / "metrics.json")
     try:
-        overrides = parse_overrides(yaml.safe_load((folder / ".hydra" / "overrides.yaml").read_text()) or [])
+        overrides = override_values(yaml.safe_load((folder / ".hydra" / "overrides.yaml").read_text()) or [])
     except (OSError, yaml.YAMLError, TypeError) as err:  # one damaged job must not hide the others
         overrides, problem = {}, problem or f".hydra/overrides.yaml unreadable: {err}"
     return Job(folder, overrides, metrics, _job_num(folder), problem)
 
 
-def parse_overrides(items: list[str]) -> dict[str, str]:
+def override_values(items: list[str]) -> dict[str, str]:
     """["model=lenet5", "+x=1", "~y"] -> {"model": "lenet5", "x": "1", "y": ""}: Hydra's prefixes dropped."""
     pairs = (str(item).partition("=") for item in items)
     return {key.lstrip("+~"): value for key, _, value in pairs}
@@ -165,6 +166,6 @@ def _launch_order(job: Job) -> tuple[float, str]:
 def _split_overrides(jobs: list[Job]) -> tuple[list[str], dict[str, str]]:
     """(keys whose value differs between jobs, {key: value} shared by all): a key some jobs lack is swept."""
     keys = list(dict.fromkeys(k for job in jobs for k in job.overrides))
-    swept = [k for k in keys if len({job.overrides.get(k, UNSET) for job in jobs}) > 1]
+    swept = [k for k in keys if len({job.overrides.get(k, AT_DEFAULT) for job in jobs}) > 1]
     common = {k: jobs[0].overrides[k] for k in keys if k not in swept}
     return swept, common

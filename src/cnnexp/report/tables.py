@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from cnnexp.report.collect import UNSET, Group, Stat, Sweep
+from cnnexp.report.collect import AT_DEFAULT, Group, Stat, Sweep
 
 RESOLVED = ".hydra/resolved.yaml"  # the job's whole config, written by the run (cnnexp/rundir/record.py)
 
@@ -45,7 +45,7 @@ def job_rows(sweep: Sweep) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"job": job.folder.relative_to(sweep.root).as_posix(), "num": job.num}
         row["overrides"] = " ".join(f"{k}={v}" for k, v in job.overrides.items())
         row["config"] = f"{row['job']}/{RESOLVED}" if (job.folder / RESOLVED).is_file() else ""
-        row.update({k + " (override)" if k in taken else k: job.overrides.get(k, UNSET) for k in sweep.swept})
+        row.update({k + " (override)" if k in taken else k: job.overrides.get(k, AT_DEFAULT) for k in sweep.swept})
         row.update(status=job.status, reason=job.reason)
         row.update({k: job.metrics.get(k) for k in metric_keys})
         rows.append(row)
@@ -66,7 +66,7 @@ def group_rows(sweep: Sweep) -> list[dict[str, Any]]:
     return rows
 
 
-def write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+def write_table(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     columns = list(dict.fromkeys(k for row in rows for k in row))
     with path.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
@@ -137,7 +137,7 @@ def job_table(sweep: Sweep) -> list[str]:
     header = ["#", *(sweep.swept or ["job"]), *(name for name, _, _ in JOB_COLUMNS), "status"]
     rows = []
     for job in sweep.jobs:
-        choice = [job.overrides.get(k, UNSET) for k in sweep.swept] or [job.folder.name]
+        choice = [job.overrides.get(k, AT_DEFAULT) for k in sweep.swept] or [job.folder.name]
         metrics = [_fmt(job.value(key), spec) for _, key, spec in JOB_COLUMNS]
         rows.append([_fmt(job.num, "{}"), *choice, *metrics, job.status])
     return _table(header, rows)

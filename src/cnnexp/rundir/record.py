@@ -38,13 +38,13 @@ def save_config(folder: Path, cfg: DictConfig, resolved: Mapping[str, Any], star
     if started.hydra_yaml is not None:
         (out / "hydra.yaml").write_text(started.hydra_yaml)
     (out / "overrides.yaml").write_text(OmegaConf.to_yaml(list(started.overrides)))
-    (out / "resolved.yaml").write_text(yaml.safe_dump(_plain(resolved), sort_keys=False, allow_unicode=True))
+    (out / "resolved.yaml").write_text(yaml.safe_dump(_yaml_safe(resolved), sort_keys=False, allow_unicode=True))
 
 
-def _plain(value: Any) -> Any:
+def _yaml_safe(value: Any) -> Any:
     """YAML-safe: tuples as lists, anything unusual as its text."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): _yaml_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [_yaml_safe(v) for v in value]
     return value if value is None or isinstance(value, (str, int, float, bool)) else str(value)

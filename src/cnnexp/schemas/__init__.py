@@ -2,7 +2,8 @@
 YAML file or an override fails at compose time.
 
 Each schema is derived from the class that reads the group (cnnexp/config/groups.py `schema_of`) or from the class
-the group configures (its constructor's arguments), never written a second time. They live in a group of their
+the group configures (its constructor's arguments), never written a second time. The model's is the exception
+that is written by hand, once: model/schema.py's ModelConf, from which parse_model takes its keys and defaults. They live in a group of their
 own, `schema`, so they never show up as choices of the groups they check. conf/config.yaml puts the schema of
 each cnnexp group (model, data, loss, trainer, kernels) under its group, so any YAML file of these groups,
 a user's too, is checked without a line of its own; a preset of a `_target_` group names the schema of its
@@ -43,7 +44,7 @@ LIBRARIES = ("torch", "pytorch-lightning")  # distributions whose classes librar
 def register_schemas() -> None:
     """Store every schema; safe to call more than once."""
     nodes: dict[str, type] = {
-        "model": ModelConf,
+        "model": ModelConf,  # written by hand: model/schema.py says why
         "data": schema_of(DataSpec),
         "kernels": schema_of(KernelsSpec),
         **library_schemas(),

@@ -145,9 +145,9 @@ def _suggest(trial: optuna.Trial, space: Sequence[Override]) -> list[str]:
     for override_ in space:
         key, value = override_.get_key_element(), override_.value()
         if isinstance(value, ChoiceSweep):
-            pick = trial.suggest_categorical(key, [_plain(v) for v in value.list])
+            pick = trial.suggest_categorical(key, [_optuna_choice(v) for v in value.list])
         elif isinstance(value, RangeSweep):
-            pick = trial.suggest_categorical(key, [_plain(v) for v in override_.sweep_iterator()])
+            pick = trial.suggest_categorical(key, [_optuna_choice(v) for v in override_.sweep_iterator()])
         elif isinstance(value, IntervalSweep):
             log_scale = "log" in value.tags
             if isinstance(value.start, int) and isinstance(value.end, int) and not log_scale:
@@ -161,7 +161,7 @@ def _suggest(trial: optuna.Trial, space: Sequence[Override]) -> list[str]:
     return chosen
 
 
-def _plain(value: Any) -> Any:
+def _optuna_choice(value: Any) -> Any:
     """Optuna stores categorical choices as None, bool, int, float or str."""
     return value if isinstance(value, (type(None), bool, int, float, str)) else str(value)
 

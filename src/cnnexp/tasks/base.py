@@ -14,19 +14,19 @@ TASKS: Registry[Callable[[Run], Any]] = Registry("task")
 
 # The numbers task=train writes into metrics.json (test_acc_top5 only above 10 classes): what
 # `optimized_metric` may name.
-FIGURES = (
+OPTIMIZABLE_METRICS = (
     "test_acc", "test_loss", "test_images", "test_acc_top5", "best_val_acc", "epochs", "params", "trainable_params",
     "wall_time_s", "train_images_per_s", "world_size",
 )  # fmt: skip
 
 
-def figures(num_classes: int) -> list[str]:
-    return [f for f in FIGURES if f != "test_acc_top5" or num_classes > 10]
+def optimizable_metrics(num_classes: int) -> list[str]:
+    return [f for f in OPTIMIZABLE_METRICS if f != "test_acc_top5" or num_classes > 10]
 
 
-def check_figure(run: Run) -> None:
-    """`optimized_metric` names a figure metrics.json will have: checked before training, not after it."""
-    key, known = run.options.optimized_metric, figures(run.model.num_classes)
+def check_optimized_metric(run: Run) -> None:
+    """`optimized_metric` names a key metrics.json will have: checked before training, not after it."""
+    key, known = run.options.optimized_metric, optimizable_metrics(run.model.num_classes)
     if key not in known:
         raise ConfigError(
             f"optimized_metric={key} is not a figure of metrics.json.{closest(key, known)} Choose one of "

@@ -23,7 +23,7 @@ from torch import nn
 
 from cnnexp.checkpoint.match import checkpoint_for
 from cnnexp.data.folders import Decode
-from cnnexp.data.inputs import Batch, decode_batches, find_images
+from cnnexp.data.inputs import DecodedBatch, decode_batches, find_images
 from cnnexp.data.module import STREAMED_MEAN
 from cnnexp.data.spec import Augment
 from cnnexp.data.transforms import BatchTransform, check_adapt
@@ -79,7 +79,7 @@ def _device(run: Run) -> torch.device:
 
 
 def _classify(
-    net: nn.Module, transform: BatchTransform, batch: Batch, classes: Sequence[str], k: int, device: torch.device
+    net: nn.Module, transform: BatchTransform, batch: DecodedBatch, classes: Sequence[str], k: int, device: torch.device
 ) -> list[Prediction]:
     with torch.no_grad():
         probabilities = net(transform(batch.stacked().to(device), train=False)).float().softmax(dim=1)
@@ -105,11 +105,11 @@ def _finish(
         )
     if failed:
         print(f"cnnexp: skipped {len(failed)} unreadable file(s): {listed}", file=sys.stderr, flush=True)
-    write_csv(out, found)
+    write_predictions(out, found)
     print(f"predicted {len(found)} image(s) with {run.model.name} on {device.type}; wrote {out}", flush=True)
 
 
-def write_csv(path: Path, predictions: Sequence[Prediction]) -> None:
+def write_predictions(path: Path, predictions: Sequence[Prediction]) -> None:
     """path, class, probability, then class_2, probability_2, ... up to top_k: one row per image. Written whole
     or not at all (an interrupted run leaves the file it replaces as it was)."""
     k = max(len(p.classes) for p in predictions)

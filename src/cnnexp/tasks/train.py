@@ -22,7 +22,7 @@ from cnnexp.rundir.claim import newest_checkpoint
 from cnnexp.rundir.files import write_json
 from cnnexp.sweep.pruning import Pruned, trial_pruning
 from cnnexp.tasks.assemble import Experiment, assemble
-from cnnexp.tasks.base import TASKS, check_figure, optimized
+from cnnexp.tasks.base import TASKS, check_optimized_metric, optimized
 from cnnexp.tasks.outcome import announce, outcome
 from cnnexp.tasks.stops import continue_command, interrupted
 from cnnexp.train.faults import INTERRUPTED, CheckpointOnInterrupt
@@ -42,7 +42,7 @@ EXTRA_LOGGED = ("test/images", "val/acc_best", "train/loss_step")
 @TASKS.register("train")
 def train_task(run: Run) -> float:
     """Returns the figure named by `optimized_metric` (what a sweeper maximises), test accuracy by default."""
-    check_figure(run)  # before training, not after it
+    check_optimized_metric(run)  # before training, not after it
     check_monitors(run)
     resume = _resumed(run)
     with _own_gpu_in_parallel_sweeps(run) as run, ddp_children(ddp_processes(run.trainer.args), run.invocation) as ranks:

@@ -200,10 +200,10 @@ def derived(default: Any) -> Any:
     return dataclasses.field(default=default, metadata={"derived": True})
 
 
-def plain(value: Any) -> Any:
+def yaml_value(value: Any) -> Any:
     """A spec value as YAML data: tuples become lists, all the way down."""
     if isinstance(value, (tuple, list)):
-        return [plain(v) for v in value]
+        return [yaml_value(v) for v in value]
     return value
 
 
@@ -305,7 +305,7 @@ class LayerSpec:
         for f in self.yaml_fields():
             value = getattr(self, f.name)
             if value != f.default:
-                out[f.name] = plain(value)
+                out[f.name] = yaml_value(value)
         return out
 
 

@@ -62,7 +62,7 @@ class LayerNorm(LayerSpec):
 
 @LAYERS.register("layer_scale", "layerscale")
 @dataclass(frozen=True)
-class LayerScale(LayerSpec):
+class LayerScaleLayer(LayerSpec):
     """A learned factor per channel, starting at `init` (ConvNeXt's γ = 1e-6 in front of its residual add)."""
 
     type_name = "layer_scale"
@@ -80,7 +80,7 @@ class LayerScale(LayerSpec):
 
 @LAYERS.register("drop_path", "droppath", "stochastic_depth")
 @dataclass(frozen=True)
-class DropPath(LayerSpec):
+class DropPathLayer(LayerSpec):
     """Stochastic depth: in training, zeroes the residual branch of a random share `rate` of the images (and scales
     the others by 1/(1 − rate)); in evaluation, nothing. Placed before the shortcut that adds the block's input."""
 
@@ -93,7 +93,7 @@ class DropPath(LayerSpec):
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any], place: Place, ctx: Context | None = None) -> LayerSpec:
-        spec = cast(DropPath, super().parse(raw, place, ctx))
+        spec = cast(DropPathLayer, super().parse(raw, place, ctx))
         if spec.schedule == "constant":
             return spec
         depth = (ctx or Context()).depth
@@ -146,7 +146,7 @@ class Pointwise(LayerSpec):
 
 @LAYERS.register("channel_split", "split")
 @dataclass(frozen=True)
-class ChannelSplit(LayerSpec):
+class ChannelSplitLayer(LayerSpec):
     """One of `parts` equal slices of the channels, `part` counting from 0 (ShuffleNetV2's x.chunk(2, dim=1))."""
 
     type_name = "channel_split"
@@ -176,7 +176,7 @@ class ChannelSplit(LayerSpec):
 
 @LAYERS.register("channel_shuffle", "shuffle")
 @dataclass(frozen=True)
-class ChannelShuffle(LayerSpec):
+class ChannelShuffleLayer(LayerSpec):
     """Interleaves `groups` groups of channels (ShuffleNet's shuffle: channel g·k + j goes to j·groups + g)."""
 
     type_name = "channel_shuffle"

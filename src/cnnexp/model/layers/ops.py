@@ -1,6 +1,7 @@
 """The nn.Modules of modern.py's layer types, written as torchvision writes them so that its weights give its
 outputs: LayerNorm2d and the pointwise linear layer permute to channels-last as ConvNeXt does, the channel shuffle
-is ShuffleNetV2's view-transpose-view, and drop path is torchvision's stochastic_depth in "row" mode."""
+is ShuffleNetV2's view-transpose-view, and drop path is torchvision's stochastic_depth in "row" mode. The modules
+keep the plain names (DropPath, as the printed network shows them); a layer type of the same name is `DropPathLayer`."""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ from cnnexp.model.layers.base import (
 
 @LAYERS.register("activation", "act")
 @dataclass(frozen=True)
-class Activation(LayerSpec):
+class ActivationLayer(LayerSpec):
     """Applies `fn` if it pins one, else the model's `activation`: resolved once, when the stack is parsed."""
 
     type_name = "activation"
@@ -38,7 +38,7 @@ class Activation(LayerSpec):
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any], place: Place, ctx: Context | None = None) -> LayerSpec:
-        spec = cast(Activation, super().parse(raw, place, ctx))
+        spec = cast(ActivationLayer, super().parse(raw, place, ctx))
         fn = ACTIVATIONS.canonical(spec.fn, place.key("fn")) if spec.fn is not None else None
         return replace(spec, fn=fn, activation=fn or (ctx or Context()).activation)
 
