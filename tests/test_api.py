@@ -81,6 +81,42 @@ def test_train_returns_the_metrics(
     assert "model lenet5  (activation relu)" in out and "test accuracy " in out  # what the command line prints
 
 
+def test_train_goes_through_the_command_lines_lifecycle(tmp_path: Path, cli) -> None:  # noqa: ANN001
+    """The same run folder as `python -m cnnexp` writes: the claim's lock released, the record, the config, the
+    stamp with the config's hash; a second run into it is refused, as at the command line."""
+    folder = tmp_path / "api"
+    metrics = api.train(*TINY, "callbacks.pictures=null", output_dir=folder)
+    code, _ = cli(*TINY, "callbacks.pictures=null", f"hydra.run.dir={tmp_path / 'cli'}")
+    assert code == 0
+
+    def files(root: Path) -> set[str]:
+        kept = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+        return {re.sub(r"events\.out\.tfevents\..*", "events", re.sub(r"epoch\d+-val_acc[\d.]+", "epoch-best", n)) for n in kept}
+
+    # Hydra's own config and its job log come with a Hydra run; in Python, logging is the caller's (api.py).
+    assert files(folder) == files(tmp_path / "cli") - {".hydra/hydra.yaml", "cnnexp.log"}
+    assert {".hydra/config.yaml", ".hydra/overrides.yaml", ".hydra/resolved.yaml", "run.json", "metrics.json"} <= files(folder)
+    assert not any(name.endswith(".lock") for name in files(folder))  # released at the end
+    assert metrics["task"] == "train" and len(metrics["config_hash"]) == 16
+    overrides = (folder / ".hydra" / "overrides.yaml").read_text()
+    assert "data.train_size=600" in overrides and f"output_dir={folder}" in overrides
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(folder))} holds "):
+        api.train(*TINY, output_dir=folder)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("trainer.max_epoch=3", r"^trainer\.max_epoch: trainer has no key max_epoch\. Did you mean 'max_epochs'\?"),
+        ("model=lenet", r"^model=lenet: conf/model/ has no lenet\.yaml\. Did you mean 'lenet5'\? Choose one of: "),
+        ("data.batch_size=[", r"^Error parsing override 'data\.batch_size=\[': no viable alternative at input '\['\. Quote "),
+    ],
+)
+def test_compose_mistakes_are_config_errors_in_the_command_lines_words(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        api.compose(override)
+
+
 def test_train_refuses_ddp_with_a_reason(tmp_path: Path) -> None:
     ddp = ("trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp")
     with pytest.raises(ConfigError, match=r"the Python API trains in this one process: for trainer\.strategy=ddp use the command line"):

@@ -66,8 +66,12 @@ def _unknown_key(full_key: str, key: str, known: list[str]) -> str:
 
 
 def _override(err: OverrideParseException) -> str:
+    said = _lines(str(err).split("See https")[0])
+    given = getattr(err, "override", None)  # the override as typed; some of Hydra's messages leave it out
+    if given and given not in said:
+        said = f"Error parsing override '{given}': {said}"
     return (
-        f"{_lines(str(err).split('See https')[0])}. Quote a value that holds special characters, e.g. "
+        f"{said}. Quote a value that holds special characters, e.g. "
         f"key='a,b' or key=\"x=1\" (in a shell: 'key=\"x=1\"')."
     )
 
