@@ -11,6 +11,7 @@ destroyed, so the sweep's next job starts with fresh processes.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -29,6 +30,8 @@ from cnnexp.config.invocation import Invocation
 from cnnexp.rundir.names import override
 
 DDP_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
+
+log = logging.getLogger(__name__)
 
 
 def ddp_processes(trainer: Mapping[str, Any]) -> int:
@@ -131,7 +134,8 @@ class _Watcher(threading.Thread):
                 for child in self.children:
                     if child.poll() is None:
                         child.kill()
-                print(f"cnnexp: error: DDP rank process {failed[0].pid} exited with {failed[0].returncode}", file=sys.stderr)
+                # The ranks left stop on SIGTERM; the task then says which rank was lost and how to continue.
+                log.warning(f"DDP rank process {failed[0].pid} exited with {failed[0].returncode}; stopping the others")
                 os.kill(os.getpid(), signal.SIGTERM)
                 return
 
