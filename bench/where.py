@@ -110,12 +110,12 @@ def _plain(bench: Bench, cfg: DictConfig) -> tuple[PairedSteps, PreparedBatches,
     return PairedSteps(iterations, clock=time.process_time), data, lr
 
 
-def cost(bench: Bench, part: Part | None, rep: int) -> tuple[float, float]:
+def cost(bench: Bench, part: Part | None, rep: int, model: str = "lenet5") -> tuple[float, float]:
     """Mean CPU seconds per iteration (runner, plain loop) with `part` off; part None: the bare Lightning loop."""
     size = bench.size
     steps = (f"trainer.max_steps={size.warmup + size.steps + 1}", "trainer.limit_val_batches=0")
     overrides = part.overrides if part else ()
-    cfg = bench.cfg(f"part{PARTS.index(part) if part else 'bare'}_{rep}", *steps, *overrides)
+    cfg = bench.cfg(f"part{PARTS.index(part) if part else 'bare'}_{rep}", f"model={model}", *steps, *overrides)
     clock, data, lr = _plain(bench, cfg)
     if part is None:
         bare_fit(bench.net(cfg), data, lr, [clock])
@@ -133,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--model", default="lenet5",
+                        help="model=linear shows the framework's share alone, nearly free of the model's noisy compute")  # fmt: skip
     parser.add_argument("--parts", type=int, default=len(PARTS), help="measure only the first N lines (1: the runner as is)")
     parser.add_argument("--data-root", type=Path, default=Path(os.environ.get("CNNEXP_DATA", Path(__file__).parents[1] / "data")))
     args = parser.parse_args(argv)
@@ -146,8 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         bench = Bench(size, torch.device("cpu"), Path(scratch), args.data_root)
         for rep in range(args.repeats):  # sides in turns, reversed every other repeat: drift hits all alike
             for i in range(len(sides)) if rep % 2 == 0 else reversed(range(len(sides))):
-                results[i].append(cost(bench, sides[i], rep))
-    print(f"LeNet5, batch {args.batch}, {args.steps} steps after {args.warmup} x {args.repeats} repeats, CPU time, "
+                results[i].append(cost(bench, sides[i], rep, args.model))
+    print(f"model={args.model}, batch {args.batch}, {args.steps} steps after {args.warmup} x {args.repeats} repeats, CPU time, "
           f"1 torch thread; load average {load} at the start")  # fmt: skip
     costs = {i: [(o - p) * 1e3 for o, p in results[i]] for i in results}
     floor = median(costs[0])
