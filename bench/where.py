@@ -1,6 +1,6 @@
 """What cnnexp adds to Lightning's own loop, part by part: `python bench/where.py [--batch 32] [--repeats 3]`.
 
-Runs LeNet5 in cnnexp's runner paired step by step with the plain loop (cnnexp_side.PairedSteps), as
+Runs LeNet5 (or `--model`) in cnnexp's runner paired step by step with the plain loop (cnnexp_side.PairedSteps), as
 `python -m cnnexp` runs it and then with one part switched off at a time, and the bare Lightning loop
 (bench/bare.py) paired the same way, all in this one run. Each line's cost is its runner's iteration minus the
 plain loop's; "above bare Lightning" subtracts the bare loop's cost from the same repeat; "saved" is what
