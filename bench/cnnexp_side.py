@@ -151,6 +151,11 @@ class PairedSteps(pl.Callback):
         self._resumed = self.clock()
         self.peer.append(self._resumed - start)
 
+    def means(self, timed: slice) -> tuple[float, float]:
+        """Mean seconds per iteration (runner, plain loop) over the `timed` iterations."""
+        ours, peer = self.ours[timed], self.peer[timed]
+        return sum(ours) / len(ours), sum(peer) / len(peer)
+
 
 class EpochCallback(pl.Callback):
     """Seconds of the first training epoch: from its start to the end of its last batch (validation after)."""

@@ -3,6 +3,10 @@
 - The plain loop: the floor of overhead. uint8 images already on the device, a per-epoch permutation, each
   batch gathered by index and normalised on the device, then forward, loss, backward, step; no framework,
   no metrics, no logging.
+- The bare Lightning loop: Lightning's own floor. The plain loop's model, optimiser, batches and
+  preparation, trained by a pl.Trainer with nothing of its own switched on: no logger, no checkpoints, no
+  progress bar, no model summary, no validation; only the caller's clock callback. What cnnexp costs above
+  it is what cnnexp adds; what it costs above the plain loop is Lightning's.
 - The classic pipeline, as pytorch/examples' mnist/main.py (and lightning-hydra-template's MNIST module)
   write it: torchvision.datasets.MNIST with per-sample ToTensor + Normalize, a shuffling DataLoader
   (num_workers=1 and pinned memory on a GPU, as pytorch/examples sets them; none on a CPU), `.to(device)`

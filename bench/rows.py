@@ -1,17 +1,22 @@
 """The rows measured in this process: cnnexp's runner against the plain loop and the classic pipeline.
 
 On a CPU the LeNet5 throughput and the framework cost per step come from paired steps (cnnexp_side.PairedSteps):
-one runner iteration, one plain-loop iteration, in turns, in one process. On a GPU, where a per-step clock
+one runner iteration, one plain-loop iteration, in turns, in one process; and the same for the bare Lightning
+loop (bench/bare.py), so that Lightning's own floor and what cnnexp adds to it are told apart, each side's cost
+taken against the plain loop it ran beside. On a GPU, where a per-step clock
 would have to wait for the device, each side runs a window of steps alone. Either way each repeat measures
 both sides, and a row shows the median over repeats with the spread.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torchvision
+from bare import PreparedBatches, bare_fit
 from cnnexp_side import (
     Bench,
     EpochCallback,
@@ -34,7 +39,7 @@ from peers import (
     plain_loop,
     resizer,
 )
-from table import GPU, Goal, Row, figure, measured, median, spread
+from table import GPU, REFERENCE, Goal, Row, figure, measured, median, spread
 
 from cnnexp.train.speed import restore, set_tf32
 
@@ -56,47 +61,121 @@ def pairs(repeats: int, ours: Callable[[int], float], peer: Callable[[int], floa
     return results
 
 
-def paired_steps(bench: Bench, batch: int) -> list[tuple[float, float]]:
-    """Mean seconds per iteration (cnnexp, plain loop) over the timed steps, per repeat (CPU)."""
+@dataclass(frozen=True)
+class Paired:
+    """One repeat at one batch size: mean seconds per iteration of cnnexp and of the bare Lightning loop, each
+    with the plain loop's iterations taken in turns with its own (the same plain loop, run twice)."""
+
+    ours: float
+    ours_plain: float
+    bare: float
+    bare_plain: float
+
+    @property
+    def cost(self) -> float:
+        """cnnexp above the plain loop (ms)."""
+        return (self.ours - self.ours_plain) * 1e3
+
+    @property
+    def floor(self) -> float:
+        """Bare Lightning above the plain loop (ms): Lightning's own floor."""
+        return (self.bare - self.bare_plain) * 1e3
+
+    @property
+    def added(self) -> float:
+        """cnnexp above bare Lightning (ms): each side's cost over the plain loop it was paired with."""
+        return self.cost - self.floor
+
+
+def step_clock() -> Callable[[], float]:
+    """The process's CPU time with one torch thread (other processes' load inflates it far less than wall time,
+    and one thread keeps it equal to the work done); wall time with several (CPU time would add up threads)."""
+    return time.process_time if torch.get_num_threads() == 1 else time.perf_counter
+
+
+def clock_name() -> str:
+    return "CPU time" if torch.get_num_threads() == 1 else "wall time"
+
+
+def paired_steps(bench: Bench, batch: int) -> list[Paired]:
+    """Per repeat: cnnexp's runner and the bare Lightning loop, each paired step by step with the plain loop (CPU);
+    even repeats run cnnexp first, odd ones bare Lightning first."""
     size = bench.size
-    steps = f"trainer.max_steps={size.warmup + size.steps + 1}"  # the last start closes the last timed step
-    base = bench.cfg(f"paired_split{batch}", steps, batch=batch)
+    steps = size.warmup + size.steps + 1  # the last start closes the last timed step
+    base = bench.cfg(f"paired_split{batch}", f"trainer.max_steps={steps}", batch=batch)
     split = train_split(base)
-    prep, lr = normaliser(split.mean, split.std, bench.device), float(base.optimizer.lr)
-    results = []
-    for rep in range(size.repeats):
-        plain = plain_iterations(bench.net(base), split.images, split.labels, prep, batch, lr, bench.seed, precision_of(base))
-        clock = PairedSteps(plain)
-        fit(bench.cfg(f"paired{batch}_{rep}", steps, batch=batch), [clock])
-        timed = slice(size.warmup, size.warmup + size.steps)
-        ours, peer = clock.ours[timed], clock.peer[timed]
-        results.append((sum(ours) / len(ours), sum(peer) / len(peer)))
-    return results
+    prep, lr, precision = normaliser(split.mean, split.std, bench.device), float(base.optimizer.lr), precision_of(base)
+    timed = slice(size.warmup, size.warmup + size.steps)
+
+    def plain() -> PairedSteps:
+        iterations = plain_iterations(bench.net(base), split.images, split.labels, prep, batch, lr, bench.seed, precision)
+        return PairedSteps(iterations, clock=step_clock())
+
+    def ours(rep: int) -> tuple[float, float]:
+        clock = plain()
+        fit(bench.cfg(f"paired{batch}_{rep}", f"trainer.max_steps={steps}", batch=batch), [clock])
+        return clock.means(timed)
+
+    def bare(rep: int) -> tuple[float, float]:
+        clock = plain()
+        # Its own batches: the same images in another order (seed + 1), as cnnexp's differ from the plain loop's.
+        data = PreparedBatches(split.images, split.labels, prep, batch, bench.seed + 1, steps)
+        bare_fit(bench.net(base), data, lr, [clock], precision)
+        return clock.means(timed)
+
+    return [Paired(*o, *b) for o, b in pairs(size.repeats, ours, bare)]
 
 
-def lenet_cpu_rows(bench: Bench, throughput: Goal, cost: Goal) -> list[Row]:
-    """Throughput at the size's batch and the framework cost per step at that batch and a smaller one."""
-    rows = []
+def lenet_cpu_rows(bench: Bench, throughput: Goal, cost: Goal, added: Goal, near: Goal) -> list[Row]:
+    """At the size's batch and a smaller one: the framework cost per step (cnnexp minus the plain loop),
+    Lightning's floor (bare Lightning minus the plain loop) and what cnnexp adds to it (cnnexp minus bare
+    Lightning); at the size's batch, the throughput against the plain loop, of cnnexp and of bare Lightning."""
+    rows, device = [], f"{bench.device_name}, {clock_name()}"
     for batch in (bench.size.batch, bench.size.small_batch):
-        measured_pairs = paired_steps(bench, batch)
+        paired = paired_steps(bench, batch)
         if batch == bench.size.batch:
-            rows.append(_throughput_row(bench, measured_pairs, batch, throughput))
-        costs = [(ours - peer) * 1e3 for ours, peer in measured_pairs]
-        rows.append(measured(
-            figure("step_cost", batch=batch), bench.device_name, f"{median([o for o, _ in measured_pairs]) * 1e3:.2f} ms/step",
-            f"{median([p for _, p in measured_pairs]) * 1e3:.2f} ms/step", median(costs),
-            f"{median(costs):.2f} ms ({spread(costs, 2)})", cost,
-        ))  # fmt: skip
+            rows.append(_throughput_row(bench, [(p.ours, p.ours_plain) for p in paired], batch, throughput, device))
+            rows.append(_near_bare_row(device, paired, near))
+        ours, plain, bare = ([getattr(p, side) for p in paired] for side in ("ours", "ours_plain", "bare"))
+        costs, floors, adds = ([getattr(p, figure) for p in paired] for figure in ("cost", "floor", "added"))
+        rows += [
+            measured(figure("step_cost", batch=batch), device, _ms(ours), _ms(plain), median(costs), _shown(costs), cost),
+            Row(figure("lightning_floor", batch=batch), device, _ms(bare), _ms([p.bare_plain for p in paired]),
+                _shown(floors), REFERENCE, REFERENCE),
+            measured(figure("cnnexp_added", batch=batch), device, _ms(ours), _ms(bare), median(adds), _shown(adds), added),
+        ]  # fmt: skip
     return rows
 
 
-def _throughput_row(bench: Bench, measured_pairs: list[tuple[float, float]], batch: int, goal: Goal) -> Row:
-    """Images/s of each side and their ratio, from (cnnexp, peer) seconds per step or per window."""
+def _ms(seconds: list[float]) -> str:
+    return f"{median(seconds) * 1e3:.2f} ms/step"
+
+
+def _shown(ms: list[float]) -> str:
+    return f"{median(ms):.2f} ms ({spread(ms, 2)})"
+
+
+def _near_bare_row(device: str, measured_pairs: list[Paired], goal: Goal) -> Row:
+    """cnnexp's throughput ratio against the plain loop beside bare Lightning's own, and how far apart they are."""
+    ours = [p.ours_plain / p.ours for p in measured_pairs]
+    bare = [p.bare_plain / p.bare for p in measured_pairs]
+    gaps = [b - o for o, b in zip(ours, bare)]
+    return measured(
+        figure("near_bare"), device, f"{median(ours):.3f} of plain", f"{median(bare):.3f} of plain", median(gaps),
+        f"{median(gaps):.3f} ({spread(gaps, 2)})", goal,
+    )  # fmt: skip
+
+
+def _throughput_row(
+    bench: Bench, measured_pairs: list[tuple[float, float]], batch: int, goal: Goal, device: str | None = None
+) -> Row:
+    """Images/s of each side and their ratio, from (cnnexp, peer) seconds per step or per window (`device`: the
+    device column, when it names the clock too)."""
     rate = [batch / ours for ours, _ in measured_pairs]
     peer_rate = [batch / peer for _, peer in measured_pairs]
     ratios = [peer / ours for ours, peer in measured_pairs]
     return measured(
-        figure("lenet_throughput"), bench.device_name, f"{median(rate):,.0f} img/s", f"{median(peer_rate):,.0f} img/s",
+        figure("lenet_throughput"), device or bench.device_name, f"{median(rate):,.0f} img/s", f"{median(peer_rate):,.0f} img/s",
         median(ratios), f"{median(ratios):.3f} ({spread(ratios)})", goal,
     )  # fmt: skip
 

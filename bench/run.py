@@ -42,7 +42,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def cpu_rows(bench: Bench) -> tuple[list[Row], list[str]]:
-    lenet = rows.lenet_cpu_rows(bench, CPU["lenet_throughput"], CPU["step_cost"])
+    lenet = rows.lenet_cpu_rows(bench, CPU["lenet_throughput"], CPU["step_cost"], CPU["cnnexp_added"], CPU["near_bare"])
     epoch, _, epoch_note = rows.lenet_epoch(bench, CPU["lenet_epoch"])
     memory_row, memory_note = memory(bench, CPU["memory"])
     return [*lenet, epoch, startup(bench, CPU["startup"]), memory_row], [epoch_note, memory_note]

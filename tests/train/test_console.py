@@ -93,3 +93,13 @@ def test_a_data_module_that_is_not_cnnexps_keeps_the_interval() -> None:
     trainer = pl.Trainer(logger=False, accelerator="cpu", devices=1)
     FitLogInterval().on_fit_start(trainer, Tiny())
     assert trainer.log_every_n_steps == 50
+
+
+def test_off_a_terminal_the_bar_stays_off_and_costs_no_hook_per_step() -> None:
+    bar = ProgressBar(terminal=False)
+    bar.enable()  # as Lightning's learning-rate finder does after its search
+    assert bar.is_disabled and bar.on_train_batch_end is None  # type: ignore[comparison-overlap]
+    on_terminal = ProgressBar(terminal=True)
+    on_terminal.disable()
+    on_terminal.enable()
+    assert on_terminal.is_enabled and callable(on_terminal.on_train_batch_end)

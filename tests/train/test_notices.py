@@ -28,6 +28,14 @@ def test_the_slow_run_message_gives_the_estimate_and_the_ways_out() -> None:
     assert "model=lenet5, model=alexnet_small" in slow_message(720.0, 0.5, 1440, 64, "mine")
 
 
+def _train(pace: PaceWarning, trainer: SimpleNamespace, batch: tuple, batches: int) -> None:
+    """Start and end `batches` training batches as Lightning dispatches them: a hook set to None is skipped."""
+    for idx in range(batches):
+        for hook, args in (("on_train_batch_start", (batch, idx)), ("on_train_batch_end", (None, batch, idx))):
+            if callable(getattr(pace, hook)):
+                getattr(pace, hook)(trainer, None, *args)
+
+
 def _fake_trainer(device: str, batches: int = 430) -> SimpleNamespace:
     strategy = SimpleNamespace(root_device=torch.device(device))
     return SimpleNamespace(strategy=strategy, num_training_batches=batches, is_global_zero=True)
@@ -40,10 +48,9 @@ def test_the_second_batch_is_timed_and_a_long_cpu_epoch_is_announced_once(
     clock = iter([100.0, 121.3])  # batch 1 starts at 100 s and ends at 121.3 s
     monkeypatch.setattr(notices.time, "perf_counter", lambda: next(clock))
     pace, trainer, batch = PaceWarning("alexnet"), _fake_trainer(device), (torch.zeros(128, 3, 2, 2), None)
-    for idx in range(4):  # batch 0 is not timed; batch 1 is; later ones change nothing
-        pace.on_train_batch_start(trainer, None, batch, idx)
-        pace.on_train_batch_end(trainer, None, None, batch, idx)
+    _train(pace, trainer, batch, 4)  # batch 0 is not timed; batch 1 is; later ones change nothing
     assert pace.estimate_s == pytest.approx(430 * 21.3)
+    assert pace.on_train_batch_start is None and pace.on_train_batch_end is None  # type: ignore[comparison-overlap]
     assert caplog.text.count("slow run: on this CPU a training batch of 128 images takes 21.3 s") == int(warned)
 
 
@@ -51,9 +58,7 @@ def test_a_fast_run_says_nothing(monkeypatch: pytest.MonkeyPatch, caplog: pytest
     clock = iter([0.0, 0.01])
     monkeypatch.setattr(notices.time, "perf_counter", lambda: next(clock))
     pace, trainer, batch = PaceWarning("lenet5"), _fake_trainer("cpu", 430), (torch.zeros(128), None)
-    for idx in range(2):
-        pace.on_train_batch_start(trainer, None, batch, idx)
-        pace.on_train_batch_end(trainer, None, None, batch, idx)
+    _train(pace, trainer, batch, 2)
     assert pace.estimate_s == pytest.approx(4.3) and "slow run" not in caplog.text
 
 

@@ -36,8 +36,16 @@ class ProgressBar(TQDMProgressBar):
         self.terminal = sys.stderr.isatty() if terminal is None else terminal
         if not self.terminal:
             self.disable()
+            # Off a terminal the bar never draws: its per-step hook would only find that out, every step
+            # (Lightning does not dispatch a hook that is None; train/hooks.py).
+            self.on_train_batch_end = None  # type: ignore[assignment,method-assign]
         self._epoch_start: float | None = None
         self._next = 0  # the first epoch whose line is not said yet (a resumed run's earlier epochs were said)
+
+    def enable(self) -> None:
+        """Off a terminal the bar stays off: Lightning's learning-rate finder disables the bar and enables it after."""
+        if self.terminal:
+            super().enable()
 
     # Lightning's bars take `file=sys.stdout` when made: made while stdout is stderr, they write there.
     def init_sanity_tqdm(self) -> Any:

@@ -41,6 +41,7 @@ class StageMetrics(nn.Module):
         self.loss = MeanMetric(nan_strategy="disable")
         self.images = SumMetric(nan_strategy="disable") if count_images else None
         self._pending: list[tuple[Tensor, Tensor, Tensor]] = []  # (logits, labels, loss) of steps not yet counted
+        self._restored = False  # whether _pending holds steps restored from a checkpoint
 
     def names(self) -> list[str]:
         """The names compute() logs its figures under."""
@@ -53,17 +54,25 @@ class StageMetrics(nn.Module):
             self.flush()
 
     def flush(self) -> None:
-        """Feed the pending steps to the metrics."""
+        """Feed the pending steps to the metrics: one update per kind of metric, a handful of tensor operations."""
         if not self._pending:
             return
-        # .to: steps restored from a checkpoint may lie elsewhere (Lightning restores before it moves the model).
-        logits, labels, losses = ([t.to(self.loss.device) for t in part] for part in zip(*self._pending))
+        logits, labels, losses = (list(part) for part in zip(*self._pending))
         self._pending = []
+        if self._restored:  # steps restored from a checkpoint may lie elsewhere (Lightning restores before it
+            self._restored = False  # moves the model); the steps added since lie where the metrics do
+            device = self.loss.device
+            logits, labels, losses = ([t.to(device) for t in part] for part in (logits, labels, losses))
         self.scores.update(torch.cat(logits), torch.cat(labels))
         # A step's loss is the mean over its images: repeated per image, a short last batch weighs what it holds.
-        self.loss.update(torch.cat([loss.expand(len(y)) for loss, y in zip(losses, labels)]))
+        sizes = [len(y) for y in labels]
+        if min(sizes) == max(sizes):  # the usual chunk: two operations, not one per step
+            per_image = torch.stack(losses).repeat_interleave(sizes[0])
+        else:
+            per_image = torch.cat([loss.expand(size) for loss, size in zip(losses, sizes)])
+        self.loss.update(per_image)
         if self.images is not None:
-            self.images.update(torch.full((), sum(len(y) for y in labels), device=labels[0].device))
+            self.images.update(torch.full((), sum(sizes), device=labels[0].device))
 
     def compute(self) -> dict[str, Tensor]:
         """The epoch's figures by logged name, reduced over DDP ranks; empty when no step ran (nothing to report)."""
@@ -76,7 +85,7 @@ class StageMetrics(nn.Module):
         return figures
 
     def reset(self) -> None:
-        self._pending = []
+        self._pending, self._restored = [], False
         self.scores.reset()
         self.loss.reset()
         if self.images is not None:
@@ -95,3 +104,4 @@ class StageMetrics(nn.Module):
 
     def restore(self, saved: dict[str, Any]) -> None:
         self._pending = [(logits, labels, loss) for logits, labels, loss in saved.get("steps", [])]
+        self._restored = bool(self._pending)

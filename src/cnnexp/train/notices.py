@@ -44,7 +44,8 @@ def device_text(trainer: pl.Trainer) -> str:
 
 
 class PaceWarning(pl.Callback):
-    """Times training batch TIMED_BATCH of the first epoch; warns once when an epoch would exceed `limit_s`."""
+    """Times training batch TIMED_BATCH of the first epoch; warns once when an epoch would exceed `limit_s`. Once
+    it has timed the batch, its hooks are off: it costs the steps after nothing."""
 
     def __init__(self, model_name: str, limit_s: float | None = None) -> None:
         self.model_name, self.limit_s = model_name, EPOCH_LIMIT_S if limit_s is None else limit_s
@@ -59,6 +60,9 @@ class PaceWarning(pl.Callback):
         if self._start is None:
             return
         seconds, self._start = time.perf_counter() - self._start, None
+        # Measured once: from now on neither hook has anything to do, and Lightning skips a hook set to None
+        # rather than calling it on every step (train/hooks.py).
+        self.on_train_batch_start = self.on_train_batch_end = None  # type: ignore[assignment,method-assign]
         counted = trainer.num_training_batches
         batches = int(counted) if counted != float("inf") else 0
         self.estimate_s = seconds * batches if batches else None

@@ -96,11 +96,16 @@ def _require_gpus(count: int, asked: str) -> None:
 
 
 def make_trainer(spec: TrainerSpec, **managed: Any) -> pl.Trainer:
-    """`managed` holds what cnnexp sets itself (logger, callbacks, run folder)."""
+    """`managed` holds what cnnexp sets itself (logger, callbacks, run folder). The callbacks' idle per-batch
+    hooks are not dispatched (train/hooks.py)."""
     import pytorch_lightning as pl  # here: reading a run (task=summary) needs no Lightning
     from lightning_fabric.utilities.exceptions import MisconfigurationException
 
+    from cnnexp.train.hooks import skip_idle_hooks
+
     try:
-        return pl.Trainer(**spec.args, **managed)
+        trainer = pl.Trainer(**spec.args, **managed)
     except (MisconfigurationException, ValueError, TypeError) as err:
         raise ConfigError(f"trainer: Lightning refused these settings: {err}") from None
+    skip_idle_hooks(trainer.callbacks)  # type: ignore[attr-defined]  # set by Lightning's callback connector
+    return trainer
