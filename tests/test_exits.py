@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import CONF, one_paragraph
 from hydra.errors import InstantiationException
+from support import CONF, one_paragraph
 
 from cnnexp.config.explain import explain
 from cnnexp.rundir.claim import LOCK

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, Trained
 from omegaconf import DictConfig
+from support import ROOT, Trained
 
 from cnnexp.errors import ConfigError
 from cnnexp.run import read_run

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import Trained, one_paragraph
+from support import Trained, one_paragraph
 
 import cnnexp
 from cnnexp.checkpoint import record as rec

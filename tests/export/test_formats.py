@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import MODEL_NAMES, Compose
 from helpers import spec_of
+from support import MODEL_NAMES, Compose
 from torch import nn
 
 from cnnexp.errors import ConfigError

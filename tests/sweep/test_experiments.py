@@ -7,9 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import CONF
 from hydra import compose
 from omegaconf import DictConfig
+from support import CONF
 
 from cnnexp.app import run_job
 

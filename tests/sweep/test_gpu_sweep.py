@@ -9,9 +9,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import job_overrides
 from fake_cuda import H100_X2, FakeCuda, trainers_built
 from helpers import metrics
+from support import job_overrides
 
 
 def test_each_job_of_a_parallel_sweep_trains_on_a_gpu_it_holds(fake_cuda: Callable[..., FakeCuda], tmp_path: Path) -> None:

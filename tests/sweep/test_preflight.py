@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import one_paragraph
+from support import one_paragraph
 
 Cli = Callable[..., tuple[int, str]]
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 import pytorch_lightning as pl
-from conftest import TINY, Trained
 from PIL import Image
+from support import TINY, Trained
 
 import cnnexp.tasks.export as export_module
 import cnnexp.tasks.predict as predict_module

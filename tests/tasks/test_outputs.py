@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import Trained, one_paragraph
 from PIL import Image
+from support import Trained, one_paragraph
 
 import cnnexp.tasks.predict as predict_module
 from cnnexp.checkpoint.load import Checkpoint

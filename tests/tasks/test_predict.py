@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, Trained
 from omegaconf import DictConfig
 from PIL import Image
+from support import ROOT, Trained
 
 from cnnexp.app import run_job
 from cnnexp.checkpoint.load import read_checkpoint

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import finish, metrics, start
+from helpers import metrics
 from pause import TESTS, go, pause_overrides, wait_until_paused
+from processes import finish, start
 
 from cnnexp.train.faults import AtomicCheckpointIO
 

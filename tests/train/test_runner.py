@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CONF, MODEL_NAMES
 from omegaconf import DictConfig
+from support import CONF, MODEL_NAMES
 
 from cnnexp.app import run_job
 from cnnexp.errors import ConfigError
