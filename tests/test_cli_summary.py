@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
+import processes
 from support import ROOT
 
 
 def cnnexp(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "cnnexp", *args, f"hydra.run.dir={tmp_path}"]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=120)
+    return processes.cnnexp(ROOT, *args, f"hydra.run.dir={tmp_path}", data=tmp_path / "data", env=env, timeout=120)
 
 
 def test_summary_table_for_alexnet_with_1000_classes(tmp_path: Path) -> None:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from PIL import Image
+from processes import cnnexp
 
 TINY = [
     "data.train_size=300", "data.val_size=100", "data.test_size=100", "data.batch_size=50",
@@ -19,9 +17,8 @@ TINY = [
 
 def test_a_real_multirun_ends_with_its_report(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
-    env = {**os.environ, "CNNEXP_DATA": str(tmp_path.parent / "data")}  # the rendered digits are shared by tests
-    args = [sys.executable, "-m", "cnnexp", "-m", *TINY, "model=lenet5,linear", f"hydra.sweep.dir={sweep}"]
-    done = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    args = ("-m", *TINY, "model=lenet5,linear", f"hydra.sweep.dir={sweep}")
+    done = cnnexp(tmp_path, *args, data=tmp_path.parent / "data", timeout=300)  # the digits shared by tests
     assert done.returncode == 0, done.stderr[-3000:]
     assert "sweep report:" in done.stdout + done.stderr
 

@@ -15,6 +15,7 @@ import torch
 from helpers import metrics
 from pause import TESTS, go, pause_overrides, wait_until_paused
 from processes import finish, start
+from support import Cli
 
 from cnnexp.train.faults import AtomicCheckpointIO
 
@@ -83,17 +84,18 @@ class Payload:
 
 
 @pytest.mark.parametrize("task", ["train", "test"])
-def test_a_checkpoint_carrying_code_is_refused(tmp_path: Path, task: str) -> None:
+def test_a_checkpoint_carrying_code_is_refused(cli: Cli, tmp_path: Path, task: str) -> None:
+    # In-process: were the payload unpickled, it would run here, in tmp_path (where cli runs).
     evil = tmp_path / "evil.ckpt"
     torch.save({"state_dict": {}, "payload": Payload()}, evil, pickle_module=pickle)
-    code, _, err = finish(start(tmp_path, f"task={task}", f"ckpt_path={evil}", f"hydra.run.dir={tmp_path / 'run'}"))
+    code, err = cli(f"task={task}", f"ckpt_path={evil}", f"hydra.run.dir={tmp_path / 'run'}")
     assert code == 2 and "Traceback" not in err
     assert err.startswith(f"cnnexp: error: ckpt_path={evil}: refused: it holds pickled objects that only code could")
     assert not (tmp_path / "pwned").exists()
 
 
-def test_an_unreadable_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
+def test_an_unreadable_checkpoint_is_a_clear_error(cli: Cli, tmp_path: Path) -> None:
     broken = tmp_path / "broken.ckpt"
     broken.write_bytes(b"not a checkpoint")
-    code, _, err = finish(start(tmp_path, f"ckpt_path={broken}", f"hydra.run.dir={tmp_path / 'run'}"))
+    code, err = cli(f"ckpt_path={broken}", f"hydra.run.dir={tmp_path / 'run'}")
     assert code == 2 and err.startswith(f"cnnexp: error: ckpt_path={broken}: not a readable checkpoint")
