@@ -20,7 +20,7 @@ from support import Cli
 from cnnexp.train.faults import AtomicCheckpointIO
 
 LONG = (
-    "data.train_size=3000", "data.val_size=300", "data.test_size=300", "data.batch_size=20", "trainer.max_epochs=2",
+    "data.train_size=1500", "data.val_size=300", "data.test_size=300", "data.batch_size=20", "trainer.max_epochs=2",
     "trainer.enable_progress_bar=false", "seed=5",
 )  # fmt: skip
 
@@ -37,7 +37,7 @@ def test_a_diverging_loss_stops_at_once_and_is_recorded(tmp_path: Path) -> None:
 def test_sigterm_mid_epoch_then_resume_ends_like_an_uninterrupted_run(tmp_path: Path) -> None:
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     assert finish(start(tmp_path, *LONG, f"hydra.run.dir={whole}"))[0] == 0
-    pause = pause_overrides(tmp_path, epoch=1, batch=60)  # the signal lands mid-epoch 1 on any machine
+    pause = pause_overrides(tmp_path, epoch=1, batch=30)  # the signal lands mid-epoch 1 on any machine
     proc = start(tmp_path, *LONG, *pause, f"hydra.run.dir={cut}", pythonpath=TESTS)
     wait_until_paused(proc, tmp_path)
     proc.send_signal(signal.SIGTERM)
@@ -47,7 +47,7 @@ def test_sigterm_mid_epoch_then_resume_ends_like_an_uninterrupted_run(tmp_path: 
     interrupted = cut / "checkpoints" / "interrupted.ckpt"
     state = torch.load(interrupted, weights_only=True)
     done = state["loops"]["fit_loop"]["epoch_loop.batch_progress"]["current"]["completed"]
-    assert (state["epoch"], done) == (1, 61)  # held after batch 60 of epoch 1 (135 per epoch), stopped there
+    assert (state["epoch"], done) == (1, 31)  # held after batch 30 of epoch 1 (60 per epoch), stopped there
     assert f"ckpt_path={interrupted}" in err and metrics(cut)["status"] == "interrupted"
 
     # The printed command: this run's overrides, its own callback (pause.PauseAt, which the checkpoint's record
