@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from PIL import Image
-from processes import cnnexp
+from support import Cli
 
 TINY = [
     "data.train_size=300", "data.val_size=100", "data.test_size=100", "data.batch_size=50",
@@ -15,12 +15,12 @@ TINY = [
 ]  # fmt: skip
 
 
-def test_a_real_multirun_ends_with_its_report(tmp_path: Path) -> None:
+def test_a_real_multirun_ends_with_its_report(cli: Cli, tmp_path: Path) -> None:
+    # In-process (the `cli` fixture): Hydra's multirun calls the report callback as in `python -m cnnexp -m`.
     sweep = tmp_path / "sweep"
-    args = ("-m", *TINY, "model=lenet5,linear", f"hydra.sweep.dir={sweep}")
-    done = cnnexp(tmp_path, *args, data=tmp_path.parent / "data", timeout=300)  # the digits shared by tests
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "sweep report:" in done.stdout + done.stderr
+    code, err = cli("-m", *TINY, "model=lenet5,linear", f"hydra.sweep.dir={sweep}")
+    assert code == 0, err[-3000:]
+    assert "sweep report:" in cli.out + err  # type: ignore[attr-defined]
 
     with (sweep / "report.csv").open(newline="") as handle:
         rows = {row["job"]: row for row in csv.DictReader(handle)}
