@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from omegaconf import DictConfig, OmegaConf
-from support import Cli
+from omegaconf import OmegaConf
+from support import Cli, Compose
 
 from cnnexp.errors import ConfigError
 from cnnexp.train.targets import INSTANTIATE_GROUPS, check_targets
-
-Compose = Callable[..., DictConfig]
 
 
 def test_the_shipped_configs_pass(compose_cfg: Compose) -> None:

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 import yaml
-from support import one_paragraph
+from support import Cli, one_paragraph
 
-Cli = Callable[..., tuple[int, str]]
 TINY = (
     "data.train_size=700", "data.val_size=100", "data.test_size=200", "data.batch_size=50", "trainer.max_epochs=1",
     "trainer.enable_progress_bar=False", "callbacks.progress=null", "callbacks.pictures=null",
