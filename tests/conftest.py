@@ -8,31 +8,20 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
 
 import pytest
-import yaml
 from fake_cuda import DDP_ENV, ENV, H100_X2, LOG_ENV, FakeCuda
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict
+from support import CONF, CUDA_SITE, ROOT, TINY, Compose, Trained, Typed  # noqa: F401  (ROOT: tests/bench/ imports it from here)
 
 from cnnexp.app import main
 from cnnexp.cli.configdirs import command_line
 from cnnexp.cli.invocation import from_hydra
-from cnnexp.config.invocation import Invocation
 from cnnexp.schemas import register_schemas
-
-ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
-MODEL_NAMES = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
-
-Compose = Callable[..., DictConfig]
-CUDA_SITE = ROOT / "tests" / "cuda_site"  # fake_cuda.py and the sitecustomize.py that installs it
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -77,12 +66,6 @@ def compose_cfg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
         yield run
 
 
-TINY = (
-    "data.train_size=700", "data.val_size=100", "data.test_size=200", "data.batch_size=50",
-    "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "callbacks.progress=null",
-)  # fmt: skip
-
-
 @pytest.fixture
 def tiny_cfg(compose_cfg: Compose, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., DictConfig]:
     """tiny_cfg("model=alexnet_small", ...): the real config, small and fast, writing under tmp_path."""
@@ -96,7 +79,8 @@ def tiny_cfg(compose_cfg: Compose, tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str]]:
-    """cli(*args) -> (exit code, stderr) of `python -m cnnexp ARGS` run in tmp_path, in this process."""
+    """cli(*args) -> (exit code, stderr) of `python -m cnnexp ARGS` run in tmp_path, in this process; cli.out is
+    what the last call printed to stdout."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CNNEXP_DATA", str(tmp_path.parent / "data"))
     for key in ("HYDRA_FULL_ERROR", "CNNEXP_HYDRA_FULL_ERROR"):
@@ -125,35 +109,11 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
             root.handlers[:], root.level = logging_was
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
-        return code, capsys.readouterr().err
+        printed = capsys.readouterr()
+        run.out = printed.out  # type: ignore[attr-defined]  # its stdout, for the tests that read it: cli.out
+        return code, printed.err
 
     return run
-
-
-def one_paragraph(err: str) -> str:
-    """The one `cnnexp: error:` line of stderr (and no traceback), without its prefix."""
-    lines = [line for line in err.splitlines() if line.startswith("cnnexp: error: ")]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0].removeprefix("cnnexp: error: ")
-
-
-def job_overrides(job: Path) -> list[str]:
-    """A sweep job's overrides as Hydra recorded them (.hydra/overrides.yaml): what its folder name shortens."""
-    return list(yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()))
-
-
-class SigtermAfterFirstJob(Callback):
-    """A Hydra callback (`+hydra.callbacks.stop._target_=conftest.SigtermAfterFirstJob`): SIGTERM once the first
-    job of a sweep has ended, before the next starts, when no Trainer runs."""
-
-    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
-        if config.hydra.job.num == 0:
-            os.kill(os.getpid(), signal.SIGTERM)
-
-
-class Typed(NamedTuple):
-    cfg: DictConfig
-    started: Invocation  # how the command line would have started it: the overrides as typed
 
 
 @pytest.fixture
@@ -174,13 +134,6 @@ def typed(compose_cfg: Compose, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         return Typed(cfg, started)
 
     yield make
-
-
-@dataclass(frozen=True)
-class Trained:
-    checkpoint: Path  # the best checkpoint, the one the run tested
-    folder: Path
-    metrics: dict
 
 
 @pytest.fixture(scope="session")

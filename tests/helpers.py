@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -62,22 +59,6 @@ def check_rows(rows: Sequence[Row], net: nn.Module, input_shape: tuple[int, ...]
         assert sum(flops.get(f"{root}.{row.path}", {}).values()) == 2 * BATCH * row.macs, row.path
     assert tuple(out.shape[1:]) == rows[-1].out_shape
     assert counter.get_total_flops() == 2 * BATCH * sum(row.macs for row in rows)
-
-
-def start(cwd: Path, *args: str, pythonpath: str | None = None) -> subprocess.Popen[str]:
-    """`python -m cnnexp ARGS` started in `cwd` (its digits cached in cwd/data), as a user's shell starts it;
-    `pythonpath` puts a folder of test code (a callback given by `+callbacks.x._target_=...`) on its path."""
-    env = {**os.environ, "CNNEXP_DATA": str(cwd / "data")}
-    if pythonpath:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [pythonpath, env.get("PYTHONPATH")]))
-    command = [sys.executable, "-m", "cnnexp", *args]
-    return subprocess.Popen(command, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def finish(proc: subprocess.Popen[str], timeout: float = 900) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) once `proc` has ended."""
-    out, err = proc.communicate(timeout=timeout)
-    return proc.returncode, out, err
 
 
 def metrics(folder: Path) -> dict:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from conftest import CONF, MODEL_NAMES
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
+from support import CONF, MODEL_NAMES
 
 from cnnexp.model.activations import ACTIVATIONS
 from cnnexp.model.init import INITS

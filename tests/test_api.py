@@ -68,24 +68,21 @@ def test_mistakes_raise_with_the_command_lines_message(source: object, message: 
         api.build_model(source)  # type: ignore[arg-type]
 
 
-def test_train_returns_the_metrics(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+def test_train_returns_the_metrics_and_goes_through_the_command_lines_lifecycle(
+    tmp_path: Path, cli, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
 ) -> None:
+    """The metrics, printed as the command line prints them, and the same run folder as `python -m cnnexp`
+    writes: the claim's lock released, the record, the config, the stamp with the config's hash; a second run
+    into it is refused, as at the command line. (One training pins both.)"""
     root = logging.getLogger()  # as in a fresh notebook: no logging set up (earlier tests may have set some)
     monkeypatch.setattr(root, "handlers", [])
     monkeypatch.setattr(root, "level", logging.WARNING)
-    metrics = api.train(*TINY, output_dir=tmp_path / "run")
-    assert metrics == json.loads((tmp_path / "run" / "metrics.json").read_text())
+    folder = tmp_path / "api"
+    metrics = api.train(*TINY, "callbacks.pictures=null", output_dir=folder)
+    assert metrics == json.loads((folder / "metrics.json").read_text())
     assert metrics["status"] == "ok" and 0 <= metrics["test_acc"] <= 1 and metrics["test_images"] == 100
     out = capsys.readouterr().out
     assert "model lenet5  (activation relu)" in out and "test accuracy " in out  # what the command line prints
-
-
-def test_train_goes_through_the_command_lines_lifecycle(tmp_path: Path, cli) -> None:  # noqa: ANN001
-    """The same run folder as `python -m cnnexp` writes: the claim's lock released, the record, the config, the
-    stamp with the config's hash; a second run into it is refused, as at the command line."""
-    folder = tmp_path / "api"
-    metrics = api.train(*TINY, "callbacks.pictures=null", output_dir=folder)
     code, _ = cli(*TINY, "callbacks.pictures=null", f"hydra.run.dir={tmp_path / 'cli'}")
     assert code == 0
 

@@ -12,7 +12,7 @@ import functools
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from support import ROOT
 
 SRC = ROOT / "src" / "cnnexp"
 # What each part may import, from the floor up. A part is a package (cnnexp/model/) or a loose module

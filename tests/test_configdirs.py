@@ -4,12 +4,11 @@ conf/, needs no Hydra lines, and reaches every process of a run: DDP ranks and l
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from processes import cnnexp
+from support import job_overrides
 
 from cnnexp import CONF_DIR, api
 from cnnexp.cli.configdirs import SHIPPED, command_line, searchpath_override, shadowed
@@ -89,28 +88,40 @@ def test_your_file_wins_over_a_shipped_one_of_the_same_name(my_conf: Path) -> No
     assert api.build_model("lenet5").summary.params == 176_050
 
 
-def cnnexp(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CNNEXP_DATA": str(cwd.parent / "data")}
-    for key in ("LOCAL_RANK", "WORLD_SIZE", "MASTER_PORT", "MASTER_ADDR", "NODE_RANK"):
-        env.pop(key, None)
-    return subprocess.run([sys.executable, "-m", "cnnexp", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=600)
-
-
-def test_ddp_ranks_inside_a_sweep_get_your_folder(my_conf: Path, tmp_path: Path) -> None:
+def test_ddp_inside_a_sweep_runs_each_job_once_and_its_ranks_get_your_folder(my_conf: Path, tmp_path: Path) -> None:
+    # One DDP sweep pins both: each job trained once by two ranks, and the ranks compose from your folder.
     sweep = tmp_path / "sweep"
     ddp = ("trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp")
-    run = cnnexp(tmp_path, "--config-dir", str(my_conf), "-m", "experiment=quick", *ddp, "seed=1", f"hydra.sweep.dir={sweep}")
+    args = ("--config-dir", str(my_conf), "-m", "experiment=quick", *ddp, "seed=1,2", f"hydra.sweep.dir={sweep}")
+    run = cnnexp(tmp_path, *args, data=tmp_path.parent / "data")
     assert run.returncode == 0, run.stderr[-3000:]
-    (job,) = [p for p in sweep.iterdir() if p.is_dir()]
-    metrics = json.loads((job / "metrics.json").read_text())
-    assert (metrics["status"], metrics["model"], metrics["world_size"], metrics["test_images"]) == ("ok", "tiny", 2, 101)
-    assert (job / "rank1.log").is_file() and run.stdout.count("test accuracy") == 1
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    assert [[o for o in job_overrides(job) if o.startswith("seed=")] for job in jobs] == [["seed=1"], ["seed=2"]]
+    assert [job.name for job in jobs] == ["000_seed=1", "001_seed=2"]  # named by the swept override alone
+    for job in jobs:
+        metrics = json.loads((job / "metrics.json").read_text())
+        assert (metrics["status"], metrics["model"], metrics["world_size"], metrics["test_images"]) == ("ok", "tiny", 2, 101)
+        assert metrics["epochs"] == 1 and len(list((job / "checkpoints").glob("epoch*.ckpt"))) == 1  # trained once
+        assert (job / "rank1.log").is_file()
+    assert run.stdout.count("test accuracy") == 2  # two jobs, each reported by its rank 0 only
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["my conf", "sweep"]  # no stray run or sweep folders
 
 
-def test_launchers_carry_your_folder(my_conf: Path, tmp_path: Path) -> None:
-    for launcher in ("launcher=local_parallel", "hydra/launcher=submitit_local"):
-        sweep = tmp_path / launcher.split("=")[1]
-        run = cnnexp(tmp_path, "--config-dir", str(my_conf), "-m", "experiment=quick", launcher, f"hydra.sweep.dir={sweep}")
+def test_launchers_carry_your_folder_and_give_the_sequential_results(my_conf: Path, tmp_path: Path) -> None:
+    # One sweep per launcher pins both: each worker composes from your folder (model "tiny"), and the same seeds
+    # give the same figures whichever launcher ran them (joblib's workers, submitit's processes, or in sequence).
+    results = {}
+    for launcher in ("", "launcher=local_parallel", "hydra/launcher=submitit_local"):
+        sweep = tmp_path / (launcher.split("=")[-1] or "basic")
+        args = ("--config-dir", str(my_conf), "-m", "experiment=quick", "seed=1,2", f"hydra.sweep.dir={sweep}")
+        run = cnnexp(tmp_path, *args, *filter(None, [launcher]), data=tmp_path.parent / "data")
         assert run.returncode == 0, run.stderr[-3000:]
-        (metrics,) = sweep.glob("*/metrics.json")
-        assert json.loads(metrics.read_text())["model"] == "tiny", launcher
+        found = {}
+        for metrics in sweep.glob("*/metrics.json"):
+            seed = next(o for o in job_overrides(metrics.parent) if o.startswith("seed="))
+            figures = json.loads(metrics.read_text())
+            assert figures["model"] == "tiny", launcher
+            found[seed] = (figures["test_acc"], figures["test_loss"])
+        results[sweep.name] = found
+    assert sorted(results["basic"]) == ["seed=1", "seed=2"]
+    assert results["local_parallel"] == results["basic"] == results["submitit_local"]  # same seeds, same figures

@@ -9,8 +9,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from conftest import ROOT
 from cuda_lines import gpu_statements
+from support import ROOT
 
 MODULE = textwrap.dedent('''\
     """A device's name: "cuda" in a docstring is no code."""

@@ -6,7 +6,7 @@ import dataclasses
 import re
 
 import pytest
-from conftest import MODEL_NAMES, ROOT
+from support import MODEL_NAMES, ROOT
 
 from cnnexp.model.activations import ACTIVATIONS
 from cnnexp.model.layers import LAYERS

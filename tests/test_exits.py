@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import CONF, one_paragraph
 from hydra.errors import InstantiationException
+from support import CONF, TINY, one_paragraph
 
 from cnnexp.config.explain import explain
 from cnnexp.rundir.claim import LOCK
@@ -56,7 +56,8 @@ def test_a_duplicate_key_in_a_users_yaml(cli, tmp_path: Path) -> None:  # noqa: 
         (("seed=-1",), "seed must be a whole number from 0 to 4294967295"),
         (("seed=1e20",), "seed must be a whole number from 0 to 4294967295"),
         (("hydra.run.dir=/proc/cnnexp/run",), "cannot create /proc/cnnexp"),
-        (("task=kernels", "kernels.out=/proc/cnnexp"), "kernels.out=/proc/cnnexp: cannot write the pictures there ("),
+        # The test image comes from data's test split: the tiny run's sizes, not 70,000 rendered digits.
+        (("task=kernels", *TINY[:3], "kernels.out=/proc/cnnexp"), "kernels.out=/proc/cnnexp: cannot write the pictures there ("),
     ],
     ids=["missing_key", "loop_in_folder_name", "loop", "bad_override", "seed_fraction", "seed_text", "seed_negative",
          "seed_huge", "unwritable", "kernels_out"],  # fmt: skip

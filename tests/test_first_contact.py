@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from processes import cnnexp, start
+from support import Cli
 
 HEAVY = ("torch", "pytorch_lightning", "lightning_fabric", "torchvision", "torchmetrics", "matplotlib", "optuna")
 # Runs cnnexp's entry point in a fresh interpreter, then prints which heavy libraries it imported (JSON, last line).
@@ -28,11 +28,7 @@ print(json.dumps(sorted(m for m in {heavy} if m in sys.modules)))
 
 def probe(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[str, list[str]]:
     """(stdout before the probe's line, heavy modules imported) for `cnnexp ARGS` run from tmp_path."""
-    code = PROBE.format(heavy=repr(HEAVY))
-    run = subprocess.run(
-        [sys.executable, "-c", code, *args], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-        env={**os.environ, **(env or {})},
-    )  # fmt: skip
+    run = cnnexp(tmp_path, *args, program=("-c", PROBE.format(heavy=repr(HEAVY))), env=env, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     *lines, last = run.stdout.rstrip("\n").split("\n")
     return "\n".join(lines), json.loads(last)
@@ -62,17 +58,16 @@ def test_summary_imports_torch_but_not_lightning(tmp_path: Path) -> None:
     assert "total params: 176,050 (176.1 k), trainable 176,050" in text
 
 
-def cnnexp(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CNNEXP_DATA": str(tmp_path.parent / "data")}
-    command = [sys.executable, "-m", "cnnexp", *args, f"hydra.run.dir={tmp_path / 'run'}"]
-    return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600)
+def run_in(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m cnnexp ARGS` into tmp_path/run, the digits shared by the session's tests."""
+    return cnnexp(tmp_path, *args, f"hydra.run.dir={tmp_path / 'run'}", data=tmp_path.parent / "data")
 
 
 TINY = ("data.train_size=600", "data.val_size=100", "data.test_size=100", "trainer.max_epochs=1")
 
 
 def test_a_run_says_where_and_what_in_one_line_and_keeps_its_log(tmp_path: Path) -> None:
-    run = cnnexp(tmp_path, *TINY, "trainer.log_every_n_steps=1", "logger=null")
+    run = run_in(tmp_path, *TINY, "trainer.log_every_n_steps=1", "logger=null")
     assert run.returncode == 0, run.stderr[-3000:]
     lines = run.stdout.splitlines()
     start = [line for line in lines if line.startswith("run ")]
@@ -109,22 +104,22 @@ def _stat(lines: list[str], key: str) -> str:
     return value
 
 
-def test_a_group_set_to_null_is_dropped_not_a_traceback(tmp_path: Path) -> None:
-    run = cnnexp(tmp_path, "task=summary", "logger=null", "callbacks=null", "debug=null")
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert "Traceback" not in run.stderr
+def test_a_group_set_to_null_is_dropped_not_a_traceback(cli: Cli, tmp_path: Path) -> None:
+    code, err = cli("task=summary", "logger=null", "callbacks=null", "debug=null", f"hydra.run.dir={tmp_path / 'run'}")
+    assert code == 0, err[-2000:]
+    assert "Traceback" not in err
 
 
 @pytest.mark.parametrize("flag", ["--cfg", "--help"])
 def test_the_usual_hydra_flags_still_work(tmp_path: Path, flag: str) -> None:
-    run = cnnexp(tmp_path, flag, *(("job",) if flag == "--cfg" else ()))
+    run = run_in(tmp_path, flag, *(("job",) if flag == "--cfg" else ()))
     assert run.returncode == 0, run.stderr[-2000:]
     assert ("model:" in run.stdout) if flag == "--cfg" else ("Tasks (task=NAME):" in run.stdout)
 
 
 def test_help_into_a_reader_that_stops_early_ends_quietly(tmp_path: Path) -> None:
     """`cnnexp --help | head -3`: the pipe closes before the page is written; no BrokenPipeError traceback."""
-    proc = subprocess.Popen([sys.executable, "-m", "cnnexp", "--help"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = start(tmp_path, "--help")
     proc.stdout.close()  # type: ignore[union-attr]  # closed long before the interpreter has started
     err = proc.stderr.read()  # type: ignore[union-attr]
-    assert proc.wait(timeout=120) == 0 and err == b""
+    assert proc.wait(timeout=120) == 0 and err == ""

@@ -17,7 +17,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from support import ROOT
 
 TOP_SKIP = {".git", ".venv", "outputs", "data", "build", "dist", ".pytest_cache", ".hypothesis"}  # what runs leave
 ANY_SKIP = shutil.ignore_patterns("*.egg-info", "__pycache__", ".coverage*")  # .coverage*: pytest --cov's data

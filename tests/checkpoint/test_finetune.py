@@ -11,9 +11,9 @@ from urllib.error import URLError
 import pytest
 import torch
 import torchvision
-from conftest import CONF, Compose, Trained
 from omegaconf import DictConfig
 from PIL import Image
+from support import CONF, Compose, Trained
 
 from cnnexp.app import run_job
 from cnnexp.checkpoint import twins

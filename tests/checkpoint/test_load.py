@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import Trained
 from omegaconf import DictConfig
+from support import Trained
 
 from cnnexp.app import run_job
 from cnnexp.checkpoint.load import read_checkpoint

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import Trained, Typed
 from omegaconf import DictConfig
 from PIL import Image
+from support import Trained, Typed
 
 from cnnexp.app import run_job
 from cnnexp.checkpoint.load import read_checkpoint

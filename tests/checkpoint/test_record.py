@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import Trained
 from omegaconf import DictConfig
 from PIL import Image
+from support import Trained
 
 import cnnexp
 from cnnexp.app import run_job

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, Trained
 from omegaconf import DictConfig
+from support import Cli, Trained
 
 from cnnexp.errors import ConfigError
 from cnnexp.run import read_run
@@ -96,14 +93,9 @@ def test_an_old_checkpoint_of_another_input_size_is_found_by_its_weights(trained
         _resume(tiny_cfg, old, "data.adapt=true", "model.input.height=32", "model.input.width=32")
 
 
-def test_the_command_line_gets_one_paragraph_and_exit_code_2(trained: Trained, tmp_path: Path) -> None:
+def test_the_command_line_gets_one_paragraph_and_exit_code_2(cli: Cli, trained: Trained, tmp_path: Path) -> None:
     last = trained.folder / "checkpoints" / "last.ckpt"
-    env = {**os.environ, "CNNEXP_DATA": str(trained.folder.parent / "data")}
-    done = subprocess.run(
-        [sys.executable, "-m", "cnnexp", f"ckpt_path={last}", "model.activation=tanh", "optimizer=sgd",
-         f"hydra.run.dir={tmp_path / 'run'}"],
-        cwd=ROOT, capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 2
-    assert done.stderr.startswith(f"cnnexp: error: ckpt_path={last} cannot resume this run: optimizer=torch.optim.Adam")
-    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    code, err = cli(f"ckpt_path={last}", "model.activation=tanh", "optimizer=sgd", f"hydra.run.dir={tmp_path / 'run'}")
+    assert code == 2
+    assert err.startswith(f"cnnexp: error: ckpt_path={last} cannot resume this run: optimizer=torch.optim.Adam")
+    assert err.count("\n") == 1 and "Traceback" not in err

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import Trained, one_paragraph
+from support import Cli, Trained, one_paragraph
 
 import cnnexp
 from cnnexp.checkpoint import record as rec
@@ -24,7 +24,6 @@ from cnnexp.run import read_run
 from cnnexp.train import instantiate
 from cnnexp.train.instantiate import Target
 
-Cli = Callable[..., tuple[int, str]]
 Edit = Callable[[dict[str, Any]], None]
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import Compose
 from helpers import spec_of
+from support import Compose
 
 from cnnexp.errors import ConfigError
 from cnnexp.model.builder import plan

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import Compose
 from helpers import spec_of
+from support import Compose
 from torchvision.models._utils import _make_divisible
 
 from cnnexp.errors import ConfigError

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 import torch
 import torchvision
-from conftest import Compose
 from helpers import check_rows, every_row, spec_of
+from support import Compose
 from torch import nn
 
 from cnnexp.errors import ConfigError

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import MODEL_NAMES, Compose
 from helpers import check_rows
+from support import MODEL_NAMES, Compose
 from torch import nn
 
 from cnnexp.model.builder import build, plan

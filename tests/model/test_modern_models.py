@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision
-from conftest import Compose
+from support import Compose
 from torch import nn
 
 from cnnexp.model.builder import build

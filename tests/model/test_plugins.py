@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY, Compose
 from helpers import check_rows
+from support import TINY, Compose
 
 from cnnexp.checkpoint.load import read_checkpoint
 from cnnexp.errors import ConfigError

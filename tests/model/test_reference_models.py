@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision
-from conftest import Compose
 from helpers import every_row
+from support import Compose
 
 from cnnexp.model.builder import build, plan
 from cnnexp.model.summary import summarize

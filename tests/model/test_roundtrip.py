@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import MODEL_NAMES, Compose
 from helpers import spec_of
 from omegaconf import OmegaConf
+from support import MODEL_NAMES, Compose
 
 from cnnexp.model.builder import build
 from cnnexp.model.spec import parse_model

@@ -10,8 +10,8 @@ from typing import Any
 import torch
 import torchvision
 import yaml
-from conftest import Compose
 from helpers import every_row
+from support import Compose
 from torch import nn
 
 from cnnexp.model.builder import build, plan

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import logging
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from omegaconf import DictConfig, OmegaConf
+from processes import cnnexp
 
 from cnnexp.errors import Stop
 from cnnexp.report.callback import ReportCallback
 
 
 def _report(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cnnexp.report", *args], capture_output=True, text=True, timeout=120)
+    return cnnexp(Path.cwd(), *args, program=("-m", "cnnexp.report"), timeout=120)
 
 
 def test_command_writes_and_prints_the_report(sweep_copy: Path) -> None:

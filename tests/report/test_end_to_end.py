@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from PIL import Image
+from support import Cli
 
 TINY = [
     "data.train_size=300", "data.val_size=100", "data.test_size=100", "data.batch_size=50",
@@ -17,13 +15,12 @@ TINY = [
 ]  # fmt: skip
 
 
-def test_a_real_multirun_ends_with_its_report(tmp_path: Path) -> None:
+def test_a_real_multirun_ends_with_its_report(cli: Cli, tmp_path: Path) -> None:
+    # In-process (the `cli` fixture): Hydra's multirun calls the report callback as in `python -m cnnexp -m`.
     sweep = tmp_path / "sweep"
-    env = {**os.environ, "CNNEXP_DATA": str(tmp_path.parent / "data")}  # the rendered digits are shared by tests
-    args = [sys.executable, "-m", "cnnexp", "-m", *TINY, "model=lenet5,linear", f"hydra.sweep.dir={sweep}"]
-    done = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "sweep report:" in done.stdout + done.stderr
+    code, err = cli("-m", *TINY, "model=lenet5,linear", f"hydra.sweep.dir={sweep}")
+    assert code == 0, err[-3000:]
+    assert "sweep report:" in cli.out + err  # type: ignore[attr-defined]
 
     with (sweep / "report.csv").open(newline="") as handle:
         rows = {row["job"]: row for row in csv.DictReader(handle)}

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import Compose
 from hydra import compose
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
+from support import Compose
 
 from cnnexp.cli.resolvers import register_resolvers, run_model
 from cnnexp.rundir.names import (

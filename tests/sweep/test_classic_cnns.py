@@ -7,8 +7,8 @@ axis); here, what the preset compares and that each model fits both datasets, wi
 from __future__ import annotations
 
 import pytest
-from conftest import Compose
 from hydra import compose
+from support import Compose
 
 from cnnexp.model.summary import summarize
 from cnnexp.run import read_run

@@ -3,25 +3,22 @@ launcher=local_parallel with trainer.gpus=1 trains on a GPU it holds (train/gpu_
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import job_overrides
 from fake_cuda import H100_X2, FakeCuda, trainers_built
 from helpers import metrics
+from processes import cnnexp
+from support import job_overrides
 
 
 def test_each_job_of_a_parallel_sweep_trains_on_a_gpu_it_holds(fake_cuda: Callable[..., FakeCuda], tmp_path: Path) -> None:
     fake_cuda(H100_X2)
     sweep = tmp_path / "sweep"
     # The digits rendered once for the tests of the session; TMPDIR: this sweep's GPU locks, apart from any other test's or user's on this machine.
-    env = {**os.environ, "CNNEXP_DATA": str(tmp_path.parent / "data"), "TMPDIR": str(tmp_path)}
-    command = [sys.executable, "-m", "cnnexp", "-m", "launcher=local_parallel", "trainer.gpus=1", "seed=1,2",
-               "debug=fdr", "trainer.enable_progress_bar=false", f"hydra.sweep.dir={sweep}"]  # fmt: skip
-    run = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    args = ("-m", "launcher=local_parallel", "trainer.gpus=1", "seed=1,2", "debug=fdr",
+            "trainer.enable_progress_bar=false", f"hydra.sweep.dir={sweep}")  # fmt: skip
+    run = cnnexp(tmp_path, *args, data=tmp_path.parent / "data", env={"TMPDIR": str(tmp_path)})
     assert run.returncode == 0, run.stderr[-3000:]
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
     assert [[o for o in job_overrides(job) if o.startswith("seed=")] for job in jobs] == [["seed=1"], ["seed=2"]]

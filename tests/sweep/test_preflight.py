@@ -3,12 +3,9 @@ mistake, none starts, no folder is made and no report of failures is written."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-from conftest import one_paragraph
-
-Cli = Callable[..., tuple[int, str]]
+from support import Cli, one_paragraph
 
 
 def test_a_mistake_every_job_shares_starts_no_job(cli: Cli, tmp_path: Path) -> None:

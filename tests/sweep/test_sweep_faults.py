@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 import yaml
-from conftest import one_paragraph
+from support import Cli, one_paragraph
 
-Cli = Callable[..., tuple[int, str]]
 TINY = (
     "data.train_size=700", "data.val_size=100", "data.test_size=200", "data.batch_size=50", "trainer.max_epochs=1",
     "trainer.enable_progress_bar=False", "callbacks.progress=null", "callbacks.pictures=null",
@@ -65,7 +63,7 @@ def test_a_sweep_whose_jobs_all_failed_ends_with_their_exit_code(cli: Cli, tmp_p
 
 def test_sigterm_between_jobs_writes_the_report_and_stops_the_sweep(cli: Cli, tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
-    stop = "+hydra.callbacks.stop._target_=conftest.SigtermAfterFirstJob"
+    stop = "+hydra.callbacks.stop._target_=support.SigtermAfterFirstJob"
     code, err = cli("-m", *TINY, "seed=1,2", stop, f"hydra.sweep.dir={sweep}")
     assert code == 143
     assert [job.name for job in jobs(sweep)] == ["000_seed=1"] and metrics(jobs(sweep)[0])["status"] == "ok"

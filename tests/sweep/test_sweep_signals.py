@@ -7,11 +7,12 @@ import shlex
 import signal
 from pathlib import Path
 
-from helpers import finish, metrics, start
+from helpers import metrics
 from pause import TESTS, go, pause_overrides, wait_until_paused
+from processes import finish, start
 
 SMALL = (
-    "data.train_size=800", "data.val_size=100", "data.test_size=100", "data.batch_size=50", "trainer.max_epochs=2",
+    "data.train_size=400", "data.val_size=100", "data.test_size=100", "data.batch_size=50", "trainer.max_epochs=2",
     "trainer.enable_progress_bar=false", "callbacks.pictures=null",
 )  # fmt: skip
 

@@ -13,15 +13,14 @@ from typing import Any
 
 import pytest
 import pytorch_lightning as pl
-from conftest import TINY, Trained
 from PIL import Image
+from support import TINY, Cli, Trained
 
 import cnnexp.tasks.export as export_module
 import cnnexp.tasks.predict as predict_module
 import cnnexp.tasks.test as test_module
 import cnnexp.tasks.train as train_module
 
-Cli = Callable[..., tuple[int, str]]
 QUIET = ("trainer.enable_progress_bar=false", "callbacks.progress=null")
 
 

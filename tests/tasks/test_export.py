@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import Trained
 from omegaconf import DictConfig
 from PIL import Image
+from support import Trained
 
 from cnnexp.app import run_job
 from cnnexp.checkpoint.load import read_checkpoint

@@ -4,19 +4,17 @@ as it was; overwrite=true replaces it (a link itself, never the file it points t
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-from conftest import Trained, one_paragraph
 from PIL import Image
+from support import Cli, Trained, one_paragraph
 
 import cnnexp.tasks.predict as predict_module
 from cnnexp.checkpoint.load import Checkpoint
 
-Cli = Callable[..., tuple[int, str]]
 MINE = b"a file of the user's own"
 ELSEWHERE = "choose another folder for the run (hydra.run.dir=...)."
 

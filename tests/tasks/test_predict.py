@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, Trained
 from omegaconf import DictConfig
 from PIL import Image
+from support import Cli, Trained
 
 from cnnexp.app import run_job
 from cnnexp.checkpoint.load import read_checkpoint
@@ -101,15 +98,10 @@ def test_input_mistakes(trained: Trained, typed: Typed, given: str | None, messa
         task_named("predict")(run)
 
 
-def test_nothing_readable_is_exit_code_2(trained: Trained, tmp_path: Path) -> None:
+def test_nothing_readable_is_exit_code_2(cli: Cli, trained: Trained, tmp_path: Path) -> None:
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x89PNG broken")
-    env = {**os.environ, "CNNEXP_DATA": str(trained.folder.parent / "data")}
-    done = subprocess.run(
-        [sys.executable, "-m", "cnnexp", "task=predict", f"ckpt_path={trained.checkpoint}", f"input={bad}",
-         f"hydra.run.dir={tmp_path / 'run'}"],
-        cwd=ROOT, capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 2
-    assert done.stderr.startswith(f"cnnexp: error: input={bad}: none of the 1 file(s) could be read as an image: {bad} (")
-    assert "Traceback" not in done.stderr
+    code, err = cli("task=predict", f"ckpt_path={trained.checkpoint}", f"input={bad}", f"hydra.run.dir={tmp_path / 'run'}")
+    assert code == 2
+    assert err.startswith(f"cnnexp: error: input={bad}: none of the 1 file(s) could be read as an image: {bad} (")
+    assert "Traceback" not in err

@@ -9,7 +9,7 @@ import math
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import TINY
+from support import TINY
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 

@@ -12,13 +12,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import finish, metrics, start
+from helpers import metrics
 from pause import TESTS, go, pause_overrides, wait_until_paused
+from processes import finish, start
+from support import Cli
 
 from cnnexp.train.faults import AtomicCheckpointIO
 
 LONG = (
-    "data.train_size=3000", "data.val_size=300", "data.test_size=300", "data.batch_size=20", "trainer.max_epochs=2",
+    "data.train_size=1500", "data.val_size=300", "data.test_size=300", "data.batch_size=20", "trainer.max_epochs=2",
     "trainer.enable_progress_bar=false", "seed=5",
 )  # fmt: skip
 
@@ -35,7 +37,7 @@ def test_a_diverging_loss_stops_at_once_and_is_recorded(tmp_path: Path) -> None:
 def test_sigterm_mid_epoch_then_resume_ends_like_an_uninterrupted_run(tmp_path: Path) -> None:
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     assert finish(start(tmp_path, *LONG, f"hydra.run.dir={whole}"))[0] == 0
-    pause = pause_overrides(tmp_path, epoch=1, batch=60)  # the signal lands mid-epoch 1 on any machine
+    pause = pause_overrides(tmp_path, epoch=1, batch=30)  # the signal lands mid-epoch 1 on any machine
     proc = start(tmp_path, *LONG, *pause, f"hydra.run.dir={cut}", pythonpath=TESTS)
     wait_until_paused(proc, tmp_path)
     proc.send_signal(signal.SIGTERM)
@@ -45,7 +47,7 @@ def test_sigterm_mid_epoch_then_resume_ends_like_an_uninterrupted_run(tmp_path: 
     interrupted = cut / "checkpoints" / "interrupted.ckpt"
     state = torch.load(interrupted, weights_only=True)
     done = state["loops"]["fit_loop"]["epoch_loop.batch_progress"]["current"]["completed"]
-    assert (state["epoch"], done) == (1, 61)  # held after batch 60 of epoch 1 (135 per epoch), stopped there
+    assert (state["epoch"], done) == (1, 31)  # held after batch 30 of epoch 1 (60 per epoch), stopped there
     assert f"ckpt_path={interrupted}" in err and metrics(cut)["status"] == "interrupted"
 
     # The printed command: this run's overrides, its own callback (pause.PauseAt, which the checkpoint's record
@@ -82,17 +84,18 @@ class Payload:
 
 
 @pytest.mark.parametrize("task", ["train", "test"])
-def test_a_checkpoint_carrying_code_is_refused(tmp_path: Path, task: str) -> None:
+def test_a_checkpoint_carrying_code_is_refused(cli: Cli, tmp_path: Path, task: str) -> None:
+    # In-process: were the payload unpickled, it would run here, in tmp_path (where cli runs).
     evil = tmp_path / "evil.ckpt"
     torch.save({"state_dict": {}, "payload": Payload()}, evil, pickle_module=pickle)
-    code, _, err = finish(start(tmp_path, f"task={task}", f"ckpt_path={evil}", f"hydra.run.dir={tmp_path / 'run'}"))
+    code, err = cli(f"task={task}", f"ckpt_path={evil}", f"hydra.run.dir={tmp_path / 'run'}")
     assert code == 2 and "Traceback" not in err
     assert err.startswith(f"cnnexp: error: ckpt_path={evil}: refused: it holds pickled objects that only code could")
     assert not (tmp_path / "pwned").exists()
 
 
-def test_an_unreadable_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
+def test_an_unreadable_checkpoint_is_a_clear_error(cli: Cli, tmp_path: Path) -> None:
     broken = tmp_path / "broken.ckpt"
     broken.write_bytes(b"not a checkpoint")
-    code, _, err = finish(start(tmp_path, f"ckpt_path={broken}", f"hydra.run.dir={tmp_path / 'run'}"))
+    code, err = cli(f"ckpt_path={broken}", f"hydra.run.dir={tmp_path / 'run'}")
     assert code == 2 and err.startswith(f"cnnexp: error: ckpt_path={broken}: not a readable checkpoint")

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import one_paragraph
 from omegaconf import DictConfig
+from support import one_paragraph
 
 from cnnexp.app import run_job
 from cnnexp.errors import ConfigError

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CONF, MODEL_NAMES
+import yaml
 from omegaconf import DictConfig
+from support import CONF, MODEL_NAMES
 
 from cnnexp.app import run_job
 from cnnexp.errors import ConfigError
@@ -22,7 +23,7 @@ Tiny = Callable[..., DictConfig]
 OPTIONAL_LOGGERS = ("wandb", "mlflow")  # extras of cnnexp: their preset says what to install when missing
 GROUPS = ("optimizer", "scheduler", "loss", "trainer", "logger", "callbacks", "data")
 # Models made for other input than 1×28×28 digits get the digits resized (data.adapt=null, the default); tiny
-# batches keep 227×227 AlexNet cheap on a CPU.
+# batches keep 224×224 and 227×227 models (AlexNet, ConvNeXt, EfficientNet, ...) cheap on a CPU.
 BIG = ("data.batch_size=2",)
 
 
@@ -48,7 +49,7 @@ def test_every_config_group_option_instantiates(tiny_cfg: Tiny, group: str, opti
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_fast_dev_run_for_every_model(tiny_cfg: Tiny, name: str) -> None:
-    needs_resize = name in ("alexnet", "alexnet_torchvision", "mobilenet_v2", "resnet18", "squeezenet1_1", "vgg11", "vgg16")
+    needs_resize = yaml.safe_load((CONF / "model" / f"{name}.yaml").read_text())["input"]["height"] != "${data.height}"
     cfg = tiny_cfg("debug=fdr", f"model={name}", *(BIG if needs_resize else ()))
     run_job(cfg)
     metrics = _metrics(cfg)

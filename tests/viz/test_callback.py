@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY, Compose
 from PIL import Image
+from support import TINY, Compose
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
