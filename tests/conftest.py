@@ -16,7 +16,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
-from support import CONF, CUDA_SITE, ROOT, TINY, Compose, Trained, Typed  # noqa: F401  (ROOT: tests/bench/ imports it from here)
+from support import CONF, CUDA_SITE, TINY, Compose, Trained, Typed
 
 from cnnexp.app import main
 from cnnexp.cli.configdirs import command_line

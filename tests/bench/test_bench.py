@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT
+from support import ROOT
 
 COLUMNS = ["figure", "device", "cnnexp", "peer", "ratio", "goal", "met"]
 FLOOR = "Lightning's floor per training step"  # a reference row: measured, with no goal of its own

@@ -12,7 +12,7 @@ from types import ModuleType
 
 import pytest
 import torch
-from conftest import ROOT
+from support import ROOT
 
 SCRIPT = ROOT / "bench" / "gpu_accept.py"
 

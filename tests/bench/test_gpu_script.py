@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from types import ModuleType
 
-from conftest import ROOT
+from support import ROOT
 
 
 def _gpu_script() -> ModuleType:
