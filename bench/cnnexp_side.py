@@ -169,7 +169,9 @@ class EpochCallback(pl.Callback):
             sync(module.device)
             self._start = time.perf_counter()
 
-    def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, out: Any, batch: Any, idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, module: pl.LightningModule, out: Any, batch: Any, idx: int
+    ) -> None:
         if self._start is not None and idx + 1 == trainer.num_training_batches:
             sync(module.device)
             self.seconds = time.perf_counter() - self._start
@@ -245,7 +247,10 @@ def write_mnist(split: Split, root: Path) -> Path:
     """root/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte: what torchvision.datasets.MNIST opens."""
     raw = root / "MNIST" / "raw"
     raw.mkdir(parents=True, exist_ok=True)
-    for prefix, images, labels in (("train", split.images, split.labels), ("t10k", split.test_images, split.test_labels)):
+    for prefix, images, labels in (
+        ("train", split.images, split.labels),
+        ("t10k", split.test_images, split.test_labels),
+    ):
         _write_idx(raw / f"{prefix}-images-idx3-ubyte", IDX_IMAGES, images[:, 0])
         _write_idx(raw / f"{prefix}-labels-idx1-ubyte", IDX_LABELS, labels.to(torch.uint8))
     return root

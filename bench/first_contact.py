@@ -42,7 +42,9 @@ COMMANDS = {
 def seconds(args: tuple[str, ...], workdir: Path, env: dict[str, str] | None = None) -> float:
     """Wall time of `python ARGS` from start to exit; a failure stops the benchmark with the command's output."""
     began = time.perf_counter()
-    done = subprocess.run([sys.executable, *args], cwd=workdir, env={**os.environ, **(env or {})}, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, *args], cwd=workdir, env={**os.environ, **(env or {})}, capture_output=True, text=True
+    )
     took = time.perf_counter() - began
     if done.returncode != 0:
         raise RuntimeError(f"python {' '.join(args)} exited with {done.returncode}:\n{done.stderr[-2000:]}")
@@ -68,7 +70,7 @@ def first_contact_rows(repeats: int, workdir: Path) -> tuple[list[Row], list[str
         ))  # fmt: skip
     hydra = statistics.median(times["hydra"])
     note = (
-        f"first contact: `python -c \"import hydra, omegaconf\"` takes {hydra:.2f} s in the same repeats "
+        f'first contact: `python -c "import hydra, omegaconf"` takes {hydra:.2f} s in the same repeats '
         f"({hydra / statistics.median(times['torch']):.2f}× importing torch), a part of every command above."
     )
     return rows, [note]

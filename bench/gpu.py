@@ -63,7 +63,14 @@ def fetch(python_version: str) -> None:
     """Download the pinned wheels for a Python of `python_version` (x86_64 Linux) into .whl/."""
     pins = pinned()
     binary = [pin for pin in pins if pin.split("==")[0] not in SDIST_ONLY]
-    target = ["--python-version", python_version, "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_28_x86_64"]
+    target = [
+        "--python-version",
+        python_version,
+        "--platform",
+        "manylinux2014_x86_64",
+        "--platform",
+        "manylinux_2_28_x86_64",
+    ]
     download = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(WHEELS)]
     subprocess.run([*download, *target, *binary], check=True)
     built = [pin for pin in pins if pin.split("==")[0] in SDIST_ONLY]  # pure Python: one wheel for any target
@@ -90,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import torch  # noqa: F401  (only to say clearly that it must be there)
     except ImportError:
-        sys.exit("bench/gpu.py: torch is not installed; install the machine's CUDA build of torch and torchvision first.")
+        sys.exit(
+            "bench/gpu.py: torch is not installed; install the machine's CUDA build of torch and torchvision first."
+        )
     install(missing(pinned()))
     return run_rows(args.out, extra)
 

@@ -121,7 +121,9 @@ def run_step(step: Step, env: dict[str, str], out: Path, deadline: float, found:
         return False, f"not run: the {BUDGET_S:.0f} s budget is spent"
     log = out / f"{step.name}.log"
     try:
-        proc = subprocess.run([sys.executable, "-m", "cnnexp", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=left)
+        proc = subprocess.run(
+            [sys.executable, "-m", "cnnexp", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=left
+        )
     except subprocess.TimeoutExpired:
         return False, f"stopped at the end of the {BUDGET_S:.0f} s budget"
     log.write_text(f"$ python -m cnnexp {shlex.join(args)}\n{proc.stdout}\n--- stderr\n{proc.stderr}")
@@ -185,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return accept(args.out)
     except ImportError as missing:
-        print(f"gpu_accept: {missing}: install the machine's CUDA build of torch and torchvision first.", file=sys.stderr)
+        print(
+            f"gpu_accept: {missing}: install the machine's CUDA build of torch and torchvision first.", file=sys.stderr
+        )
         return 2
 
 

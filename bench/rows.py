@@ -44,7 +44,12 @@ from table import GPU, REFERENCE, Goal, Row, figure, measured, median, spread
 from cnnexp.train.speed import restore, set_tf32
 
 # Later overrides win, as on the command line: these replace the LeNet5 size's batch.
-ALEXNET = ("model=alexnet_torchvision", "data.adapt=true", "trainer.precision=bf16-mixed", "callbacks.speed.channels_last=true")
+ALEXNET = (
+    "model=alexnet_torchvision",
+    "data.adapt=true",
+    "trainer.precision=bf16-mixed",
+    "callbacks.speed.channels_last=true",
+)
 SIDE = 224  # AlexNet's input: the digits are resized per batch on the device
 
 
@@ -108,7 +113,9 @@ def paired_steps(bench: Bench, batch: int) -> list[Paired]:
     timed = slice(size.warmup, size.warmup + size.steps)
 
     def plain() -> PairedSteps:
-        iterations = plain_iterations(bench.net(base), split.images, split.labels, prep, batch, lr, bench.seed, precision)
+        iterations = plain_iterations(
+            bench.net(base), split.images, split.labels, prep, batch, lr, bench.seed, precision
+        )
         return PairedSteps(iterations, clock=step_clock())
 
     def ours(rep: int) -> tuple[float, float]:
@@ -196,7 +203,10 @@ def lenet_throughput_windows(bench: Bench, goal: Goal) -> Row:
 
     def peer(rep: int) -> float:
         window = StepWindow(size.warmup, size.steps)
-        return plain_loop(bench.net(base), images, labels, prep, window, size.batch, lr, bench.seed, precision) / size.steps
+        return (
+            plain_loop(bench.net(base), images, labels, prep, window, size.batch, lr, bench.seed, precision)
+            / size.steps
+        )
 
     return _throughput_row(bench, pairs(size.repeats, ours, peer), size.batch, goal)
 

@@ -66,7 +66,9 @@ PARTS = (
     Part("nothing: the runner as `python -m cnnexp` runs it"),
     Part("the module's per-step work", module=True),
     Part("cnnexp's callbacks with per-batch hooks (throughput, NaN stop, pace warning)", callbacks=OURS_PER_BATCH),
-    Part("cnnexp's other callbacks (interrupt checkpoint, pictures, header, log interval, record)", callbacks=OURS_OTHER),
+    Part(
+        "cnnexp's other callbacks (interrupt checkpoint, pictures, header, log interval, record)", callbacks=OURS_OTHER
+    ),
     Part("Lightning's callbacks (two checkpoints, LR monitor)", callbacks=LIGHTNINGS),
     Part("the progress bar", overrides=NO_BAR),
     Part("the logger", overrides=("~logger",)),
@@ -135,8 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--model", default="lenet5",
                         help="model=linear shows the framework's share alone, nearly free of the model's noisy compute")  # fmt: skip
-    parser.add_argument("--parts", type=int, default=len(PARTS), help="measure only the first N lines (1: the runner as is)")
-    parser.add_argument("--data-root", type=Path, default=Path(os.environ.get("CNNEXP_DATA", Path(__file__).parents[1] / "data")))
+    parser.add_argument(
+        "--parts", type=int, default=len(PARTS), help="measure only the first N lines (1: the runner as is)"
+    )
+    parser.add_argument(
+        "--data-root", type=Path, default=Path(os.environ.get("CNNEXP_DATA", Path(__file__).parents[1] / "data"))
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     quiet_lightning()
@@ -153,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
           f"1 torch thread; load average {load} at the start")  # fmt: skip
     costs = {i: [(o - p) * 1e3 for o, p in results[i]] for i in results}
     floor = median(costs[0])
-    print("| switched off | cnnexp ms/step | plain loop ms/step | cost above the plain loop | above bare Lightning | saved |")
+    print(
+        "| switched off | cnnexp ms/step | plain loop ms/step | cost above the plain loop | above bare Lightning | saved |"
+    )
     print("|---|---|---|---|---|---|")
     for i, part in enumerate(sides[1:], start=1):
         ours, peer = (median([pair[k] * 1e3 for pair in results[i]]) for k in (0, 1))

@@ -78,7 +78,9 @@ def tiny_cfg(compose_cfg: Compose, tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 @pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str]]:
+def cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., tuple[int, str]]:
     """cli(*args) -> (exit code, stderr) of `python -m cnnexp ARGS` run in tmp_path, in this process; cli.out is
     what the last call printed to stdout."""
     monkeypatch.chdir(tmp_path)
@@ -123,7 +125,11 @@ def typed(compose_cfg: Compose, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("CNNEXP_DATA", str(tmp_path.parent / "data"))
 
     def make(*overrides: str, run: str = "run") -> Typed:
-        cfg = compose(config_name="config", overrides=[*TINY, f"output_dir={tmp_path / run}", *overrides], return_hydra_config=True)
+        cfg = compose(
+            config_name="config",
+            overrides=[*TINY, f"output_dir={tmp_path / run}", *overrides],
+            return_hydra_config=True,
+        )
         HydraConfig.instance().set_config(cfg)
         try:
             started = from_hydra()  # the door's own reader, as in a real run

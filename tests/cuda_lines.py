@@ -53,7 +53,11 @@ def gpu_statements(source: str) -> set[int]:
             if not isinstance(stmt, ast.stmt):  # an except clause: its body is visited below
                 _visit_nested(stmt, guarded)
                 continue
-            if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str):
+            if (
+                isinstance(stmt, ast.Expr)
+                and isinstance(stmt.value, ast.Constant)
+                and isinstance(stmt.value.value, str)
+            ):
                 continue  # a docstring
             mentions = any(MENTION.search(lines[i - 1]) for i in own_lines(stmt))
             if mentions or guarded:
@@ -103,7 +107,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--src", type=Path, default=Path("src"))
     args = parser.parse_args(argv)
     if not args.data_file.is_file():
-        print(f"cuda_lines: no coverage data at {args.data_file}: run the tests with --cov first (.ci/run)", file=sys.stderr)
+        print(
+            f"cuda_lines: no coverage data at {args.data_file}: run the tests with --cov first (.ci/run)",
+            file=sys.stderr,
+        )
         return 2
     files = sorted(args.src.rglob("*.py"))
     checked = sum(len(gpu_statements(f.read_text())) for f in files)

@@ -15,7 +15,9 @@ from cnnexp.model.layers import Row
 from cnnexp.model.spec import ModelSpec, parse_model
 
 
-def spec_of(layers: dict[str, Any], shape: tuple[int, int, int] = (1, 28, 28), classes: int = 10, **extra: Any) -> ModelSpec:
+def spec_of(
+    layers: dict[str, Any], shape: tuple[int, int, int] = (1, 28, 28), classes: int = 10, **extra: Any
+) -> ModelSpec:
     """A ModelSpec from a layers mapping written as in YAML."""
     c, h, w = shape
     cfg = {"name": "t", "input": {"channels": c, "height": h, "width": w}, "num_classes": classes, "layers": layers}

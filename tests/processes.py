@@ -14,7 +14,11 @@ DDP_VARIABLES = ("LOCAL_RANK", "WORLD_SIZE", "MASTER_PORT", "MASTER_ADDR", "NODE
 
 
 def start(
-    cwd: Path, *args: str, data: Path | None = None, pythonpath: str | None = None, env: Mapping[str, str] | None = None,
+    cwd: Path,
+    *args: str,
+    data: Path | None = None,
+    pythonpath: str | None = None,
+    env: Mapping[str, str] | None = None,
     program: Sequence[str] = ("-m", "cnnexp"),
 ) -> subprocess.Popen[str]:
     """`python -m cnnexp ARGS` started in `cwd`, its digits cached in `data` (default cwd/data), with a plain

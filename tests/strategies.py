@@ -76,7 +76,9 @@ VALUES: dict[Any, st.SearchStrategy[Any]] = {
     "p": mostly(st.floats(0, 0.99), st.just(1.0), 95),
     "out_features": st.integers(1, 16),
     "source": mostly(st.just("input"), st.sampled_from(["l0", "l1", "nowhere"]), 80),
-    "project": st.builds(lambda f, s: {"type": "conv", "filters": f, "F": 1, "S": s}, st.integers(1, 8), st.integers(1, 2)),
+    "project": st.builds(
+        lambda f, s: {"type": "conv", "filters": f, "F": 1, "S": s}, st.integers(1, 8), st.integers(1, 2)
+    ),
     "join": st.sampled_from(["concat", "add", "cat", "sum", "mul"]),
     "init": st.floats(-1, 1),
     "schedule": st.sampled_from(["constant", "linear", "depth_fraction"]),
@@ -100,7 +102,9 @@ def fields_of(kind: str) -> list[dataclasses.Field]:
 @st.composite
 def layer(draw: st.DrawFn, kind: str) -> Cfg:
     fields = fields_of(kind)
-    written = WRITTEN if "kernel" not in {f.name for f in fields} or not draw(percent(12)) else {**WRITTEN, **WITH_KERNEL}
+    written = (
+        WRITTEN if "kernel" not in {f.name for f in fields} or not draw(percent(12)) else {**WRITTEN, **WITH_KERNEL}
+    )
     raw: Cfg = {"type": kind}
     for f in fields:
         if not draw(percent(100 if f.metadata["required"] else written.get(f.name, 33))):
@@ -150,7 +154,10 @@ def shortcut(draw: st.DrawFn, before: list[str]) -> Cfg:
 def residual_block(draw: st.DrawFn) -> tuple[Cfg, Cfg]:
     """A ResNet-like block (body, shortcut with a `$project` parameter) and a use of it with `repeat` and `first`."""
     f = draw(st.sampled_from([1, 3]))
-    layers: Cfg = {"c1": {"type": "conv", "filters": "$filters", "F": f, "S": "$S", "P": (f - 1) // 2}, "a1": {"type": "activation"}}
+    layers: Cfg = {
+        "c1": {"type": "conv", "filters": "$filters", "F": f, "S": "$S", "P": (f - 1) // 2},
+        "a1": {"type": "activation"},
+    }
     layers.update(_little_stack(draw, "k", 2) if draw(percent(50)) else {})
     layers["add"] = {"type": "shortcut", "project": "$project"}
     layers["a2"] = {"type": "activation", **({"fn": draw(ACTIVATION_NAMES)} if draw(percent(20)) else {})}
@@ -190,7 +197,11 @@ def stack(draw: st.DrawFn) -> Cfg:
     A layer is a plain layer most of the time, else branches, a shortcut or the use of a block declared here.
     """
     classes = draw(st.integers(1, 10))
-    kinds = draw(st.lists(mostly(st.sampled_from(PLAIN_KINDS), st.sampled_from([*GRAPH_KINDS, "block"]), 75), min_size=1, max_size=10))
+    kinds = draw(
+        st.lists(
+            mostly(st.sampled_from(PLAIN_KINDS), st.sampled_from([*GRAPH_KINDS, "block"]), 75), min_size=1, max_size=10
+        )
+    )
     if draw(percent(85)):
         kinds = sorted(kinds + (["flatten"] if "linear" in kinds else []), key=lambda k: FLAT_ORDER.get(k, 0))
     blocks: Cfg = {}

@@ -69,7 +69,10 @@ def test_mistakes_raise_with_the_command_lines_message(source: object, message: 
 
 
 def test_train_returns_the_metrics_and_goes_through_the_command_lines_lifecycle(
-    tmp_path: Path, cli, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
+    tmp_path: Path,
+    cli,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
 ) -> None:
     """The metrics, printed as the command line prints them, and the same run folder as `python -m cnnexp`
     writes: the claim's lock released, the record, the config, the stamp with the config's hash; a second run
@@ -88,11 +91,16 @@ def test_train_returns_the_metrics_and_goes_through_the_command_lines_lifecycle(
 
     def files(root: Path) -> set[str]:
         kept = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
-        return {re.sub(r"events\.out\.tfevents\..*", "events", re.sub(r"epoch\d+-val_acc[\d.]+", "epoch-best", n)) for n in kept}
+        return {
+            re.sub(r"events\.out\.tfevents\..*", "events", re.sub(r"epoch\d+-val_acc[\d.]+", "epoch-best", n))
+            for n in kept
+        }
 
     # Hydra's own config and its job log come with a Hydra run; in Python, logging is the caller's (api.py).
     assert files(folder) == files(tmp_path / "cli") - {".hydra/hydra.yaml", "cnnexp.log"}
-    assert {".hydra/config.yaml", ".hydra/overrides.yaml", ".hydra/resolved.yaml", "run.json", "metrics.json"} <= files(folder)
+    assert {".hydra/config.yaml", ".hydra/overrides.yaml", ".hydra/resolved.yaml", "run.json", "metrics.json"} <= files(
+        folder
+    )
     assert not any(name.endswith(".lock") for name in files(folder))  # released at the end
     assert metrics["task"] == "train" and len(metrics["config_hash"]) == 16
     overrides = (folder / ".hydra" / "overrides.yaml").read_text()
@@ -106,7 +114,10 @@ def test_train_returns_the_metrics_and_goes_through_the_command_lines_lifecycle(
     [
         ("trainer.max_epoch=3", r"^trainer\.max_epoch: trainer has no key max_epoch\. Did you mean 'max_epochs'\?"),
         ("model=lenet", r"^model=lenet: conf/model/ has no lenet\.yaml\. Did you mean 'lenet5'\? Choose one of: "),
-        ("data.batch_size=[", r"^Error parsing override 'data\.batch_size=\[': no viable alternative at input '\['\. Quote "),
+        (
+            "data.batch_size=[",
+            r"^Error parsing override 'data\.batch_size=\[': no viable alternative at input '\['\. Quote ",
+        ),
     ],
 )
 def test_compose_mistakes_are_config_errors_in_the_command_lines_words(override: str, message: str) -> None:
@@ -116,5 +127,7 @@ def test_compose_mistakes_are_config_errors_in_the_command_lines_words(override:
 
 def test_train_refuses_ddp_with_a_reason(tmp_path: Path) -> None:
     ddp = ("trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp")
-    with pytest.raises(ConfigError, match=r"the Python API trains in this one process: for trainer\.strategy=ddp use the command line"):
+    with pytest.raises(
+        ConfigError, match=r"the Python API trains in this one process: for trainer\.strategy=ddp use the command line"
+    ):
         api.train(*TINY, *ddp, output_dir=tmp_path / "run")

@@ -123,7 +123,9 @@ def test_no_package_loop() -> None:
 
 def test_no_module_loop() -> None:
     # A package's __init__ importing its own submodules (registration by import) is not a loop of the design.
-    top_level = {name: {m for m in _top_level(path) if m in modules() and m != name} for name, path in modules().items()}
+    top_level = {
+        name: {m for m in _top_level(path) if m in modules() and m != name} for name, path in modules().items()
+    }
     assert [loop for loop in _loops(top_level) if not _package_registration(loop)] == []
 
 

@@ -26,7 +26,10 @@ def test_summary_as_json(cli: Cli, tmp_path: Path) -> None:
     assert cli("task=summary", "model=lenet5", "json=true", f"hydra.run.dir={tmp_path / 'run'}")[0] == 0
     summary = json.loads(cli.out)  # type: ignore[attr-defined]  # all of stdout is the JSON
     assert (summary["params"], summary["macs"], summary["input"]) == (176_050, 1_093_000, [1, 28, 28])
-    assert [layer["output"] for layer in summary["layers"] if layer["name"] in ("pool1", "pool2")] == [[20, 12, 12], [20, 4, 4]]
+    assert [layer["output"] for layer in summary["layers"] if layer["name"] in ("pool1", "pool2")] == [
+        [20, 12, 12],
+        [20, 4, 4],
+    ]
 
 
 def test_a_user_mistake_is_one_paragraph_without_traceback(cli: Cli, tmp_path: Path) -> None:

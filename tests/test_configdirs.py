@@ -100,7 +100,12 @@ def test_ddp_inside_a_sweep_runs_each_job_once_and_its_ranks_get_your_folder(my_
     assert [job.name for job in jobs] == ["000_seed=1", "001_seed=2"]  # named by the swept override alone
     for job in jobs:
         metrics = json.loads((job / "metrics.json").read_text())
-        assert (metrics["status"], metrics["model"], metrics["world_size"], metrics["test_images"]) == ("ok", "tiny", 2, 101)
+        assert (metrics["status"], metrics["model"], metrics["world_size"], metrics["test_images"]) == (
+            "ok",
+            "tiny",
+            2,
+            101,
+        )
         assert metrics["epochs"] == 1 and len(list((job / "checkpoints").glob("epoch*.ckpt"))) == 1  # trained once
         assert (job / "rank1.log").is_file()
     assert run.stdout.count("test accuracy") == 2  # two jobs, each reported by its rank 0 only

@@ -54,7 +54,17 @@ def _measured(tmp_path: Path, devices: str) -> subprocess.CompletedProcess[str]:
     # Not measured by the coverage of this test session, if there is one: this process measures itself.
     env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
     data = tmp_path / f".coverage-{devices}"
-    measure = [sys.executable, "-m", "coverage", "run", "--branch", f"--data-file={data}", "--source=pkg", "use.py", devices]
+    measure = [
+        sys.executable,
+        "-m",
+        "coverage",
+        "run",
+        "--branch",
+        f"--data-file={data}",
+        "--source=pkg",
+        "use.py",
+        devices,
+    ]
     subprocess.run(measure, cwd=tmp_path, env=env, check=True, capture_output=True, text=True)
     check = [sys.executable, str(ROOT / "tests" / "cuda_lines.py"), f"--data-file={data}", "--src=pkg"]
     return subprocess.run(check, cwd=tmp_path, env=env, capture_output=True, text=True)
@@ -66,7 +76,7 @@ def test_gpu_lines_that_never_ran_are_listed_by_file_and_line(tmp_path: Path) ->
     assert checked.stderr.splitlines() == [
         "3 of 5 GPU-only statements of pkg/ were not fully tested (fake GPUs for a test: the fake_cuda fixture, "
         "tests/cuda_site/fake_cuda.py):",
-        "  pkg/names.py:8  never went on to line 9: if device.type == \"cuda\":",
+        '  pkg/names.py:8  never went on to line 9: if device.type == "cuda":',
         "  pkg/names.py:9  never ran: found = torch.cuda.get_device_name(device)",
         "  pkg/names.py:10  never ran: return found",
     ]  # 13 ran: reached on the CPU
@@ -82,4 +92,7 @@ def test_no_coverage_data_says_how_to_make_it(tmp_path: Path) -> None:
     check = [sys.executable, str(ROOT / "tests" / "cuda_lines.py"), f"--data-file={tmp_path / 'none'}"]
     checked = subprocess.run(check, cwd=tmp_path, capture_output=True, text=True)
     assert checked.returncode == 2
-    assert checked.stderr == f"cuda_lines: no coverage data at {tmp_path / 'none'}: run the tests with --cov first (.ci/run)\n"
+    assert (
+        checked.stderr
+        == f"cuda_lines: no coverage data at {tmp_path / 'none'}: run the tests with --cov first (.ci/run)\n"
+    )

@@ -37,11 +37,15 @@ def test_an_unknown_option_names_the_options(cli) -> None:  # noqa: ANN001
 def test_a_duplicate_key_in_a_users_yaml(cli, tmp_path: Path) -> None:  # noqa: ANN001
     mine = tmp_path / "mine" / "model"
     mine.mkdir(parents=True)
-    (mine / "twice.yaml").write_text((CONF / "model" / "lenet5.yaml").read_text() + "num_classes: 10\nnum_classes: 10\n")
+    (mine / "twice.yaml").write_text(
+        (CONF / "model" / "lenet5.yaml").read_text() + "num_classes: 10\nnum_classes: 10\n"
+    )
     code, err = cli("task=summary", f"hydra.searchpath=[file://{tmp_path / 'mine'}]", "model=twice")
     paragraph = one_paragraph(err)
     assert code == 2 and paragraph.startswith(f"{mine / 'twice.yaml'}, line ")
-    assert paragraph.endswith(": found duplicate key num_classes (in the mapping that starts on line 3); keep one of them.")
+    assert paragraph.endswith(
+        ": found duplicate key num_classes (in the mapping that starts on line 3); keep one of them."
+    )
 
 
 @pytest.mark.parametrize(
@@ -57,10 +61,23 @@ def test_a_duplicate_key_in_a_users_yaml(cli, tmp_path: Path) -> None:  # noqa: 
         (("seed=1e20",), "seed must be a whole number from 0 to 4294967295"),
         (("hydra.run.dir=/proc/cnnexp/run",), "cannot create /proc/cnnexp"),
         # The test image comes from data's test split: the tiny run's sizes, not 70,000 rendered digits.
-        (("task=kernels", *TINY[:3], "kernels.out=/proc/cnnexp"), "kernels.out=/proc/cnnexp: cannot write the pictures there ("),
+        (
+            ("task=kernels", *TINY[:3], "kernels.out=/proc/cnnexp"),
+            "kernels.out=/proc/cnnexp: cannot write the pictures there (",
+        ),
     ],
-    ids=["missing_key", "loop_in_folder_name", "loop", "bad_override", "seed_fraction", "seed_text", "seed_negative",
-         "seed_huge", "unwritable", "kernels_out"],  # fmt: skip
+    ids=[
+        "missing_key",
+        "loop_in_folder_name",
+        "loop",
+        "bad_override",
+        "seed_fraction",
+        "seed_text",
+        "seed_negative",
+        "seed_huge",
+        "unwritable",
+        "kernels_out",
+    ],  # fmt: skip
 )
 def test_config_mistakes_are_one_paragraph_and_exit_2(cli, args: tuple[str, ...], message: str) -> None:  # noqa: ANN001
     code, err = cli("task=summary", *args)
@@ -127,7 +144,9 @@ def test_a_hydra_callback_hydra_cannot_build_is_one_paragraph(cli, tmp_path: Pat
 
 
 def test_a_hydra_instantiation_error_without_a_key_is_one_paragraph_too() -> None:
-    err = InstantiationException("Error locating target 'x.Y', set env var HYDRA_FULL_ERROR=1 to see chained exception.")
+    err = InstantiationException(
+        "Error locating target 'x.Y', set env var HYDRA_FULL_ERROR=1 to see chained exception."
+    )
     assert explain(err) == (
         "Hydra cannot build a class the config names under hydra.*: Error locating target 'x.Y'. Fix its `_target_` "
         "or arguments.",

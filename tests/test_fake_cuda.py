@@ -41,7 +41,9 @@ def test_a_gpu_the_machine_lacks_is_an_error(fake_cuda: Fake) -> None:
 
 
 def test_a_malformed_description_names_the_format() -> None:
-    with pytest.raises(ValueError, match=r"^CNNEXP_FAKE_CUDA='2:H100': expected COUNT:NAME:MAJOR\.MINOR:bf16\|fp16:NGiB"):
+    with pytest.raises(
+        ValueError, match=r"^CNNEXP_FAKE_CUDA='2:H100': expected COUNT:NAME:MAJOR\.MINOR:bf16\|fp16:NGiB"
+    ):
         FakeCuda.parse("2:H100")
 
 
@@ -83,6 +85,7 @@ def test_processes_started_without_the_fake_see_the_machine() -> None:
 def test_the_machine_is_as_it_was_once_the_fake_is_undone() -> None:
     def now() -> tuple[object, ...]:
         return torch.cuda.device_count(), torch.cuda.is_available(), pl.Trainer.__init__, AcceleratorRegistry["cuda"]
+
     real = now()
     with pytest.MonkeyPatch.context() as patch:
         FakeCuda.parse("3:Fake GPU:8.0:bf16:1GiB").install(patch)

@@ -38,11 +38,15 @@ Tiny = Callable[..., DictConfig]
 def on(device: str, world_size: int = 1) -> SimpleNamespace:
     """What cnnexp's callbacks and data module read from a Trainer whose processes train on `device`."""
     strategy = SimpleNamespace(root_device=torch.device(device))
-    return SimpleNamespace(strategy=strategy, world_size=world_size, global_rank=0, current_epoch=0, num_training_batches=3)
+    return SimpleNamespace(
+        strategy=strategy, world_size=world_size, global_rank=0, current_epoch=0, num_training_batches=3
+    )
 
 
 @pytest.mark.parametrize(("spec", "precision"), [(H100_X2, "bf16-mixed"), (V100, "16-mixed")])
-def test_precision_auto_is_bf16_where_the_gpu_has_it_else_fp16(fake_cuda: Fake, tiny_cfg: Tiny, spec: str, precision: str) -> None:
+def test_precision_auto_is_bf16_where_the_gpu_has_it_else_fp16(
+    fake_cuda: Fake, tiny_cfg: Tiny, spec: str, precision: str
+) -> None:
     fake_cuda(spec)
     assert auto_precision("gpu") == auto_precision("auto") == precision
     assert auto_precision("cpu") == "32-true"  # trainer.accelerator=cpu on a GPU machine
@@ -54,10 +58,15 @@ def test_precision_auto_is_bf16_where_the_gpu_has_it_else_fp16(fake_cuda: Fake, 
     ("overrides", "message"),
     [
         (("trainer.gpus=4",), "trainer.gpus=4 asks for 4 GPU(s) but this machine has only 2; run on the CPU instead"),
-        (("trainer.accelerator=gpu", "trainer.devices=3"), "trainer.accelerator=gpu asks for 3 GPU(s) but this machine has only 2;"),
+        (
+            ("trainer.accelerator=gpu", "trainer.devices=3"),
+            "trainer.accelerator=gpu asks for 3 GPU(s) but this machine has only 2;",
+        ),
     ],
 )
-def test_more_gpus_than_the_machine_has_is_a_config_error(fake_cuda: Fake, tiny_cfg: Tiny, overrides: tuple[str, ...], message: str) -> None:
+def test_more_gpus_than_the_machine_has_is_a_config_error(
+    fake_cuda: Fake, tiny_cfg: Tiny, overrides: tuple[str, ...], message: str
+) -> None:
     fake_cuda(H100_X2)
     with pytest.raises(ConfigError) as refused:
         read_run(tiny_cfg(*overrides))
@@ -92,7 +101,9 @@ def test_a_model_too_big_for_the_gpu_is_refused_with_the_gpu_named(fake_cuda: Fa
     params = 2 * 10**9  # 8 GB of weights fit in 16 GiB; with gradients and Adam's two moments, 32 GB do not
     check_fits("big", params, params, Target("torch.optim.Adam"), {"accelerator": "gpu", "devices": 1}, training=False)
     with pytest.raises(ConfigError) as refused:
-        check_fits("big", params, params, Target("torch.optim.Adam"), {"accelerator": "gpu", "devices": 1}, training=True)
+        check_fits(
+            "big", params, params, Target("torch.optim.Adam"), {"accelerator": "gpu", "devices": 1}, training=True
+        )
     assert str(refused.value).startswith(
         "model=big has 2,000,000,000 parameters: its weights, gradients and Adam's 2 state buffer(s) need 29.8 GiB "
         "(16 bytes per parameter) before any activations, but GPU 0 (Tesla V100-SXM2-16GB) has 16.0 GiB."
@@ -168,7 +179,9 @@ def test_without_gpus_checkpoints_carry_no_gpu_state_and_need_none() -> None:
     checkpoint: dict = {}
     module.on_save_checkpoint(checkpoint)
     assert list(checkpoint["rng"]) == ["torch"]
-    module.on_load_checkpoint({**checkpoint, "rng": {**checkpoint["rng"], "cuda": [torch.zeros(16, dtype=torch.uint8)]}})
+    module.on_load_checkpoint(
+        {**checkpoint, "rng": {**checkpoint["rng"], "cuda": [torch.zeros(16, dtype=torch.uint8)]}}
+    )
 
 
 def test_predict_runs_on_the_gpu_unless_the_cpu_is_asked_for(fake_cuda: Fake, tiny_cfg: Tiny) -> None:

@@ -30,7 +30,12 @@ def two_gpus(fake_cuda: Callable[..., FakeCuda]) -> FakeCuda:
 def test_gpus_2_is_ddp_on_two_gpus_with_the_data_adapted(two_gpus: FakeCuda, tiny_cfg: Tiny) -> None:
     run = read_run(tiny_cfg("model=alexnet", "trainer.gpus=2"))
     args = run.trainer.args
-    assert (args["accelerator"], args["devices"], args["strategy"], args["precision"]) == ("gpu", 2, "ddp", "bf16-mixed")
+    assert (args["accelerator"], args["devices"], args["strategy"], args["precision"]) == (
+        "gpu",
+        2,
+        "ddp",
+        "bf16-mixed",
+    )
     assert "gpus" not in args
     assert ddp_processes(args) == 2  # cnnexp starts rank 1 itself (train/launch.py)
     datamodule = make_datamodule(run)
@@ -39,7 +44,9 @@ def test_gpus_2_is_ddp_on_two_gpus_with_the_data_adapted(two_gpus: FakeCuda, tin
 
 def test_adapt_false_restores_the_error(two_gpus: FakeCuda, tiny_cfg: Tiny) -> None:
     run = read_run(tiny_cfg("model=alexnet", "trainer.gpus=2", "data.adapt=false"))
-    with pytest.raises(ConfigError, match=r"model takes 3×227×227 but data=digits gives 1×28×28; set data\.adapt=true \(or null\)"):
+    with pytest.raises(
+        ConfigError, match=r"model takes 3×227×227 but data=digits gives 1×28×28; set data\.adapt=true \(or null\)"
+    ):
         make_datamodule(run)
 
 
@@ -50,8 +57,13 @@ def test_the_command_runs_to_the_end_with_rank_1_started_by_cnnexp(
     code, err = cli("model=alexnet", "trainer.gpus=2", "debug=fdr", "data.batch_size=2", "hydra.run.dir=run")
     assert code == 0, err[-3000:]
     ranks = trainers_built(tmp_path / "fake_cuda.jsonl")
-    assert [r["asked"] for r in ranks] == [{"accelerator": "gpu", "devices": 2, "strategy": "ddp", "precision": "bf16-mixed"}] * 2
-    assert [(r["env"]["LOCAL_RANK"], r["env"]["WORLD_SIZE"], r["env"]["NODE_RANK"]) for r in ranks] == [("0", "2", "0"), ("1", "2", "0")]
+    assert [r["asked"] for r in ranks] == [
+        {"accelerator": "gpu", "devices": 2, "strategy": "ddp", "precision": "bf16-mixed"}
+    ] * 2
+    assert [(r["env"]["LOCAL_RANK"], r["env"]["WORLD_SIZE"], r["env"]["NODE_RANK"]) for r in ranks] == [
+        ("0", "2", "0"),
+        ("1", "2", "0"),
+    ]
     assert ranks[0]["pid"] == os.getpid() != ranks[1]["pid"]
     assert ranks[0]["env"]["MASTER_ADDR"] == ranks[1]["env"]["MASTER_ADDR"] == "127.0.0.1"
     assert ranks[0]["env"]["MASTER_PORT"] == ranks[1]["env"]["MASTER_PORT"]

@@ -33,7 +33,18 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("wheel")
     source = tmp / "source"
     shutil.copytree(ROOT, source, ignore=_skip)
-    pip = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp / "dist"), str(source)]
+    pip = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "-q",
+        "--no-deps",
+        "--no-build-isolation",
+        "-w",
+        str(tmp / "dist"),
+        str(source),
+    ]
     subprocess.run(pip, check=True, capture_output=True, text=True, timeout=300)
     (built,) = (tmp / "dist").glob("cnnexp-*.whl")
     return built
@@ -49,7 +60,18 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
                              check=True, capture_output=True, text=True).stdout.strip()  # fmt: skip
     # A .pth line adds the directory itself; the .pth files inside it (this checkout's editable install) stay inert.
     Path(purelib, "heavy_packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    install = [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index", str(wheel)]
+    install = [
+        sys.executable,
+        "-m",
+        "pip",
+        "--python",
+        str(python),
+        "install",
+        "-q",
+        "--no-deps",
+        "--no-index",
+        str(wheel),
+    ]
     subprocess.run(install, check=True, capture_output=True, text=True, timeout=300)
     return folder
 

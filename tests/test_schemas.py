@@ -48,7 +48,12 @@ def test_fields_round_trip_with_types_defaults_and_lists() -> None:
         lr: Any = MISSING
 
     fields = to_fields(Made)
-    assert fields == [("_target_", "str", "x.Y"), ("gpus", "Optional[int]", None), ("betas", "Any", [0.9, 0.999]), ("lr", "Any", "???")]
+    assert fields == [
+        ("_target_", "str", "x.Y"),
+        ("gpus", "Optional[int]", None),
+        ("betas", "Any", [0.9, 0.999]),
+        ("lr", "Any", "???"),
+    ]
     rebuilt = from_fields("MadeConf", fields)
     assert to_fields(rebuilt) == fields
     node = OmegaConf.structured(rebuilt)

@@ -100,10 +100,14 @@ def _model_node(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     else:
         path = Path(source).expanduser()
         if not path.is_file():
-            raise ConfigError(f"model file {path}: no such file; give a YAML file of a model, or a shipped model's name.")
+            raise ConfigError(
+                f"model file {path}: no such file; give a YAML file of a model, or a shipped model's name."
+            )
         loaded = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
         if not isinstance(loaded, dict):
-            raise ConfigError(f"model file {path}: a model is a mapping (name, input, num_classes, layers), got {loaded!r}.")
+            raise ConfigError(
+                f"model file {path}: a model is a mapping (name, input, num_classes, layers), got {loaded!r}."
+            )
         node = {str(key): value for key, value in loaded.items()}
     node.pop("defaults", None)  # a copy of a shipped file may name its schema; the model is checked anyway
     return node
@@ -116,7 +120,9 @@ def _with_model(model: dict[str, Any], cfg: DictConfig) -> Run:
     return read_tree(resolved(OmegaConf.create({**tree, "model": model})))
 
 
-def train(*overrides: str, config_dir: str | Path | None = None, output_dir: str | Path | None = None) -> dict[str, Any]:
+def train(
+    *overrides: str, config_dir: str | Path | None = None, output_dir: str | Path | None = None
+) -> dict[str, Any]:
     """Train and test as `python -m cnnexp OVERRIDES` does, in this process; returns the run's metrics.json.
 
     The run goes through the command line's lifecycle (tasks/lifecycle.py): its folder is claimed and locked,

@@ -87,7 +87,9 @@ class Options:
     input: str | None = setting(fd.optional(_text), None)  # task=predict: an image file, a folder or a glob
     top_k: int = setting(fd.integer(1), 5)  # task=predict: classes shown per image
     format: str = setting(fd.text, "onnx")  # task=export: onnx, torchscript or pt2
-    output: Path | None = setting(_optional_path, None)  # task=export | predict: the file to write, else in the run folder
+    output: Path | None = setting(
+        _optional_path, None
+    )  # task=export | predict: the file to write, else in the run folder
     plugins: tuple[str, ...] = setting(read_plugins, ())  # your modules of layer types, imported before the run is read
 
 
@@ -170,7 +172,9 @@ def resolved(cfg: DictConfig) -> dict[str, Any]:
         tree = OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as err:
         where = getattr(err, "full_key", "") or "the config"
-        raise ConfigError(f"{where}: {str(err).splitlines()[0]}; fix the interpolation (${{...}}) or the key it names.") from None
+        raise ConfigError(
+            f"{where}: {str(err).splitlines()[0]}; fix the interpolation (${{...}}) or the key it names."
+        ) from None
     assert isinstance(tree, dict)  # a composed config is a mapping at the top
     return {str(key): value for key, value in tree.items()}
 

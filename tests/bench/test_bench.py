@@ -22,7 +22,13 @@ CPU_FIGURES = (
     *(("framework cost per training step", FLOOR, "what cnnexp adds per training step") * 2),
     "LeNet5 epoch (", "start-up:", "peak memory",
 )  # fmt: skip
-GPU_FIGURES = ("LeNet5 training throughput", "LeNet5 epoch (", "AlexNet (torchvision layout", "AlexNet training images/s", "LeNet5 epoch of")
+GPU_FIGURES = (
+    "LeNet5 training throughput",
+    "LeNet5 epoch (",
+    "AlexNet (torchvision layout",
+    "AlexNet training images/s",
+    "LeNet5 epoch of",
+)
 
 
 def _bench(tmp_path: Path, *args: str) -> list[list[str]]:

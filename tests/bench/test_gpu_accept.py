@@ -40,7 +40,9 @@ def test_dry_run_prints_every_step_and_runs_nothing(tmp_path: Path) -> None:
     )
     assert "-m " in lines[1] and "launcher=local_parallel seed=1,2" in lines[1]
     assert "trainer.precision=bf16-mixed" in lines[2] and "callbacks.speed.compile=true" in lines[3]
-    assert "task=export ckpt_path=TRAIN_CHECKPOINT" in lines[4] and "task=predict ckpt_path=TRAIN_CHECKPOINT" in lines[5]
+    assert (
+        "task=export ckpt_path=TRAIN_CHECKPOINT" in lines[4] and "task=predict ckpt_path=TRAIN_CHECKPOINT" in lines[5]
+    )
     assert not out.exists()
 
 

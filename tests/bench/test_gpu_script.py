@@ -18,8 +18,25 @@ def _gpu_script() -> ModuleType:
 
 def test_the_carried_wheels_are_the_lock_less_torch_and_the_test_tools() -> None:
     names = {pin.split("==")[0].lower() for pin in _gpu_script().pinned()}
-    assert {"hydra-core", "omegaconf", "antlr4-python3-runtime", "pytorch-lightning", "torchmetrics", "tensorboard"} <= names
-    assert not names & {"torch", "torchvision", "triton", "numpy", "pillow", "pytest", "hypothesis", "pytest-cov", "coverage"}
+    assert {
+        "hydra-core",
+        "omegaconf",
+        "antlr4-python3-runtime",
+        "pytorch-lightning",
+        "torchmetrics",
+        "tensorboard",
+    } <= names
+    assert not names & {
+        "torch",
+        "torchvision",
+        "triton",
+        "numpy",
+        "pillow",
+        "pytest",
+        "hypothesis",
+        "pytest-cov",
+        "coverage",
+    }
     assert not any(name.startswith(("nvidia-", "cuda-")) for name in names)
 
 

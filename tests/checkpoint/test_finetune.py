@@ -24,8 +24,12 @@ from cnnexp.model.builder import build
 from cnnexp.run import read_run
 
 Tiny = Callable[..., DictConfig]
-HEADS = {"alexnet_torchvision": ("fc8", 4096), "resnet18": ("fc", 512), "efficientnet_b0": ("classifier.1", 1280),
-         "convnext_tiny": ("classifier.2", 768)}  # each twin's classifier: a new class count
+HEADS = {
+    "alexnet_torchvision": ("fc8", 4096),
+    "resnet18": ("fc", 512),
+    "efficientnet_b0": ("classifier.1", 1280),
+    "convnext_tiny": ("classifier.2", 768),
+}  # each twin's classifier: a new class count
 
 
 def _three_classes(tmp_path: Path) -> Path:
@@ -39,7 +43,9 @@ def _three_classes(tmp_path: Path) -> Path:
     return root
 
 
-def test_a_new_head_is_reinitialised_and_frozen_layers_stay(trained: Trained, tiny_cfg: Tiny, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_new_head_is_reinitialised_and_frozen_layers_stay(
+    trained: Trained, tiny_cfg: Tiny, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     data = ("data=image_folder", f"data.root={_three_classes(tmp_path)}", "data.channels=1", "data.height=28", "data.width=28",
             "data.train_size=null", "data.test_size=null", "data.val_size=3", "data.batch_size=5", "data.num_workers=0")  # fmt: skip
     cfg = tiny_cfg(*data, f"init_from={trained.checkpoint}", "freeze=[conv*]", "model.activation=tanh")
@@ -63,7 +69,10 @@ def test_load_matching_reports_by_layer_and_leaves_the_rest_fresh(compose_cfg: C
     fresh = {k: v.clone() for k, v in three.state_dict().items()}
     report = load_matching(three, ten.state_dict(), "X")
     assert report.loaded == {"conv1": 520, "conv2": 10_020}
-    assert report.fresh == {"fc1": "weight 500×320 in the source, 400×320 here", "fc2": "weight 10×500 in the source, 3×400 here"}
+    assert report.fresh == {
+        "fc1": "weight 500×320 in the source, 400×320 here",
+        "fc2": "weight 10×500 in the source, 3×400 here",
+    }
     assert torch.equal(three.conv2.weight, ten.conv2.weight) and torch.equal(three.fc2.weight, fresh["fc2.weight"])
 
 
@@ -122,13 +131,17 @@ def _net(compose_cfg: Compose, model: str, classes: int) -> torch.nn.Module:
 
 
 @pytest.mark.parametrize("model", twins.TWINS.names())
-def test_torchvision_weights_map_onto_the_twin(compose_cfg: Compose, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: str) -> None:
+def test_torchvision_weights_map_onto_the_twin(
+    compose_cfg: Compose, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: str
+) -> None:
     if not (CONF / "model" / f"{model}.yaml").is_file():
         pytest.skip(f"conf/model/{model}.yaml is not in this checkout")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     twin = twins.TWINS.get(model, "model")
     torch.manual_seed(0)
-    reference = getattr(torchvision.models, twin.model)(weights=None).eval()  # random weights, saved where the hub looks
+    reference = getattr(torchvision.models, twin.model)(
+        weights=None
+    ).eval()  # random weights, saved where the hub looks
     twin.cached.parent.mkdir(parents=True)
     torch.save(reference.state_dict(), twin.cached)
     assert twin.cached.parent == tmp_path / "hub" / "checkpoints"
@@ -143,7 +156,9 @@ def test_torchvision_weights_map_onto_the_twin(compose_cfg: Compose, tmp_path: P
     assert head.fresh == {layer: f"weight 1000×{features} in the source, 10×{features} here"}
 
 
-def test_offline_the_error_names_the_file_to_place(compose_cfg: Compose, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_offline_the_error_names_the_file_to_place(
+    compose_cfg: Compose, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
 
     def offline(url: str, dst: str, *args: object, **kwargs: object) -> None:

@@ -33,9 +33,12 @@ def _without_record(trained: Trained, tmp_path: Path) -> Path:
 
 def test_the_kinds_of_file(trained: Trained, tmp_path: Path) -> None:
     ckpt = read_checkpoint(trained.checkpoint)
-    assert ckpt.lightning and ckpt.record is not None and set(ckpt.weights) == {
-        f"{layer}.{kind}" for layer in ("conv1", "conv2", "fc1", "fc2") for kind in ("weight", "bias")
-    }
+    assert (
+        ckpt.lightning
+        and ckpt.record is not None
+        and set(ckpt.weights)
+        == {f"{layer}.{kind}" for layer in ("conv1", "conv2", "fc1", "fc2") for kind in ("weight", "bias")}
+    )
     torch.save({f"net.{k}": v for k, v in ckpt.weights.items()}, tmp_path / "prefixed.pt")
     torch.save(ckpt.weights, tmp_path / "bare.pt")
     for name in ("prefixed.pt", "bare.pt"):
@@ -56,7 +59,9 @@ def test_a_plain_state_dict_is_for_init_from_only(trained: Trained, tiny_cfg: Ti
         _task(tiny_cfg(f"task={task}", f"ckpt_path={tmp_path / 'weights.pt'}", "input=x.png"))
 
 
-def test_a_checkpoint_without_a_record_is_tested_with_the_config(trained: Trained, tiny_cfg: Tiny, tmp_path: Path) -> None:
+def test_a_checkpoint_without_a_record_is_tested_with_the_config(
+    trained: Trained, tiny_cfg: Tiny, tmp_path: Path
+) -> None:
     old = _without_record(trained, tmp_path)
     assert run_job(tiny_cfg("task=test", f"ckpt_path={old}", "model.activation=tanh")) == trained.metrics["test_acc"]
     with pytest.raises(ConfigError, match=rf"^ckpt_path={old} does not fit this network: 4 tensor\(s\) of other shapes "

@@ -45,7 +45,9 @@ def test_without_overrides_the_run_is_the_recorded_one(tiny_cfg: Tiny) -> None:
     [("model.activation=tanh",), ("model=lenet5", "model.activation=tanh"), ("model.layers.conv1.F=5",),
      ("model.layers.conv1.filters=20", "model.layers.conv1.S=1")],
 )  # fmt: skip
-def test_model_overrides_that_agree_with_the_checkpoint_are_accepted(tiny_cfg: Tiny, overrides: tuple[str, ...]) -> None:
+def test_model_overrides_that_agree_with_the_checkpoint_are_accepted(
+    tiny_cfg: Tiny, overrides: tuple[str, ...]
+) -> None:
     record = _record(tiny_cfg, "model.activation=tanh")
     assert _tested(tiny_cfg, record, *overrides).model == record.run.model
 
@@ -64,7 +66,9 @@ def test_model_overrides_that_agree_with_the_checkpoint_are_accepted(tiny_cfg: T
         (("model.input.height=32", "data.adapt=true"), r"^model\.input\.height=32 contradicts .* model\.input\.height=28, "),
     ],
 )  # fmt: skip
-def test_model_overrides_that_contradict_the_checkpoint_name_the_key(tiny_cfg: Tiny, overrides: tuple[str, ...], message: str) -> None:
+def test_model_overrides_that_contradict_the_checkpoint_name_the_key(
+    tiny_cfg: Tiny, overrides: tuple[str, ...], message: str
+) -> None:
     record = _record(tiny_cfg, "model.activation=tanh")
     with pytest.raises(ConfigError, match=message):
         _tested(tiny_cfg, record, *overrides)
@@ -108,7 +112,9 @@ def test_task_test_needs_nothing_but_the_checkpoint(
     assert f"ckpt_path={trained.checkpoint}" in written["command"]["overrides"]
 
 
-def test_task_test_on_another_set_with_the_same_classes(trained: Trained, typed: Callable[..., Typed], tmp_path: Path) -> None:
+def test_task_test_on_another_set_with_the_same_classes(
+    trained: Trained, typed: Callable[..., Typed], tmp_path: Path
+) -> None:
     # The digits' test images written as an image folder: another data source, the same images and classes.
     record = read_checkpoint(trained.checkpoint).record
     datamodule = ImageDataModule(record.run.data, (1, 28, 28))

@@ -35,7 +35,11 @@ def test_the_checkpoint_holds_the_run_as_plain_data(trained: Trained, tiny_cfg: 
     assert record.data.classes == tuple(str(d) for d in range(10))
     assert (record.data.shape, record.data.model_input, record.data.adapt) == ((1, 28, 28), (1, 28, 28), [])
     versions = record.origin["versions"]
-    assert (versions["cnnexp"], versions["torch"], versions["lightning"]) == (cnnexp.__version__, torch.__version__, pl.__version__)
+    assert (versions["cnnexp"], versions["torch"], versions["lightning"]) == (
+        cnnexp.__version__,
+        torch.__version__,
+        pl.__version__,
+    )
     assert record.origin["command"] == {"argv": sys.argv, "overrides": []}  # composed by the fixture: no Hydra run
 
 

@@ -77,7 +77,9 @@ def test_a_plain_state_dict_cannot_be_resumed(trained: Trained, tiny_cfg: Tiny, 
         _resume(tiny_cfg, weights)
 
 
-def test_an_old_checkpoint_of_another_optimizer_is_found_by_its_state(trained: Trained, tiny_cfg: Tiny, tmp_path: Path) -> None:
+def test_an_old_checkpoint_of_another_optimizer_is_found_by_its_state(
+    trained: Trained, tiny_cfg: Tiny, tmp_path: Path
+) -> None:
     old = _stripped(trained, tmp_path)
     with pytest.raises(ConfigError, match=rf"^ckpt_path={old} cannot resume this run: its optimizer state has amsgrad, "
                        r"betas, .*eps.*, which torch\.optim\.SGD does not keep, and lacks dampening, momentum, nesterov, "
@@ -85,7 +87,9 @@ def test_an_old_checkpoint_of_another_optimizer_is_found_by_its_state(trained: T
         _resume(tiny_cfg, old, "optimizer=sgd")
 
 
-def test_an_old_checkpoint_of_another_input_size_is_found_by_its_weights(trained: Trained, tiny_cfg: Tiny, tmp_path: Path) -> None:
+def test_an_old_checkpoint_of_another_input_size_is_found_by_its_weights(
+    trained: Trained, tiny_cfg: Tiny, tmp_path: Path
+) -> None:
     old = _stripped(trained, tmp_path)
     with pytest.raises(ConfigError, match=rf"^ckpt_path={old} cannot resume this run: its network does not fit this one: "
                        r"1 tensor\(s\) of other shapes \(fc1\.weight is 500×320 in the checkpoint, 500×500 here\)\. "

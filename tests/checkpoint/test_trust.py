@@ -82,7 +82,14 @@ HOSTILE = [
 @pytest.mark.parametrize("task", ["test", "train"])
 @pytest.mark.parametrize(("key", "kind", "known"), HOSTILE, ids=[h[0] for h in HOSTILE])
 def test_a_class_the_record_names_is_looked_up_never_imported_or_called(
-    trained: Trained, tmp_path: Path, cli: Cli, watched: tuple[Path, Path, list[str]], key: str, kind: str, known: str, task: str
+    trained: Trained,
+    tmp_path: Path,
+    cli: Cli,
+    watched: tuple[Path, Path, list[str]],
+    key: str,
+    kind: str,
+    known: str,
+    task: str,
 ) -> None:
     source, destination, names = watched
     hostile = {"_target_": "shutil.copyfile", "_args_": [str(source), str(destination)]}
@@ -98,7 +105,9 @@ def test_a_class_the_record_names_is_looked_up_never_imported_or_called(
     assert not [name for name in names if name.startswith("shutil")]
 
 
-def test_a_target_in_the_records_loss_is_refused(trained: Trained, tmp_path: Path, cli: Cli, watched: tuple[Path, Path, list[str]]) -> None:
+def test_a_target_in_the_records_loss_is_refused(
+    trained: Trained, tmp_path: Path, cli: Cli, watched: tuple[Path, Path, list[str]]
+) -> None:
     source, destination, names = watched
     path = _edited(trained, tmp_path, _set("loss._target_", "shutil.copyfile"))
     code, err = cli("task=test", f"ckpt_path={path}")
@@ -124,7 +133,9 @@ def test_a_target_in_the_records_loss_is_refused(trained: Trained, tmp_path: Pat
     ],
     ids=["nested_target", "args", "recursive", "target_in_a_layer", "tensor"],
 )  # fmt: skip
-def test_keys_by_which_hydra_would_call_something_are_refused(trained: Trained, tmp_path: Path, key: str, value: Any, message: str) -> None:
+def test_keys_by_which_hydra_would_call_something_are_refused(
+    trained: Trained, tmp_path: Path, key: str, value: Any, message: str
+) -> None:
     path = _edited(trained, tmp_path, _set(key, value))
     with pytest.raises(ConfigError, match="^" + re.escape(f"ckpt_path={path}: its run record {message}")):
         read_checkpoint(path)
@@ -138,7 +149,10 @@ def test_the_classes_cnnexp_knows_read_without_a_word(trained: Trained) -> None:
     plain = _plain_record(trained)
     plain["run"]["optimizer"]["_target_"] = "torch.optim.adam.Adam"  # the defining module's name, as a YAML may say
     plain["run"]["scheduler"] = {"_target_": "torch.optim.lr_scheduler.ExponentialLR", "_partial_": True, "gamma": 0.9}
-    plain["run"]["callbacks"]["swa"] = {"_target_": "pytorch_lightning.callbacks.StochasticWeightAveraging", "swa_lrs": 0.01}
+    plain["run"]["callbacks"]["swa"] = {
+        "_target_": "pytorch_lightning.callbacks.StochasticWeightAveraging",
+        "swa_lrs": 0.01,
+    }
     plain["run"]["logger"]["csv"] = {"_target_": "pytorch_lightning.loggers.CSVLogger", "save_dir": "."}
     record = rec.Record.from_dict(plain, "X")
     assert record.run.scheduler is not None and record.run.scheduler.target.class_name == "ExponentialLR"
@@ -169,7 +183,14 @@ def test_a_class_of_ones_own_is_read_when_this_command_names_it_at_the_same_key(
 def test_the_command_that_names_its_own_callback_tests_a_checkpoint_that_records_it(
     trained: Trained, tmp_path: Path, cli: Cli
 ) -> None:
-    pause = {"_target_": "pause.PauseAt", "folder": str(tmp_path), "run_dir": ".", "run_prefix": "never", "epoch": 0, "batch": 0}
+    pause = {
+        "_target_": "pause.PauseAt",
+        "folder": str(tmp_path),
+        "run_dir": ".",
+        "run_prefix": "never",
+        "epoch": 0,
+        "batch": 0,
+    }
     path = _edited(trained, tmp_path, _set("callbacks.pause", pause))
     code, err = cli("task=test", f"ckpt_path={path}")
     assert code == 2 and "callbacks.pause._target_=pause.PauseAt, which is not a Lightning" in one_paragraph(err)
@@ -192,7 +213,9 @@ def _three_classes(content: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("task", ["test", "predict", "export"])
-def test_a_record_with_fewer_class_names_than_outputs_is_refused(trained: Trained, tmp_path: Path, cli: Cli, task: str) -> None:
+def test_a_record_with_fewer_class_names_than_outputs_is_refused(
+    trained: Trained, tmp_path: Path, cli: Cli, task: str
+) -> None:
     path = _edited(trained, tmp_path, _three_classes)
     code, err = cli(f"task={task}", f"ckpt_path={path}", "input=x.png")
     assert code == 2 and one_paragraph(err) == (
@@ -206,7 +229,9 @@ def test_a_record_with_fewer_class_names_than_outputs_is_refused(trained: Traine
 def test_a_record_with_a_mean_per_other_channels_is_refused(trained: Trained) -> None:
     plain = _plain_record(trained)
     plain["data"]["mean"] = [0.5, 0.5, 0.5]
-    with pytest.raises(ConfigError, match=r"^X: its run record has 3 mean and 1 std values for images of 1 channel\(s\): "):
+    with pytest.raises(
+        ConfigError, match=r"^X: its run record has 3 mean and 1 std values for images of 1 channel\(s\): "
+    ):
         rec.Record.from_dict(plain, "X")
 
 
@@ -221,7 +246,9 @@ def test_a_record_with_a_mean_per_other_channels_is_refused(trained: Trained) ->
     ],
     ids=["newer", "text", "zero"],
 )  # fmt: skip
-def test_a_record_of_another_layout_version_is_refused(trained: Trained, tmp_path: Path, cli: Cli, version: Any, message: str) -> None:
+def test_a_record_of_another_layout_version_is_refused(
+    trained: Trained, tmp_path: Path, cli: Cli, version: Any, message: str
+) -> None:
     path = _edited(trained, tmp_path, lambda content: content["cnnexp"].update(version=version))
     code, err = cli("task=test", f"ckpt_path={path}")
     assert code == 2 and one_paragraph(err).startswith(f"ckpt_path={path}: {message}")
@@ -254,7 +281,9 @@ def _damaged_module_state(content: dict[str, Any]) -> None:
     ],
     ids=["rng", "state_dict_only", "module_state"],
 )  # fmt: skip
-def test_a_checkpoint_without_a_whole_progress_is_not_resumed(trained: Trained, tmp_path: Path, cli: Cli, edit: Edit, problems: str) -> None:
+def test_a_checkpoint_without_a_whole_progress_is_not_resumed(
+    trained: Trained, tmp_path: Path, cli: Cli, edit: Edit, problems: str
+) -> None:
     path = _edited(trained, tmp_path, edit)
     written = path.read_bytes()
     code, err = cli(f"ckpt_path={path}", "model.activation=tanh")
@@ -273,7 +302,9 @@ def test_a_state_dict_of_other_things_than_tensors_is_refused(trained: Trained, 
         read_checkpoint(path)
 
 
-def test_the_resume_refusal_suggests_no_value_from_the_file_that_is_not_plain(trained: Trained, tmp_path: Path, cli: Cli) -> None:
+def test_the_resume_refusal_suggests_no_value_from_the_file_that_is_not_plain(
+    trained: Trained, tmp_path: Path, cli: Cli
+) -> None:
     path = _edited(trained, tmp_path, _set("optimizer.lr", "$(touch pwned)"))
     code, err = cli(f"ckpt_path={path}", "model.activation=tanh")
     assert code == 2 and one_paragraph(err) == (
@@ -283,7 +314,9 @@ def test_the_resume_refusal_suggests_no_value_from_the_file_that_is_not_plain(tr
     )
 
 
-def test_the_resume_refusal_suggests_only_an_optimizer_cnnexp_knows(trained: Trained, tiny_cfg: Callable[..., Any]) -> None:
+def test_the_resume_refusal_suggests_only_an_optimizer_cnnexp_knows(
+    trained: Trained, tiny_cfg: Callable[..., Any]
+) -> None:
     ckpt = read_checkpoint(trained.checkpoint)
     assert ckpt.record is not None
     # A record that was never read (built here): what the message would say of a class nobody checked.

@@ -161,10 +161,15 @@ def test_rendering_reports_its_progress_without_changing_a_byte() -> None:
     assert torch.equal(images, plain_images) and torch.equal(labels, plain_labels)
 
 
-def test_the_first_render_says_so_and_the_cached_one_is_silent(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_the_first_render_says_so_and_the_cached_one_is_silent(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level("INFO", logger="cnnexp")
     load_digits(tmp_path, train_size=40, test_size=20, seed=2)
-    assert f"data=digits: rendering 60 images, once: they are cached in {tmp_path}/digits-v1-train40-test20-seed2.pt" in caplog.text
+    assert (
+        f"data=digits: rendering 60 images, once: they are cached in {tmp_path}/digits-v1-train40-test20-seed2.pt"
+        in caplog.text
+    )
     assert "data=digits: rendered 60 images in " in caplog.text
     caplog.clear()
     load_digits(tmp_path, train_size=40, test_size=20, seed=2)

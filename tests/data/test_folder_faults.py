@@ -86,7 +86,9 @@ def test_a_link_loop_is_named_and_a_folder_linked_twice_is_read_once(spec: Calla
 def test_train_files_linked_into_test_are_refused(spec: Callable[..., DataSpec]) -> None:
     data = spec()
     (data.root / "test" / "cat" / "leak.png").symlink_to(data.root / "train" / "cat" / "1.png")
-    with pytest.raises(ConfigError, match=r"1 file\(s\) of .*test are train files too \(through links\): .*leak.png is"):
+    with pytest.raises(
+        ConfigError, match=r"1 file\(s\) of .*test are train files too \(through links\): .*leak.png is"
+    ):
         prepare_folder(data)
 
 
@@ -94,7 +96,9 @@ def test_a_fifo_named_like_an_image_is_refused_without_opening_it(spec: Callable
     data = spec()
     fifo = data.root / "train" / "dog" / "x.png"
     os.mkfifo(fifo)
-    with pytest.raises(ConfigError, match=rf"1 file\(s\) under .*train cannot be used: {fifo} \(a FIFO, not a regular file\)"):
+    with pytest.raises(
+        ConfigError, match=rf"1 file\(s\) under .*train cannot be used: {fifo} \(a FIFO, not a regular file\)"
+    ):
         prepare_folder(data)
 
 
@@ -144,5 +148,7 @@ def test_a_digits_cache_with_wrong_labels_is_rendered_again(tmp_path: Path, capl
 def test_a_digits_cache_that_cannot_be_written_is_one_paragraph(tmp_path: Path) -> None:
     blocked = tmp_path / "a_file"
     blocked.write_text("")
-    with pytest.raises(ConfigError, match=rf"data.root={blocked}: cannot write the digits cache there \(.*\); set data.root"):
+    with pytest.raises(
+        ConfigError, match=rf"data.root={blocked}: cannot write the digits cache there \(.*\); set data.root"
+    ):
         load_digits(blocked, train_size=10, test_size=10)

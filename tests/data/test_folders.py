@@ -75,7 +75,11 @@ def test_workers_decode_and_the_model_gets_its_shape(
 
 LAYOUT_ERRORS = [
     ("no_root", lambda root: shutil.rmtree(root), r"data\.root=.*images is not a folder"),
-    ("no_train", lambda root: shutil.rmtree(root / "train"), r"no folder .*images/train; expected .*optionally val/ and test/"),
+    (
+        "no_train",
+        lambda root: shutil.rmtree(root / "train"),
+        r"no folder .*images/train; expected .*optionally val/ and test/",
+    ),
     ("no_classes", lambda root: [shutil.rmtree(p) for p in (root / "train").iterdir()], r"train has no class folders"),
     ("empty_class", lambda root: (root / "train" / "emu").mkdir(), r"class folder\(s\) without images in .*train: emu"),
     ("test_classes", lambda root: shutil.rmtree(root / "test" / "owl"), r"test has other classes .*train: \['owl'\]"),
@@ -131,7 +135,10 @@ def test_a_share_of_the_test_folder(spec_for: SpecFor, prepared: Prepared, image
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"val_size": 0.95, "test_size": 0.1}, r"data\.val_size=0\.95 leaves no training images of the 27 in the train split"),
+        (
+            {"val_size": 0.95, "test_size": 0.1},
+            r"data\.val_size=0\.95 leaves no training images of the 27 in the train split",
+        ),
         ({"test_size": 30}, r"data\.test_size=30 leaves no training images of the 30"),
     ],
 )
@@ -154,7 +161,9 @@ def test_the_run_reads_the_class_count_from_the_folder(spec_for: SpecFor, image_
     spec = folder_spec(spec_for, image_tree(TREE), num_classes=None)
     assert resolve_data(spec).num_classes == 3, "data.num_classes: null is the number of class folders"
     assert resolve_data(replace(spec, num_classes=3)) == replace(spec, num_classes=3)
-    with pytest.raises(ConfigError, match=r"data\.channels must be 1 \(grey\) or 3 \(RGB\) for data=image_folder, got 2"):
+    with pytest.raises(
+        ConfigError, match=r"data\.channels must be 1 \(grey\) or 3 \(RGB\) for data=image_folder, got 2"
+    ):
         resolve_data(replace(spec, channels=2))
 
 

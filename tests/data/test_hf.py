@@ -58,7 +58,9 @@ def hf_set(tmp_path: Path, class_images: Any) -> Callable[..., Path]:
             rows: dict[str, list[Any]] = {"image": [], "label": []}
             for _ in range(count):
                 value = LABELS[labels][i % 3]
-                rows["image"].append(class_image(CLASSES[labels].index(str(NAMES[value] if labels == "classlabel" else value)), i))
+                rows["image"].append(
+                    class_image(CLASSES[labels].index(str(NAMES[value] if labels == "classlabel" else value)), i)
+                )
                 rows["label"].append(value)
                 i += 1
             parts[split] = datasets.Dataset.from_dict(rows, features=features(labels))
@@ -75,7 +77,12 @@ def hf_spec(spec_for: SpecFor, root: Path, **changes: Any) -> DataSpec:
 @pytest.mark.parametrize("in_memory", [False, True], ids=["streamed", "in_memory"])
 @pytest.mark.parametrize("channels", [1, 3])
 def test_named_splits_and_the_classlabel_order(
-    spec_for: SpecFor, prepared: Prepared, hf_set: Callable[..., Path], class_images: Any, channels: int, in_memory: bool
+    spec_for: SpecFor,
+    prepared: Prepared,
+    hf_set: Callable[..., Path],
+    class_images: Any,
+    channels: int,
+    in_memory: bool,
 ) -> None:
     _, bright_quadrant = class_images
     root = hf_set({"train": 12, "validation": 3, "test": 6})
@@ -110,13 +117,21 @@ def test_missing_splits_are_held_out_and_unread_ones_named(
     root = hf_set({"train": 30, "extra": 2})
     dm = prepared(hf_spec(spec_for, root))
     assert {stage: dm.count(stage) for stage in ("train", "val", "test")} == {"train": 24, "val": 3, "test": 3}
-    said = [m for m in caplog.messages if m == f"data=hf: data.root={root} has split(s) extra, not read (cnnexp reads train, validation, test)"]
+    said = [
+        m
+        for m in caplog.messages
+        if m == f"data=hf: data.root={root} has split(s) extra, not read (cnnexp reads train, validation, test)"
+    ]
     assert len(said) == 1, "said once, by the load every process does"
-    whole = prepared(hf_spec(spec_for, hf_set({"train": 20}, name="whole", whole=True)))  # a Dataset: its rows are train
+    whole = prepared(
+        hf_spec(spec_for, hf_set({"train": 20}, name="whole", whole=True))
+    )  # a Dataset: its rows are train
     assert {stage: whole.count(stage) for stage in ("train", "val", "test")} == {"train": 16, "val": 2, "test": 2}
 
 
-def test_a_dataset_by_name_is_loaded_into_the_root(spec_for: SpecFor, prepared: Prepared, hf_set: Callable[..., Path], tmp_path: Path) -> None:
+def test_a_dataset_by_name_is_loaded_into_the_root(
+    spec_for: SpecFor, prepared: Prepared, hf_set: Callable[..., Path], tmp_path: Path
+) -> None:
     """load_dataset(name) as the Hub would serve it, from a local folder of parquet files (no network here)."""
     saved = datasets.load_from_disk(str(hf_set({"train": 9, "test": 3})))
     files = tmp_path / "hub" / "data"
@@ -159,7 +174,9 @@ def _other_classlabel(write: Callable[..., Path]) -> Path:
 def _unlabelled_column(write: Callable[..., Path]) -> Path:
     root = write({"train": 6, "test": 2})
     saved = datasets.load_from_disk(str(root))
-    datasets.DatasetDict(train=saved["train"], test=saved["test"].remove_columns("label")).save_to_disk(str(root.parent / "nolabel"))
+    datasets.DatasetDict(train=saved["train"], test=saved["test"].remove_columns("label")).save_to_disk(
+        str(root.parent / "nolabel")
+    )
     return root.parent / "nolabel"
 
 
@@ -173,34 +190,83 @@ def _unknown_text_label(write: Callable[..., Path]) -> Path:
 
 # (case, what to build from hf_set, spec changes, the message; {root} is the dataset's folder)
 HF_ERRORS = [
-    ("no_dataset", lambda write: write({"train": 3}).parent / "empty", {},
-     r"^data\.root={root} holds no dataset written by save_to_disk \(FileNotFoundError: .*\); give data\.root=<the folder save_to_disk wrote>, or data\.dataset=NAME for a dataset load_dataset finds by name \(data\.root then holds its download\)\.$"),
-    ("no_train_split", lambda write: write({"training": 3, "test": 3}), {},
-     r"^data=hf: data\.root={root} has no split named train \(its splits: training, test\); cnnexp trains on the train split\.$"),
-    ("image_column", lambda write: write({"train": 3}), {"image_column": "img"},
-     r"^data\.image_column=img: data\.root={root} has no column 'img'\. Did you mean 'image'\? Its columns: image, label\.$"),
-    ("not_images", lambda write: write({"train": 3}), {"image_column": "label"},
-     r"^data\.image_column=label: column 'label' of data\.root={root} holds ClassLabel\(names=\['owl', 'cat', 'dog'\]\), not images \(a datasets\.Image feature\); set data\.image_column to the column of images\.$"),
-    ("label_column", lambda write: write({"train": 3}), {"label_column": "class"},
-     r"^data\.label_column=class: data\.root={root} has no column 'class'\. Its columns: image, label\.$"),
-    ("test_column", _unlabelled_column, {},
-     r"^data\.label_column=label: data\.root={root} has no column 'label' \(in its test split\)\. Its columns: image\.$"),
-    ("float_labels", _float_labels, {},
-     r"^data\.label_column=label: column 'label' of data\.root={root} holds Value\('float32'\); cnnexp classifies: a ClassLabel, whole numbers or text\.$"),
-    ("unlabelled", _unlabelled_test, {},
-     r"^data=hf: 2 row\(s\) of the test split of data\.root={root} have no label of a train class: row 0 \(-1\); row 1 \(-1\) \(the classes: owl, cat, dog\); cnnexp needs a known label on every row \(-1 or None is a row without one\)\.$"),
-    ("other_classlabel", _other_classlabel, {},
-     r"^data=hf: the test split of data\.root={root} has other classes than its train split \(ClassLabel\(names=\['owl', 'cat', 'emu'\]\) against ClassLabel\(names=\['owl', 'cat', 'dog'\]\)\); every split needs the same ClassLabel\.$"),
-    ("unknown_text_label", _unknown_text_label, {},
-     r"^data=hf: 1 row\(s\) of the test split of data\.root={root} have no label of a train class: row 1 \('emu'\) \(the classes: cat, dog, owl\)"),
-    ("no_such_name", lambda write: write({"train": 3}), {"dataset": "nobody/nothing-here", "download": False},
-     r"^data\.dataset=nobody/nothing-here: load_dataset could not load it into data\.root={root} \(ConnectionError: Couldn't reach 'nobody/nothing-here' on the Hub \(OfflineModeIsEnabled\)\); data\.download=false reads only what is cached in data\.root\. Check the name \(huggingface\.co/datasets\) and the network, or save the dataset with save_to_disk and give that folder as data\.root with data\.dataset=null\.$"),
+    (
+        "no_dataset",
+        lambda write: write({"train": 3}).parent / "empty",
+        {},
+        r"^data\.root={root} holds no dataset written by save_to_disk \(FileNotFoundError: .*\); give data\.root=<the folder save_to_disk wrote>, or data\.dataset=NAME for a dataset load_dataset finds by name \(data\.root then holds its download\)\.$",
+    ),
+    (
+        "no_train_split",
+        lambda write: write({"training": 3, "test": 3}),
+        {},
+        r"^data=hf: data\.root={root} has no split named train \(its splits: training, test\); cnnexp trains on the train split\.$",
+    ),
+    (
+        "image_column",
+        lambda write: write({"train": 3}),
+        {"image_column": "img"},
+        r"^data\.image_column=img: data\.root={root} has no column 'img'\. Did you mean 'image'\? Its columns: image, label\.$",
+    ),
+    (
+        "not_images",
+        lambda write: write({"train": 3}),
+        {"image_column": "label"},
+        r"^data\.image_column=label: column 'label' of data\.root={root} holds ClassLabel\(names=\['owl', 'cat', 'dog'\]\), not images \(a datasets\.Image feature\); set data\.image_column to the column of images\.$",
+    ),
+    (
+        "label_column",
+        lambda write: write({"train": 3}),
+        {"label_column": "class"},
+        r"^data\.label_column=class: data\.root={root} has no column 'class'\. Its columns: image, label\.$",
+    ),
+    (
+        "test_column",
+        _unlabelled_column,
+        {},
+        r"^data\.label_column=label: data\.root={root} has no column 'label' \(in its test split\)\. Its columns: image\.$",
+    ),
+    (
+        "float_labels",
+        _float_labels,
+        {},
+        r"^data\.label_column=label: column 'label' of data\.root={root} holds Value\('float32'\); cnnexp classifies: a ClassLabel, whole numbers or text\.$",
+    ),
+    (
+        "unlabelled",
+        _unlabelled_test,
+        {},
+        r"^data=hf: 2 row\(s\) of the test split of data\.root={root} have no label of a train class: row 0 \(-1\); row 1 \(-1\) \(the classes: owl, cat, dog\); cnnexp needs a known label on every row \(-1 or None is a row without one\)\.$",
+    ),
+    (
+        "other_classlabel",
+        _other_classlabel,
+        {},
+        r"^data=hf: the test split of data\.root={root} has other classes than its train split \(ClassLabel\(names=\['owl', 'cat', 'emu'\]\) against ClassLabel\(names=\['owl', 'cat', 'dog'\]\)\); every split needs the same ClassLabel\.$",
+    ),
+    (
+        "unknown_text_label",
+        _unknown_text_label,
+        {},
+        r"^data=hf: 1 row\(s\) of the test split of data\.root={root} have no label of a train class: row 1 \('emu'\) \(the classes: cat, dog, owl\)",
+    ),
+    (
+        "no_such_name",
+        lambda write: write({"train": 3}),
+        {"dataset": "nobody/nothing-here", "download": False},
+        r"^data\.dataset=nobody/nothing-here: load_dataset could not load it into data\.root={root} \(ConnectionError: Couldn't reach 'nobody/nothing-here' on the Hub \(OfflineModeIsEnabled\)\); data\.download=false reads only what is cached in data\.root\. Check the name \(huggingface\.co/datasets\) and the network, or save the dataset with save_to_disk and give that folder as data\.root with data\.dataset=null\.$",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("case", "build", "changes", "message"), HF_ERRORS, ids=[c for c, *_ in HF_ERRORS])
 def test_dataset_mistakes_stop_before_training(
-    spec_for: SpecFor, hf_set: Callable[..., Path], case: str, build: Callable[..., Path], changes: dict[str, Any], message: str
+    spec_for: SpecFor,
+    hf_set: Callable[..., Path],
+    case: str,
+    build: Callable[..., Path],
+    changes: dict[str, Any],
+    message: str,
 ) -> None:
     root = build(hf_set)
     spec = spec_for("hf", root=root, **{**SMALL, "num_classes": 3, **changes})
@@ -214,21 +280,35 @@ def test_dataset_mistakes_stop_before_training(
         dm.setup("fit")
 
 
-def test_an_image_that_does_not_decode_is_named_before_training(spec_for: SpecFor, tmp_path: Path, class_images: Any) -> None:
+def test_an_image_that_does_not_decode_is_named_before_training(
+    spec_for: SpecFor, tmp_path: Path, class_images: Any
+) -> None:
     class_image, _ = class_images
     rows = {"image": [class_image(i % 3, i) for i in range(6)], "label": [i % 3 for i in range(6)]}
     rows["image"][4] = {"bytes": b"\x89PNG\r\n\x1a\n" + b"not really a png" * 4, "path": None}
-    datasets.DatasetDict(train=datasets.Dataset.from_dict(rows, features=features("classlabel"))).save_to_disk(str(tmp_path / "bad"))
+    datasets.DatasetDict(train=datasets.Dataset.from_dict(rows, features=features("classlabel"))).save_to_disk(
+        str(tmp_path / "bad")
+    )
     dm = ImageDataModule(hf_spec(spec_for, tmp_path / "bad", num_classes=3), (1, 8, 8))
-    with pytest.raises(ConfigError, match=rf"^data=hf: 1 image\(s\) cannot be read: row 4 of the train split of data\.root={re.escape(str(tmp_path / 'bad'))} \(OSError: Truncated File Read\)\. Remove or replace them\.$"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"^data=hf: 1 image\(s\) cannot be read: row 4 of the train split of data\.root={re.escape(str(tmp_path / 'bad'))} \(OSError: Truncated File Read\)\. Remove or replace them\.$",
+    ):
         dm.prepare_data()
 
 
-def test_without_the_package_one_line_says_what_to_install(spec_for: SpecFor, hf_set: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_the_package_one_line_says_what_to_install(
+    spec_for: SpecFor, hf_set: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = hf_set({"train": 3})
     find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None if name == "datasets" else find_spec(name, *args))
-    with pytest.raises(ConfigError, match=r"^data=hf needs the package datasets, which is not installed: pip install 'cnnexp\[hf\]' \(or pip install datasets\)\.$"):
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *args: None if name == "datasets" else find_spec(name, *args)
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"^data=hf needs the package datasets, which is not installed: pip install 'cnnexp\[hf\]' \(or pip install datasets\)\.$",
+    ):
         hf_spec(spec_for, root, num_classes=3)
 
 
@@ -247,13 +327,27 @@ def test_train_test_and_predict_from_the_command_line(
     assert code == 0, err[-3000:]
     trained = json.loads((tmp_path / "train" / "metrics.json").read_text())
     assert (trained["data"], trained["train_images"], trained["val_images"], trained["test_images"]) == ("hf", 24, 6, 6)
-    assert "data=hf 1×8×8, batch 4: 24 train / 6 val / 6 test images, 3 classes" in (tmp_path / "train" / "cnnexp.log").read_text()
-    code, err = cli("task=test", f"ckpt_path={trained['checkpoint']}", "logger=null", f"hydra.run.dir={tmp_path / 'test'}")
+    assert (
+        "data=hf 1×8×8, batch 4: 24 train / 6 val / 6 test images, 3 classes"
+        in (tmp_path / "train" / "cnnexp.log").read_text()
+    )
+    code, err = cli(
+        "task=test", f"ckpt_path={trained['checkpoint']}", "logger=null", f"hydra.run.dir={tmp_path / 'test'}"
+    )
     assert code == 0, err[-3000:]
     tested = json.loads((tmp_path / "test" / "metrics.json").read_text())
-    assert (tested["test_acc"], tested["test_images"]) == (trained["test_acc"], 6), "the record alone gives the same test"
-    code, err = cli("task=predict", f"ckpt_path={trained['checkpoint']}", f"input={pictures}", f"hydra.run.dir={tmp_path / 'predict'}")
+    assert (tested["test_acc"], tested["test_images"]) == (trained["test_acc"], 6), (
+        "the record alone gives the same test"
+    )
+    code, err = cli(
+        "task=predict",
+        f"ckpt_path={trained['checkpoint']}",
+        f"input={pictures}",
+        f"hydra.run.dir={tmp_path / 'predict'}",
+    )
     assert code == 0, err[-3000:]
     predicted = list(csv.DictReader((tmp_path / "predict" / "predictions.csv").open()))
     right = sum(Path(r["path"]).stem.split("_")[1] == r["class"] for r in predicted)
-    assert (len(predicted), right / len(predicted)) == (6, pytest.approx(tested["test_acc"])), "predict decodes as training did"
+    assert (len(predicted), right / len(predicted)) == (6, pytest.approx(tested["test_acc"])), (
+        "predict decodes as training did"
+    )

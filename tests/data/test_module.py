@@ -38,7 +38,9 @@ def test_shape_mismatch_with_adapt_false_says_what_to_do(spec_for: SpecFor) -> N
     with pytest.raises(ConfigError) as caught:
         ImageDataModule(spec_for("digits", adapt=False), (3, 227, 227), fitting_models=["alexnet_small"])
     assert str(caught.value) == MISMATCH
-    with pytest.raises(ConfigError, match=r"set data\.adapt=true \(or null\) to convert RGB to grey, .*model\.input is 3×32×32"):
+    with pytest.raises(
+        ConfigError, match=r"set data\.adapt=true \(or null\) to convert RGB to grey, .*model\.input is 3×32×32"
+    ):
         ImageDataModule(spec_for("cifar10", adapt=False), (1, 32, 32))
     for adapt in (None, True):
         with pytest.raises(ConfigError, match=r"converts only between 1 \(grey\) and 3 \(RGB\)"):

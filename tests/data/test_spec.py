@@ -23,6 +23,7 @@ def parse_data(raw: dict[str, Any]) -> DataSpec:
     """As the run reads it: the typed group, then what its source decides."""
     return resolve_data(read_data(raw))
 
+
 CONF = Path(__file__).resolve().parents[2] / "conf" / "data"
 DATA_FILES = sorted(CONF.glob("*.yaml"))
 
@@ -88,13 +89,28 @@ BAD = [
     ({"batch_size": 0}, r"data\.batch_size must be at least 1, got 0"),
     ({"val_size": -1}, r"data\.val_size must be at least 0, got -1"),
     ({"train_size": 0}, r"data\.train_size must be at least 1"),
-    ({"val_size": 1.5}, r"data\.val_size must be a number of images \(a whole number\) or a share of the split between 0 and 1 \(e\.g\. 0\.1 for 10%\), got 1\.5"),
+    (
+        {"val_size": 1.5},
+        r"data\.val_size must be a number of images \(a whole number\) or a share of the split between 0 and 1 \(e\.g\. 0\.1 for 10%\), got 1\.5",
+    ),
     ({"test_size": 1e3}, r"data\.test_size must be a number of images \(a whole number\) or a share .* got 1000\.0"),
-    ({"name": "digits", "train_size": 0.5}, r"data\.train_size=0\.5: data=digits renders whole numbers of images; give one, e\.g\. data\.train_size=6000"),
+    (
+        {"name": "digits", "train_size": 0.5},
+        r"data\.train_size=0\.5: data=digits renders whole numbers of images; give one, e\.g\. data\.train_size=6000",
+    ),
     # Known before the digits are rendered, so said before (a first rendering takes tens of seconds):
-    ({"name": "digits", "train_size": 1000, "val_size": 5000}, r"data\.val_size=5000 leaves no training images of the 1000 in the train split; set data\.val_size below 1000, or a share such as 0\.1"),
-    ({"name": "digits", "train_size": 1000, "val_size": 0.9999}, r"data\.val_size=0\.9999 leaves no training images of the 1000 in the train split"),
-    ({"name": "digits", "train_size": None, "val_size": 60000}, r"data\.val_size=60000 leaves no training images of the 60000 in the train split"),
+    (
+        {"name": "digits", "train_size": 1000, "val_size": 5000},
+        r"data\.val_size=5000 leaves no training images of the 1000 in the train split; set data\.val_size below 1000, or a share such as 0\.1",
+    ),
+    (
+        {"name": "digits", "train_size": 1000, "val_size": 0.9999},
+        r"data\.val_size=0\.9999 leaves no training images of the 1000 in the train split",
+    ),
+    (
+        {"name": "digits", "train_size": None, "val_size": 60000},
+        r"data\.val_size=60000 leaves no training images of the 60000 in the train split",
+    ),
     ({"num_workers": True}, r"data\.num_workers must be an integer"),
     ({"adapt": "yes"}, r"data\.adapt must be true or false"),
     ({"name": "mnst"}, r"data\.name: unknown data source 'mnst'\. Did you mean 'mnist'\?"),
@@ -105,7 +121,10 @@ BAD = [
     ({"colour": 1}, r"data: unknown key 'colour'"),
     ({"root": None}, r"data\.root must be given for data=mnist"),
     # A key of some sources only is refused by the others, never ignored:
-    ({"image_column": "file"}, r"^data\.image_column=file is read by data=csv and data=hf only, not by data=mnist; drop it \(or set it to null\)\.$"),
+    (
+        {"image_column": "file"},
+        r"^data\.image_column=file is read by data=csv and data=hf only, not by data=mnist; drop it \(or set it to null\)\.$",
+    ),
     ({"split_column": "fold"}, r"^data\.split_column=fold is read by data=csv only, not by data=mnist"),
     ({"dataset": "ylecun/mnist"}, r"^data\.dataset=ylecun/mnist is read by data=hf only, not by data=mnist"),
     ({"name": "csv", "dataset": "x"}, r"^data\.dataset=x is read by data=hf only, not by data=csv"),

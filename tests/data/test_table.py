@@ -99,7 +99,9 @@ def test_without_a_split_column_val_and_test_are_held_out_of_train(
     assert not any("has no column" in message for message in caplog.messages)
 
 
-def test_split_values_of_hugging_face_and_ludwig_are_read(spec_for: SpecFor, prepared: Prepared, table: Callable[..., Path]) -> None:
+def test_split_values_of_hugging_face_and_ludwig_are_read(
+    spec_for: SpecFor, prepared: Prepared, table: Callable[..., Path]
+) -> None:
     root = table({"train": 9, "val": 3, "test": 3})
     rows = list(csv.reader(root.open()))
     spelled = {"train": ["Train", "0"], "val": ["validation", "1"], "test": [" TEST", "2"]}
@@ -117,10 +119,14 @@ def test_other_column_names_a_spreadsheets_utf8_and_a_file_named_twice(
     root = table({"train": 9, "test": 3})
     rows = list(csv.reader(root.open()))
     rows = [["file", "class", "fold"], *rows[1:], ["./" + rows[1][0], *rows[1][1:]]]  # line 2's file again
-    root.write_text("\n".join(", ".join(row) for row in rows) + "\n", encoding="utf-8-sig")  # a BOM, spaces after commas
+    root.write_text(
+        "\n".join(", ".join(row) for row in rows) + "\n", encoding="utf-8-sig"
+    )  # a BOM, spaces after commas
     dm = prepared(table_spec(spec_for, root, image_column="file", label_column="class", split_column="fold"))
     assert (dm.count("train") + dm.count("val"), dm.count("test")) == (9, 3), "the repeated row is read once"
-    assert f"data=csv: 1 row(s) of {root} repeat an earlier row (its file, class and split): read once" in caplog.messages
+    assert (
+        f"data=csv: 1 row(s) of {root} repeat an earlier row (its file, class and split): read once" in caplog.messages
+    )
 
 
 def test_the_class_count_comes_from_the_train_rows(spec_for: SpecFor, table: Callable[..., Path]) -> None:
@@ -129,7 +135,9 @@ def test_the_class_count_comes_from_the_train_rows(spec_for: SpecFor, table: Cal
     assert resolve_data(replace(spec, num_classes=3)) == replace(spec, num_classes=3)
     with pytest.raises(ConfigError, match=r"^data\.channels must be 1 \(grey\) or 3 \(RGB\) for data=csv, got 2\.$"):
         resolve_data(replace(spec, channels=2))
-    with pytest.raises(ConfigError, match=r"^data\.num_classes=5 but .*labels\.csv has 3 classes in column 'label' \(cat, dog, owl\)"):
+    with pytest.raises(
+        ConfigError, match=r"^data\.num_classes=5 but .*labels\.csv has 3 classes in column 'label' \(cat, dog, owl\)"
+    ):
         ImageDataModule(replace(spec, num_classes=5), (1, 8, 8)).setup("fit")
 
 
@@ -151,20 +159,90 @@ def _cell(line: int, column: int, value: str) -> Callable[[list[list[str]]], lis
 # (case, damage to a table of 6 train and 3 test rows, the message that names it, read: found by reading the
 # table alone, as counting its classes does, or only once the files are checked). {set} is the table's folder.
 TABLE_ERRORS = [
-    ("no_table", lambda root: root.unlink(), r"^data\.root={set}/labels\.csv: no such table\. data=csv reads a CSV file with a header row and one row per image \(e\.g\. image,label,split\), its image paths relative to the table's folder or absolute\.$", True),
-    ("a_folder", lambda root: (root.parent / "x.csv").write_text("image,label\n"), r"^data\.root={set} is a folder \(it holds labels\.csv, x\.csv\); data=csv reads one table: give the CSV file's path, e\.g\. data\.root={set}/labels\.csv\.$", True),
-    ("empty", lambda root: root.write_text(""), r"^data=csv: {set}/labels\.csv is empty; a table starts with a header row naming its columns, e\.g\. image,label\.$", True),
-    ("header_only", lambda root: root.write_text("image,label,split\n\n"), r"^data=csv: {set}/labels\.csv has a header \(image, label, split\) but no rows; add a row per image\.$", True),
-    ("not_utf8", lambda root: root.write_bytes("image,label\nimg/0.png,caf\xe9\n".encode("latin-1")), r"^data=csv: {set}/labels\.csv is not UTF-8 text \(invalid continuation byte\); save it as UTF-8 CSV\.$", True),
-    ("image_column", lambda root: _rewrite(root, _cell(1, 0, "img")), r"^data\.image_column=image: {set}/labels\.csv has no column 'image'\. Did you mean 'img'\? Its columns: img, label, split; set data\.image_column to the one that holds the image paths\.$", True),
-    ("label_column", lambda root: _rewrite(root, _cell(1, 1, "class")), r"^data\.label_column=label: {set}/labels\.csv has no column 'label'\. Its columns: image, class, split; set data\.label_column to the one that holds the classes\.$", True),
-    ("split_value", lambda root: _rewrite(root, _cell(3, 2, "trian")), r"^data=csv: 1 row\(s\) of {set}/labels\.csv cannot be used: line 3: split 'trian' in column 'split' is not train, val or test \(did you mean 'train'\?\)\.$", True),
-    ("empty_cells", lambda root: _rewrite(root, lambda rows: [*_cell(2, 1, " ")(rows)[:4], ["", "cat", "test"]]), r"^data=csv: 2 row\(s\) of {set}/labels\.csv cannot be used: line 2 has no class \(column 'label' is empty\); line 5 has no image path \(column 'image' is empty\)\.$", True),
-    ("test_only_class", lambda root: _rewrite(root, _cell(9, 1, "emu")), r"^data=csv: 1 class\(es\) of {set}/labels\.csv appear in val or test rows only: 'emu' \(line 9\); the model learns the classes of the train rows \(cat, dog, owl\): add train rows of those classes, or remove their rows\.$", True),
-    ("no_train", lambda root: _rewrite(root, lambda rows: [rows[0], *([r[0], r[1], "test"] for r in rows[1:])]), r"^data=csv: {set}/labels\.csv has no train rows \(column 'split' says val or test on every row\); mark some rows train\.$", True),
-    ("missing_file", lambda root: [(root.parent / "img" / f"{i}.png").unlink() for i in (1, 7)], r"^data=csv: 2 image file\(s\) named in {set}/labels\.csv do not exist: line 3: {set}/img/1\.png; line 9: {set}/img/7\.png\. Paths are relative to the table's folder {set}, or absolute; fix them or remove those rows\.$", False),
-    ("two_classes", lambda root: _rewrite(root, lambda rows: [*rows, ["img/0.png", "cat", "train"]]), r"^data=csv: 1 row\(s\) of {set}/labels\.csv name a file that cannot be used: line 11: {set}/img/0\.png \(cat, train\) is the file of line 2 \(owl, train\)\. A file is one image of one class in one split \(a train image in val or test would be scored on what the model learned\); remove or fix those rows\.$", False),
-    ("train_in_test", lambda root: _rewrite(root, lambda rows: [*rows, ["../set/img/0.png", "owl", "test"]]), r"line 11: {set}/\.\./set/img/0\.png \(owl, test\) is the file of line 2 \(owl, train\)\.", False),
+    (
+        "no_table",
+        lambda root: root.unlink(),
+        r"^data\.root={set}/labels\.csv: no such table\. data=csv reads a CSV file with a header row and one row per image \(e\.g\. image,label,split\), its image paths relative to the table's folder or absolute\.$",
+        True,
+    ),
+    (
+        "a_folder",
+        lambda root: (root.parent / "x.csv").write_text("image,label\n"),
+        r"^data\.root={set} is a folder \(it holds labels\.csv, x\.csv\); data=csv reads one table: give the CSV file's path, e\.g\. data\.root={set}/labels\.csv\.$",
+        True,
+    ),
+    (
+        "empty",
+        lambda root: root.write_text(""),
+        r"^data=csv: {set}/labels\.csv is empty; a table starts with a header row naming its columns, e\.g\. image,label\.$",
+        True,
+    ),
+    (
+        "header_only",
+        lambda root: root.write_text("image,label,split\n\n"),
+        r"^data=csv: {set}/labels\.csv has a header \(image, label, split\) but no rows; add a row per image\.$",
+        True,
+    ),
+    (
+        "not_utf8",
+        lambda root: root.write_bytes("image,label\nimg/0.png,caf\xe9\n".encode("latin-1")),
+        r"^data=csv: {set}/labels\.csv is not UTF-8 text \(invalid continuation byte\); save it as UTF-8 CSV\.$",
+        True,
+    ),
+    (
+        "image_column",
+        lambda root: _rewrite(root, _cell(1, 0, "img")),
+        r"^data\.image_column=image: {set}/labels\.csv has no column 'image'\. Did you mean 'img'\? Its columns: img, label, split; set data\.image_column to the one that holds the image paths\.$",
+        True,
+    ),
+    (
+        "label_column",
+        lambda root: _rewrite(root, _cell(1, 1, "class")),
+        r"^data\.label_column=label: {set}/labels\.csv has no column 'label'\. Its columns: image, class, split; set data\.label_column to the one that holds the classes\.$",
+        True,
+    ),
+    (
+        "split_value",
+        lambda root: _rewrite(root, _cell(3, 2, "trian")),
+        r"^data=csv: 1 row\(s\) of {set}/labels\.csv cannot be used: line 3: split 'trian' in column 'split' is not train, val or test \(did you mean 'train'\?\)\.$",
+        True,
+    ),
+    (
+        "empty_cells",
+        lambda root: _rewrite(root, lambda rows: [*_cell(2, 1, " ")(rows)[:4], ["", "cat", "test"]]),
+        r"^data=csv: 2 row\(s\) of {set}/labels\.csv cannot be used: line 2 has no class \(column 'label' is empty\); line 5 has no image path \(column 'image' is empty\)\.$",
+        True,
+    ),
+    (
+        "test_only_class",
+        lambda root: _rewrite(root, _cell(9, 1, "emu")),
+        r"^data=csv: 1 class\(es\) of {set}/labels\.csv appear in val or test rows only: 'emu' \(line 9\); the model learns the classes of the train rows \(cat, dog, owl\): add train rows of those classes, or remove their rows\.$",
+        True,
+    ),
+    (
+        "no_train",
+        lambda root: _rewrite(root, lambda rows: [rows[0], *([r[0], r[1], "test"] for r in rows[1:])]),
+        r"^data=csv: {set}/labels\.csv has no train rows \(column 'split' says val or test on every row\); mark some rows train\.$",
+        True,
+    ),
+    (
+        "missing_file",
+        lambda root: [(root.parent / "img" / f"{i}.png").unlink() for i in (1, 7)],
+        r"^data=csv: 2 image file\(s\) named in {set}/labels\.csv do not exist: line 3: {set}/img/1\.png; line 9: {set}/img/7\.png\. Paths are relative to the table's folder {set}, or absolute; fix them or remove those rows\.$",
+        False,
+    ),
+    (
+        "two_classes",
+        lambda root: _rewrite(root, lambda rows: [*rows, ["img/0.png", "cat", "train"]]),
+        r"^data=csv: 1 row\(s\) of {set}/labels\.csv name a file that cannot be used: line 11: {set}/img/0\.png \(cat, train\) is the file of line 2 \(owl, train\)\. A file is one image of one class in one split \(a train image in val or test would be scored on what the model learned\); remove or fix those rows\.$",
+        False,
+    ),
+    (
+        "train_in_test",
+        lambda root: _rewrite(root, lambda rows: [*rows, ["../set/img/0.png", "owl", "test"]]),
+        r"line 11: {set}/\.\./set/img/0\.png \(owl, test\) is the file of line 2 \(owl, train\)\.",
+        False,
+    ),
 ]
 
 
@@ -198,7 +276,10 @@ def test_a_fifo_or_an_undecodable_file_is_named_with_its_line(spec_for: SpecFor,
     os.unlink(root.parent / "img" / "2.png")
     (root.parent / "img" / "2.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png" * 4)
     Image.new("L", (3, 3)).save(root.parent / "img" / "5.png", format="JPEG")  # any format PIL reads is fine
-    with pytest.raises(ConfigError, match=rf"^data=csv: 1 image file\(s\) named in {root} cannot be read: line 4: {root.parent}/img/2\.png \(.*\)\. Remove or replace them \(or their rows\)\.$"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"^data=csv: 1 image file\(s\) named in {root} cannot be read: line 4: {root.parent}/img/2\.png \(.*\)\. Remove or replace them \(or their rows\)\.$",
+    ):
         dm.prepare_data()
 
 
@@ -212,17 +293,31 @@ def test_train_test_and_predict_from_the_command_line(
     code, err = cli(*data, f"hydra.run.dir={tmp_path / 'train'}")
     assert code == 0, err[-3000:]
     trained = json.loads((tmp_path / "train" / "metrics.json").read_text())
-    assert (trained["data"], trained["train_images"], trained["val_images"], trained["test_images"]) == ("csv", 24, 6, 6)
-    assert "data=csv 1×8×8, batch 4: 24 train / 6 val / 6 test images, 3 classes" in (tmp_path / "train" / "cnnexp.log").read_text()
+    assert (trained["data"], trained["train_images"], trained["val_images"], trained["test_images"]) == (
+        "csv",
+        24,
+        6,
+        6,
+    )
+    assert (
+        "data=csv 1×8×8, batch 4: 24 train / 6 val / 6 test images, 3 classes"
+        in (tmp_path / "train" / "cnnexp.log").read_text()
+    )
     ckpt = trained["checkpoint"]
     code, err = cli("task=test", f"ckpt_path={ckpt}", "logger=null", f"hydra.run.dir={tmp_path / 'test'}")
     assert code == 0, err[-3000:]
     tested = json.loads((tmp_path / "test" / "metrics.json").read_text())
-    assert (tested["test_acc"], tested["test_images"]) == (trained["test_acc"], 6), "the record alone gives the same test"
+    assert (tested["test_acc"], tested["test_images"]) == (trained["test_acc"], 6), (
+        "the record alone gives the same test"
+    )
     rows = list(csv.DictReader(root.open()))
-    code, err = cli("task=predict", f"ckpt_path={ckpt}", f"input={root.parent / 'img'}", f"hydra.run.dir={tmp_path / 'predict'}")
+    code, err = cli(
+        "task=predict", f"ckpt_path={ckpt}", f"input={root.parent / 'img'}", f"hydra.run.dir={tmp_path / 'predict'}"
+    )
     assert code == 0, err[-3000:]
-    predicted = {Path(r["path"]).name: r["class"] for r in csv.DictReader((tmp_path / "predict" / "predictions.csv").open())}
+    predicted = {
+        Path(r["path"]).name: r["class"] for r in csv.DictReader((tmp_path / "predict" / "predictions.csv").open())
+    }
     test_rows = [r for r in rows if r["split"] == "test"]
     right = sum(predicted[Path(r["image"]).name] == r["label"] for r in test_rows)
     assert right / len(test_rows) == pytest.approx(tested["test_acc"]), "predict decodes the files as training did"

@@ -47,7 +47,9 @@ def test_the_models_of_one_format_have_no_layer_type_of_their_own(compose_cfg: C
 
 
 @pytest.mark.parametrize(("model", "name"), MODEL_FORMATS)
-def test_every_shipped_model_exports_and_runs_the_same(compose_cfg: Compose, tmp_path: Path, model: str, name: str) -> None:
+def test_every_shipped_model_exports_and_runs_the_same(
+    compose_cfg: Compose, tmp_path: Path, model: str, name: str
+) -> None:
     spec = read_run(compose_cfg(f"model={model}", "data.adapt=true")).model
     net = build(spec).eval()
     done = check.export(net, name, spec.input_shape, tmp_path / f"{model}{FORMATS.get(name, 'format').suffix}")
@@ -104,5 +106,7 @@ def test_a_missing_package_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_an_unknown_format_lists_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match=r"^format: unknown export format 'tflite'\. Known export formats: onnx, pt2, torchscript\.$"):
+    with pytest.raises(
+        ConfigError, match=r"^format: unknown export format 'tflite'\. Known export formats: onnx, pt2, torchscript\.$"
+    ):
         FORMATS.get("tflite", "format")

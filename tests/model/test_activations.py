@@ -70,9 +70,18 @@ def test_matches_reference_formula(name: str) -> None:
 
 @pytest.mark.parametrize(
     ("alias", "name"),
-    [("silu", "swish"), ("heaviside", "step"), ("linear", "identity"), ("none", "identity"),
-     ("log_sigmoid", "logsigmoid"), ("leakyrelu", "leaky_relu"), ("hard_swish", "hardswish"), ("hswish", "hardswish"),
-     ("hard_sigmoid", "hardsigmoid"), ("hsigmoid", "hardsigmoid")],
+    [
+        ("silu", "swish"),
+        ("heaviside", "step"),
+        ("linear", "identity"),
+        ("none", "identity"),
+        ("log_sigmoid", "logsigmoid"),
+        ("leakyrelu", "leaky_relu"),
+        ("hard_swish", "hardswish"),
+        ("hswish", "hardswish"),
+        ("hard_sigmoid", "hardsigmoid"),
+        ("hsigmoid", "hardsigmoid"),
+    ],
 )
 def test_aliases_build_the_same_function(alias: str, name: str) -> None:
     assert ACTIVATIONS.canonical(alias, "test") == name
@@ -116,8 +125,7 @@ def test_step_traces_without_a_custom_autograd_function() -> None:
 
 @pytest.mark.parametrize("name", sorted(REFERENCE))
 def test_outputs_and_gradients_are_finite(name: str) -> None:
-    x = torch.cat([torch.randn(256, generator=torch.Generator().manual_seed(0)) * 10,
-                   torch.tensor([0.0, -50.0, 50.0])])
+    x = torch.cat([torch.randn(256, generator=torch.Generator().manual_seed(0)) * 10, torch.tensor([0.0, -50.0, 50.0])])
     module = make_activation(name, "test")
     assert torch.isfinite(module(x)).all()
     assert torch.isfinite(_grad(module, x)).all()
@@ -142,8 +150,18 @@ def test_bad_init_family_is_refused() -> None:
         Activation(nn.ReLU, "he", "relu", None, "max(0, x)")
 
 
-@pytest.mark.parametrize(("typo", "guess"), [("rleu", "relu"), ("relu_6", "relu6"), ("sigmiod", "sigmoid"), ("Hardswish", "hardswish"),
-                                           ("hard-sigmoid", "hardsigmoid"), ("GELU", "gelu"), ("swsh", "swish")])
+@pytest.mark.parametrize(
+    ("typo", "guess"),
+    [
+        ("rleu", "relu"),
+        ("relu_6", "relu6"),
+        ("sigmiod", "sigmoid"),
+        ("Hardswish", "hardswish"),
+        ("hard-sigmoid", "hardsigmoid"),
+        ("GELU", "gelu"),
+        ("swsh", "swish"),
+    ],
+)
 def test_unknown_name_names_place_known_names_and_closest(typo: str, guess: str) -> None:
     with pytest.raises(ConfigError) as err:
         make_activation(typo, "model.layers[3].activation")
@@ -177,12 +195,22 @@ def test_plotted_derivative_of_step_is_its_straight_through_gradient() -> None:
     assert dy.tolist() == [0.0] * 5 + [0.5] + [0.0] * 5
 
 
-@pytest.mark.parametrize(("name", "other"), [("prelu", "torch.nn.PReLU"), ("celu", "torch.nn.CELU"), ("softmax", "torch.nn.Softmax"),
-                                             ("glu", "torch.nn.GLU"), ("Hardtanh", "torch.nn.Hardtanh")])
+@pytest.mark.parametrize(
+    ("name", "other"),
+    [
+        ("prelu", "torch.nn.PReLU"),
+        ("celu", "torch.nn.CELU"),
+        ("softmax", "torch.nn.Softmax"),
+        ("glu", "torch.nn.GLU"),
+        ("Hardtanh", "torch.nn.Hardtanh"),
+    ],
+)
 def test_a_near_spelling_of_another_operation_is_said_to_be_it_not_corrected(name: str, other: str) -> None:
     """prelu is one letter from relu, celu from elu and gelu: a different function with a name of its own."""
     with pytest.raises(ConfigError) as err:
         make_activation(name, "model.activation")
     message = str(err.value)
-    assert f"unknown activation '{name}'. '{name}' is {other}, another operation; none of the known activations" in message
+    assert (
+        f"unknown activation '{name}'. '{name}' is {other}, another operation; none of the known activations" in message
+    )
     assert "Did you mean" not in message

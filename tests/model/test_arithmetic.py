@@ -68,12 +68,16 @@ def test_one_by_one_conv_192_to_32_has_6176_parameters() -> None:
 
 @pytest.mark.parametrize(
     ("size", "want", "f", "s", "p", "fix"),
-    [((28, 28), (28, 28), (3, 3), (1, 1), (0, 0), "P=1"),       # 'same' padding for a 3×3 window
-     ((28, 28), (28, 28), (5, 5), (1, 1), (0, 0), "P=2"),
-     ((28, 28), (14, 28), (3, 3), (1, 1), (1, 1), "S=[2, 1]"),  # no padding halves 28: a stride does
-     ((28, 28), (40, 40), (3, 3), (1, 1), (0, 0), "")],         # nothing makes it grow that much
+    [
+        ((28, 28), (28, 28), (3, 3), (1, 1), (0, 0), "P=1"),  # 'same' padding for a 3×3 window
+        ((28, 28), (28, 28), (5, 5), (1, 1), (0, 0), "P=2"),
+        ((28, 28), (14, 28), (3, 3), (1, 1), (1, 1), "S=[2, 1]"),  # no padding halves 28: a stride does
+        ((28, 28), (40, 40), (3, 3), (1, 1), (0, 0), ""),
+    ],  # nothing makes it grow that much
 )
-def test_refit_finds_the_padding_else_the_stride(size: tuple, want: tuple, f: tuple, s: tuple, p: tuple, fix: str) -> None:
+def test_refit_finds_the_padding_else_the_stride(
+    size: tuple, want: tuple, f: tuple, s: tuple, p: tuple, fix: str
+) -> None:
     assert refit(size, want, f, s, p, (1, 1), False) == fix
     if fix.startswith("P="):
         pad = int(fix[2:])

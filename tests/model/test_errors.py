@@ -81,7 +81,10 @@ def test_layer_mistakes(layers: dict[str, Any], message: str) -> None:
     ("extra", "message"),
     [
         ({"activation": "swishh"}, r"model.activation: unknown activation 'swishh'. Did you mean 'swish'\?"),
-        ({"init": "he"}, r"model.init: unknown init scheme 'he'. Known init schemes: auto, kaiming, lecun, torch, xavier."),
+        (
+            {"init": "he"},
+            r"model.init: unknown init scheme 'he'. Known init schemes: auto, kaiming, lecun, torch, xavier.",
+        ),
         ({"strcit": True}, r"model: unknown key 'strcit'. Did you mean 'strict'\?"),
         ({"num_classes": 0}, r"model.num_classes must be at least 1, got 0"),
         ({"input": {"channels": 1, "height": 28}}, r"model.input.width must be an integer, got None"),

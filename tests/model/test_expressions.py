@@ -66,7 +66,9 @@ BOTTLENECK = {  # ResNet-50's bottleneck: the expansion to 4 × filters is compu
 
 
 def test_a_block_computes_its_widths_from_its_parameters() -> None:
-    rows = plan(spec_of({"b": {"type": "bottleneck", "filters": 16}, **HEAD}, (3, 8, 8), blocks={"bottleneck": BOTTLENECK}))
+    rows = plan(
+        spec_of({"b": {"type": "bottleneck", "filters": 16}, **HEAD}, (3, 8, 8), blocks={"bottleneck": BOTTLENECK})
+    )
     assert [row.out_shape[0] for row in rows[0].children] == [16, 16, 64]
 
 
@@ -86,7 +88,10 @@ WIDTH_ERROR = (
     r"must be a whole number, but its expression gives 7.5; round it there: round\(...\), floor\(...\), or "
     r"make_divisible\(..., 8\) as torchvision rounds channel counts.$"
 )
-HALF = {"params": {"filters": None}, "layers": {**BOTTLENECK["layers"], "expand": {"type": "conv", "filters": "$filters * 0.5", "F": 1}}}
+HALF = {
+    "params": {"filters": None},
+    "layers": {**BOTTLENECK["layers"], "expand": {"type": "conv", "filters": "$filters * 0.5", "F": 1}},
+}
 
 
 def test_an_expression_that_gives_no_whole_number_names_the_layer_the_expression_and_its_value() -> None:
@@ -95,12 +100,18 @@ def test_an_expression_that_gives_no_whole_number_names_the_layer_the_expression
                      "blocks": {"half": HALF}, "layers": {"b": {"type": "half", "filters": 15}, **HEAD}})  # fmt: skip
 
 
-def test_seven_and_a_half_channels_from_the_command_line_is_one_paragraph_and_exit_2(cli: Callable[..., tuple[int, str]]) -> None:
+def test_seven_and_a_half_channels_from_the_command_line_is_one_paragraph_and_exit_2(
+    cli: Callable[..., tuple[int, str]],
+) -> None:
     code, err = cli("task=summary", "model=mobilenet_v2", "+model.params.width=0.75",
                     "model.blocks.features.layers.0.filters=$width * 10")  # fmt: skip
     assert code == 2
-    assert err.strip().count("\n") == 0 and err.startswith("cnnexp: error: model.layers.features.0.0.filters (layer 0 of block conv_bn, conv; ")
-    assert "computed as `$width * 10` = 7.5 with width = 0.75) must be a whole number, but its expression gives 7.5" in err
+    assert err.strip().count("\n") == 0 and err.startswith(
+        "cnnexp: error: model.layers.features.0.0.filters (layer 0 of block conv_bn, conv; "
+    )
+    assert (
+        "computed as `$width * 10` = 7.5 with width = 0.75) must be a whole number, but its expression gives 7.5" in err
+    )
 
 
 @pytest.mark.parametrize(("layers", "blocks", "message"), [
@@ -120,15 +131,23 @@ def test_parameter_mistakes(layers: dict[str, Any], blocks: Any, message: str) -
 
 
 def test_a_block_parameter_may_not_shadow_a_model_parameter() -> None:
-    with pytest.raises(ConfigError, match=r"model.blocks.b.params: 'width' is a parameter of the model \(model.params.width\)"):
-        spec_of({"b": {"type": "b", "width": 2}, **HEAD}, params={"width": 1.0},
-                blocks={"b": {"params": {"width": None}, "layers": {"c": {"type": "conv", "filters": "$width", "F": 1}}}})
+    with pytest.raises(
+        ConfigError, match=r"model.blocks.b.params: 'width' is a parameter of the model \(model.params.width\)"
+    ):
+        spec_of(
+            {"b": {"type": "b", "width": 2}, **HEAD},
+            params={"width": 1.0},
+            blocks={"b": {"params": {"width": None}, "layers": {"c": {"type": "conv", "filters": "$width", "F": 1}}}},
+        )
 
 
 def test_deep_nesting_is_read_up_to_the_limit_and_refused_past_it() -> None:
     nested = "(" * 48 + "8 + $w" + ")" * 48  # 99 parts: within the limit, and within Python's stack
     assert evaluate(nested, {"w": 2}, "model.layers.c.filters") == 10
-    with pytest.raises(ConfigError, match=r"^model\.layers\.c\.filters: `\({60}\.\.\.` is too long for an expression \(6001 parts, at most 100\); compute"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^model\.layers\.c\.filters: `\({60}\.\.\.` is too long for an expression \(6001 parts, at most 100\); compute",
+    ):
         parse("(" * 3000 + "8" + ")" * 3000, "model.layers.c.filters")
     with pytest.raises(ConfigError, match="is too long for an expression"):
         parse("-" * 5000 + "8", "model.layers.c.filters")  # signs recurse too

@@ -44,7 +44,6 @@ FUZZ = settings(
 MAX_PARAMS, MAX_ELEMENTS = 2_000_000, 1_000_000
 
 
-
 def test_every_layer_type_and_field_has_values_to_fuzz() -> None:
     for kind in LAYERS.names():
         for f in fields_of(kind):
@@ -57,7 +56,26 @@ def test_every_layer_type_and_field_has_values_to_fuzz() -> None:
 
 # Wrong values: the edges a size or a number can take first, then any YAML value of the wrong type.
 EDGES = st.sampled_from(
-    [0, -1, 2**31, 2**63, 10**30, 10**400, 10**9, 1.5, math.nan, math.inf, -math.inf, None, True, "", [], [1], [1, 2, 3], [[]]]
+    [
+        0,
+        -1,
+        2**31,
+        2**63,
+        10**30,
+        10**400,
+        10**9,
+        1.5,
+        math.nan,
+        math.inf,
+        -math.inf,
+        None,
+        True,
+        "",
+        [],
+        [1],
+        [1, 2, 3],
+        [[]],
+    ]
 )
 JUNK = mostly(EDGES, st.one_of(
     st.text(max_size=4), st.floats(-10, 10), st.integers(-3, 9), st.sampled_from(["same", "valid", [[1, 2], [3]], [[[1]], [[1, 2]]]]),
@@ -66,8 +84,9 @@ JUNK = mostly(EDGES, st.one_of(
 ), 50)  # fmt: skip
 
 
-LAYER_NAMES = st.one_of(st.sampled_from(["", "a.b", "forward", "training", "pop", "_modules", 1, "1", "conv 1"]),
-                        st.text(max_size=4))
+LAYER_NAMES = st.one_of(
+    st.sampled_from(["", "a.b", "forward", "training", "pop", "_modules", 1, "1", "conv 1"]), st.text(max_size=4)
+)
 
 
 def _typo(draw: st.DrawFn, word: str) -> str:
@@ -165,7 +184,9 @@ def _mutate_block(draw: st.DrawFn, cfg: Cfg) -> None:
     uses itself, a name taken by a layer type, junk where a mapping belongs."""
     blocks = cfg.get("blocks")
     if not isinstance(blocks, dict) or not blocks:
-        cfg["blocks"] = draw(st.one_of(JUNK, st.just({"lonely": {"layers": {"c": {"type": "conv", "filters": 2, "F": 1}}}})))
+        cfg["blocks"] = draw(
+            st.one_of(JUNK, st.just({"lonely": {"layers": {"c": {"type": "conv", "filters": 2, "F": 1}}}}))
+        )
         return
     name = draw(st.sampled_from(list(blocks)))
     body = blocks[name]
@@ -178,7 +199,9 @@ def _mutate_block(draw: st.DrawFn, cfg: Cfg) -> None:
         params["unused"] = draw(st.one_of(st.none(), JUNK))
     elif how == "undeclared" and layers:
         raw = draw(st.sampled_from(layers))
-        raw[draw(st.sampled_from([k for k in raw if k != "type"] or ["filters"]))] = draw(st.sampled_from(["$nope", "$", "$1x"]))
+        raw[draw(st.sampled_from([k for k in raw if k != "type"] or ["filters"]))] = draw(
+            st.sampled_from(["$nope", "$", "$1x"])
+        )
     elif how == "itself" and layers:
         draw(st.sampled_from(layers)).update(type=name)
     elif how == "layer_type":
@@ -214,7 +237,9 @@ def mutated(draw: st.DrawFn) -> Cfg:
 
 
 def _too_big(rows: list[Row]) -> bool:
-    return sum(r.params for r in rows) > MAX_PARAMS or max(math.prod(r.out_shape) for r in every_row(rows)) > MAX_ELEMENTS
+    return (
+        sum(r.params for r in rows) > MAX_PARAMS or max(math.prod(r.out_shape) for r in every_row(rows)) > MAX_ELEMENTS
+    )
 
 
 def _check(cfg: Cfg) -> str:

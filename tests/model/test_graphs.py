@@ -80,11 +80,15 @@ def test_the_models_activation_switches_activations_inside_blocks(compose_cfg: C
 
 def test_one_field_of_one_layer_inside_a_block_from_the_command_line(compose_cfg: Compose) -> None:
     base = {row.path: row for row in every_row(plan(read_run(compose_cfg("model=resnet20")).model))}
-    wider = read_run(compose_cfg("model=resnet20", "model.blocks.basic.layers.conv2.F=5", "model.blocks.basic.layers.conv2.P=2")).model
+    wider = read_run(
+        compose_cfg("model=resnet20", "model.blocks.basic.layers.conv2.F=5", "model.blocks.basic.layers.conv2.P=2")
+    ).model
     rows = {row.path: row for row in every_row(plan(wider))}
     assert rows["stage1.0.conv2"].geometry == "F=5 S=1 P=2" and rows["stage3.2.conv2"].params == 64 * 64 * 25
     assert rows["stage1.0.conv1"] == base["stage1.0.conv1"]
-    one_use = read_run(compose_cfg("model=resnet20", "model.layers.stage2.filters=48", "model.layers.stage2.first.project.filters=48")).model
+    one_use = read_run(
+        compose_cfg("model=resnet20", "model.layers.stage2.filters=48", "model.layers.stage2.first.project.filters=48")
+    ).model
     assert {row.path: row for row in every_row(plan(one_use))}["stage2.1.conv2"].out_shape == (48, 14, 14)
 
 
@@ -93,11 +97,20 @@ def test_fixed_kernels_strict_mode_and_the_1x1_convolution_inside_a_block() -> N
     blocks = {"fixed": {"params": {"P": 1}, "layers": {"reduce": {"type": "conv", "filters": 32, "F": 1},
                                                          "k": {"type": "conv", "kernel": edges, "P": "$P"}}}}  # fmt: skip
     spec, net = _built({"pre": {"type": "conv", "filters": 192, "F": 1}, "b": {"type": "fixed"}, **HEAD}, blocks=blocks)
-    assert torch.equal(net.b.k.weight[0, 5], torch.tensor(edges, dtype=torch.float32)) and not net.b.k.weight.requires_grad
+    assert (
+        torch.equal(net.b.k.weight[0, 5], torch.tensor(edges, dtype=torch.float32)) and not net.b.k.weight.requires_grad
+    )
     reduce = next(row for row in every_row(plan(spec)) if row.path == "b.reduce")
-    assert (reduce.in_shape, reduce.out_shape, reduce.params) == ((192, 28, 28), (32, 28, 28), 6_176)  # the lecture's 1×1 conv
+    assert (reduce.in_shape, reduce.out_shape, reduce.params) == (
+        (192, 28, 28),
+        (32, 28, 28),
+        6_176,
+    )  # the lecture's 1×1 conv
     assert summarize(spec).params - summarize(spec).trainable == 32 * 9  # the written kernel, frozen, on 32 channels
-    with pytest.raises(ConfigError, match=r"model.layers.b.k \(layer 1 of block fixed, conv\): N − F \+ 2P = 25 is not a multiple of S=3"):
+    with pytest.raises(
+        ConfigError,
+        match=r"model.layers.b.k \(layer 1 of block fixed, conv\): N − F \+ 2P = 25 is not a multiple of S=3",
+    ):
         plan(spec_of({"b": {"type": "fixed", "P": 0}, **HEAD}, strict=True, blocks={"fixed": {
             "params": {"P": 1}, "layers": {"r": blocks["fixed"]["layers"]["reduce"], "k": {"type": "conv", "kernel": edges, "S": 3, "P": "$P"}}}}))  # fmt: skip
 

@@ -49,10 +49,23 @@ def test_weight_std_matches_the_scheme(scheme: str, activation: str, layer: nn.M
 
 @pytest.mark.parametrize(
     ("activation", "family"),
-    [("relu", "kaiming"), ("gelu", "kaiming"), ("mish", "kaiming"), ("swish", "kaiming"),
-     ("elu", "kaiming"), ("softplus", "kaiming"), ("leaky_relu", "kaiming"),
-     ("sigmoid", "xavier"), ("tanh", "xavier"), ("softsign", "xavier"), ("logsigmoid", "xavier"),
-     ("step", "xavier"), ("sinc", "xavier"), ("identity", "xavier"), ("selu", "lecun")],
+    [
+        ("relu", "kaiming"),
+        ("gelu", "kaiming"),
+        ("mish", "kaiming"),
+        ("swish", "kaiming"),
+        ("elu", "kaiming"),
+        ("softplus", "kaiming"),
+        ("leaky_relu", "kaiming"),
+        ("sigmoid", "xavier"),
+        ("tanh", "xavier"),
+        ("softsign", "xavier"),
+        ("logsigmoid", "xavier"),
+        ("step", "xavier"),
+        ("sinc", "xavier"),
+        ("identity", "xavier"),
+        ("selu", "lecun"),
+    ],
 )
 def test_auto_is_the_activation_family(activation: str, family: str) -> None:
     model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Flatten(), nn.Linear(8, 4))
@@ -138,7 +151,10 @@ def test_describe_init(scheme: str, activation: str, text: str) -> None:
 
 
 def test_describe_init_validates_the_scheme() -> None:
-    with pytest.raises(ConfigError, match=r"model.init: unknown init scheme 'he'. Known init schemes: auto, kaiming, lecun, torch, xavier."):
+    with pytest.raises(
+        ConfigError,
+        match=r"model.init: unknown init scheme 'he'. Known init schemes: auto, kaiming, lecun, torch, xavier.",
+    ):
         describe_init("he", "relu")
 
 
@@ -157,13 +173,18 @@ def test_a_layers_own_fn_sets_the_init_of_the_conv_feeding_it_and_the_table_says
     net = build(spec)
     assert _std(net.conv1) == pytest.approx(5 / 3 * math.sqrt(2 / (32 * 25 + 64 * 25)), rel=0.03)  # xavier, tanh's gain
     assert _std(net.conv2) == pytest.approx(math.sqrt(2 / (64 * 25)), rel=0.03)  # kaiming for the relu after the pool
-    assert _std(net.fc) == pytest.approx(math.sqrt(2 / (64 * 10 * 10 + 10)), rel=0.05)  # the head: no activation, gain 1
+    assert _std(net.fc) == pytest.approx(
+        math.sqrt(2 / (64 * 10 * 10 + 10)), rel=0.05
+    )  # the head: no activation, gain 1
     summary = summarize(spec)
     rows = {line.split()[1]: line for line in summary.table().splitlines() if line[:1].isdigit()}
     assert "→ tanh" in rows["conv1"] and rows["act1"].split()[-1] == "tanh"
     assert "→ relu" in rows["conv2"] and "→ identity" in rows["fc"]
     layers = {row["name"]: row for row in summary.to_dict()["layers"]}
-    assert (layers["conv1"]["activation"], layers["conv1"]["init"]) == ("tanh", "xavier_normal (fan_avg, tanh gain 1.667)")
+    assert (layers["conv1"]["activation"], layers["conv1"]["init"]) == (
+        "tanh",
+        "xavier_normal (fan_avg, tanh gain 1.667)",
+    )
     assert (layers["conv2"]["activation"], layers["conv2"]["init"]) == ("relu", "kaiming_normal (fan_in, relu)")
     assert summary.activation == summary.to_dict()["activation"] == "mixed: tanh, relu"
     assert hparams(summary, {})["activation"] == "mixed: tanh, relu"  # what TensorBoard's HPARAMS tab shows
@@ -171,7 +192,12 @@ def test_a_layers_own_fn_sets_the_init_of_the_conv_feeding_it_and_the_table_says
 
 def test_one_activation_for_all_is_named_as_such() -> None:
     assert summarize(spec_of(PINNED, (32, 28, 28), activation="tanh")).activation == "tanh"
-    assert summarize(spec_of({"flat": {"type": "flatten"}, "fc": {"type": "linear", "out": 10}}, activation="elu")).activation == "elu"
+    assert (
+        summarize(
+            spec_of({"flat": {"type": "flatten"}, "fc": {"type": "linear", "out": 10}}, activation="elu")
+        ).activation
+        == "elu"
+    )
 
 
 FLOWS = [

@@ -22,7 +22,9 @@ def test_planned_figures_equal_the_built_module(compose_cfg: Compose, name: str)
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
-def test_forward_backward_is_finite_with_a_gradient_for_every_trainable_parameter(compose_cfg: Compose, name: str) -> None:
+def test_forward_backward_is_finite_with_a_gradient_for_every_trainable_parameter(
+    compose_cfg: Compose, name: str
+) -> None:
     spec = read_run(compose_cfg(f"model={name}")).model
     torch.manual_seed(0)
     net = build(spec).train()

@@ -81,7 +81,9 @@ def test_a_drop_path_without_a_shortcut_after_it_drops_nothing_but_keeps_its_pla
     """EfficientNet's blocks that change the shape add nothing, yet count in the schedule (torchvision's do too)."""
     block = {"params": {"residual": {"type": "shortcut"}}, "layers": {
         "c": {"type": "conv", "filters": 8, "F": 1}, "drop": {"type": "drop_path", "p": 0.3, "schedule": "linear"}, "add": "$residual"}}  # fmt: skip
-    spec = spec_of({"a": {"type": "mb", "residual": None}, "b": {"type": "mb"}, **HEAD}, (8, 6, 6), blocks={"mb": block})
+    spec = spec_of(
+        {"a": {"type": "mb", "residual": None}, "b": {"type": "mb"}, **HEAD}, (8, 6, 6), blocks={"mb": block}
+    )
     rows = {row.path: row for row in every_row(plan(spec))}
     assert rows["a.drop"].note == "no shortcut after it: drops nothing" and rows["b.drop"].note == ""
     assert [rows["a.drop"].geometry, rows["b.drop"].geometry] == ["p=0", "p=0.3"]

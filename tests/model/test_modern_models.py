@@ -31,7 +31,11 @@ def _reference(name: str) -> nn.Module:
 
 
 def _ours(compose_cfg: Compose, name: str, size: int = SIZE) -> nn.Module:
-    spec = read_run(compose_cfg(f"model={name}", "model.num_classes=1000", f"model.input.height={size}", f"model.input.width={size}")).model
+    spec = read_run(
+        compose_cfg(
+            f"model={name}", "model.num_classes=1000", f"model.input.height={size}", f"model.input.width={size}"
+        )
+    ).model
     return build(spec).eval()
 
 
@@ -60,8 +64,12 @@ def test_efficientnet_b0_outputs_equal_torchvisions_with_its_weights_by_key(comp
     blocks = [m for m in reference.modules() if type(m).__name__ == "MBConv"]
     assert [m.stochastic_depth.p for m in blocks] == pytest.approx([0.2 * i / 16 for i in range(16)])  # counts all 16
     # Applied where a block adds its input (torchvision's use_res_connect); ours drop nothing where nothing is added.
-    assert _rates(ours, "DropPath") == pytest.approx([m.stochastic_depth.p if m.use_res_connect else 0.0 for m in blocks])
-    assert sum(m.use_res_connect for m in blocks) == len([n for n, _ in ours.named_modules() if n.endswith(".add")]) == 9
+    assert _rates(ours, "DropPath") == pytest.approx(
+        [m.stochastic_depth.p if m.use_res_connect else 0.0 for m in blocks]
+    )
+    assert (
+        sum(m.use_res_connect for m in blocks) == len([n for n, _ in ours.named_modules() if n.endswith(".add")]) == 9
+    )
 
 
 def test_convnext_tiny_outputs_equal_torchvisions_with_its_weights_by_key(compose_cfg: Compose) -> None:

@@ -56,14 +56,19 @@ class LearnedSwishSpec(LayerSpec):
     def build(self, shape):
         return LearnedSwish(shape[0], self.beta)
 '''
-USE = ("model.layers.act1.type=learned_swish", "+model.layers.act1.beta=2.0")  # lenet5's first activation, after conv1's 20 maps
+USE = (
+    "model.layers.act1.type=learned_swish",
+    "+model.layers.act1.beta=2.0",
+)  # lenet5's first activation, after conv1's 20 maps
 
 
 @pytest.fixture
 def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The module written to a folder on sys.path; registries and sys.modules as they were afterwards."""
     (tmp_path / f"{MODULE}.py").write_text(textwrap.dedent(SOURCE))
-    (tmp_path / "cnnexp_test_dup.py").write_text("from cnnexp.model.layers import LAYERS\nLAYERS.register('conv')(object)\n")
+    (tmp_path / "cnnexp_test_dup.py").write_text(
+        "from cnnexp.model.layers import LAYERS\nLAYERS.register('conv')(object)\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     with snapshot():
         yield MODULE
@@ -71,7 +76,9 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         sys.modules.pop(name, None)
 
 
-def test_a_users_layer_type_is_summarised_built_and_initialised_like_a_built_in_one(compose_cfg: Compose, plugin: str) -> None:
+def test_a_users_layer_type_is_summarised_built_and_initialised_like_a_built_in_one(
+    compose_cfg: Compose, plugin: str
+) -> None:
     spec = read_run(compose_cfg(f"plugins=[{plugin}]", *USE)).model
     assert LAYERS.origin["learned_swish"] == plugin
     summary = summarize(spec)

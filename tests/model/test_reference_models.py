@@ -19,14 +19,21 @@ def _params_by_layer(compose_cfg: Compose, *overrides: str) -> dict[str, int]:
 
 
 def test_lenet5_slide(compose_cfg: Compose) -> None:
-    assert _params_by_layer(compose_cfg, "model=lenet5") == {"conv1": 520, "conv2": 10_020, "fc1": 160_500, "fc2": 5_010}
+    assert _params_by_layer(compose_cfg, "model=lenet5") == {
+        "conv1": 520,
+        "conv2": 10_020,
+        "fc1": 160_500,
+        "fc2": 5_010,
+    }
     assert summarize(read_run(compose_cfg("model=lenet5")).model).params == 176_050
 
 
 def test_lenet5_1998(compose_cfg: Compose) -> None:
     params = _params_by_layer(compose_cfg, "model=lenet5_1998")
     assert (params["c1"], params["c3"], params["c5"], params["f6"]) == (156, 2_416, 48_120, 10_164)
-    padded_32 = _params_by_layer(compose_cfg, "model=lenet5_1998", "data.height=32", "data.width=32", "model.layers.c1.P=0")
+    padded_32 = _params_by_layer(
+        compose_cfg, "model=lenet5_1998", "data.height=32", "data.width=32", "model.layers.c1.P=0"
+    )
     assert padded_32 == params
 
 
@@ -46,7 +53,10 @@ def test_alexnet_2012_without_groups(compose_cfg: Compose) -> None:
 
 
 def test_alexnet_torchvision_count(compose_cfg: Compose) -> None:
-    assert summarize(read_run(compose_cfg("model=alexnet_torchvision", "model.num_classes=1000")).model).params == 61_100_840
+    assert (
+        summarize(read_run(compose_cfg("model=alexnet_torchvision", "model.num_classes=1000")).model).params
+        == 61_100_840
+    )
 
 
 def test_alexnet_torchvision_equals_torchvision_with_its_weights(compose_cfg: Compose) -> None:
@@ -64,7 +74,11 @@ def test_alexnet_torchvision_equals_torchvision_with_its_weights(compose_cfg: Co
 
 def _weight_layers(module: torch.nn.Module) -> list[int]:
     """Parameters per conv/linear layer (weight and bias), in order."""
-    return [sum(p.numel() for p in m.parameters()) for m in module.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    return [
+        sum(p.numel() for p in m.parameters())
+        for m in module.modules()
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))
+    ]
 
 
 @pytest.mark.parametrize(("name", "params"), [("vgg11", 132_863_336), ("vgg16", 138_357_544)])

@@ -65,12 +65,18 @@ def test_mobilenet_v2_count_and_outputs_equal_torchvision_with_its_weights_by_ke
     assert summarize(spec).params == 3_504_872 == sum(p.numel() for p in reference.parameters())
     rows = every_row(plan(spec))
     depthwise = [row for row in rows if row.type == "conv" and "g=" in row.geometry]
-    assert len(depthwise) == 17 and all(row.params == row.out_shape[0] * 9 for row in depthwise)  # one 3×3 filter per map
+    assert len(depthwise) == 17 and all(
+        row.params == row.out_shape[0] * 9 for row in depthwise
+    )  # one 3×3 filter per map
     ours = build(spec)
     ours.load_state_dict(reference.state_dict())  # strict: every key of torchvision's is one of ours, and back
     # A shortcut only where the stride is 1 and the channels stay: `residual: null` removed the others.
     added = [i for i in range(1, 18) if isinstance(ours.features[i], Wired)]
-    assert added == [i for i in range(1, 18) if reference.features[i].use_res_connect] == [3, 5, 6, 8, 9, 10, 12, 13, 15, 16]
+    assert (
+        added
+        == [i for i in range(1, 18) if reference.features[i].use_res_connect]
+        == [3, 5, 6, 8, 9, 10, 12, 13, 15, 16]
+    )
     _same_outputs(ours, reference)
 
 

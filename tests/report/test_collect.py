@@ -67,7 +67,9 @@ def _not_a_sweep(root: Path, case: str) -> Path:
 @pytest.mark.parametrize(
     ("case", "match"),
     [
-        ("missing", "does not exist"), ("file", "is not a folder"), ("empty", "no jobs under"),
+        ("missing", "does not exist"),
+        ("file", "is not a folder"),
+        ("empty", "no jobs under"),
         ("run-folder", "one run's folder"),
     ],  # fmt: skip
 )

@@ -34,7 +34,9 @@ def fill(folder: Path, status: str | None, digest: str = HASH, checkpoints: tupl
 
 
 def snapshot(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()
+    }
 
 
 def request(**changes: object) -> Request:
@@ -63,7 +65,9 @@ def test_a_lock_left_by_a_killed_process_is_not_a_running_run(tmp_path: Path) ->
     folder = tmp_path / "run"
     folder.mkdir()
     script = f"from cnnexp.rundir.lock import FolderLock; import os; FolderLock(__import__('pathlib').Path({str(folder / LOCK)!r})).acquire(); os._exit(9)"
-    subprocess.run([sys.executable, "-c", script], check=False, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    subprocess.run(
+        [sys.executable, "-c", script], check=False, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    )
     assert (folder / LOCK).exists()  # the file stays, the kernel dropped the lock
     claim(folder, request()).release()
 
@@ -91,13 +95,21 @@ def test_skip_completed_skips_only_the_same_config_and_touches_nothing(tmp_path:
     edited = {"optimizer": {"lr": 0.01}, "seed": 0}
     with pytest.raises(ConfigError) as refused:
         claim(folder, request(skip_completed=True, in_sweep=True, config_hash="f" * 16, resolved=edited))
-    assert f"{folder} holds a finished run, test accuracy 0.5000 with other settings (optimizer.lr: 0.001 -> 0.01)" in str(refused.value)
-    assert "Add overwrite=true to run it again with the new settings, or choose another folder (hydra.sweep.dir)" in str(refused.value)
+    assert (
+        f"{folder} holds a finished run, test accuracy 0.5000 with other settings (optimizer.lr: 0.001 -> 0.01)"
+        in str(refused.value)
+    )
+    assert (
+        "Add overwrite=true to run it again with the new settings, or choose another folder (hydra.sweep.dir)"
+        in str(refused.value)
+    )
     assert snapshot(folder) == before
 
 
 @pytest.mark.parametrize("damage", ['{"status": "ok", "test_a', "[1, 2]"], ids=["truncated", "not_an_object"])
-def test_a_damaged_metrics_json_is_a_job_not_done(tmp_path: Path, damage: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_damaged_metrics_json_is_a_job_not_done(
+    tmp_path: Path, damage: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = fill(tmp_path / "run", "ok", checkpoints=("last.ckpt",))
     (folder / "metrics.json").write_text(damage)
     held = claim(folder, request(skip_completed=True, in_sweep=True))

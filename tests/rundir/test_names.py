@@ -103,7 +103,9 @@ def test_a_run_that_reads_its_model_from_a_checkpoint_is_named_after_it(checkpoi
         assert run_model("lenet5", "test", str(checkpoints[other])) == "lenet5", other
 
 
-def test_the_run_folder_hydra_makes_carries_the_checkpoints_model(compose_cfg: Compose, checkpoints: dict[str, Path]) -> None:
+def test_the_run_folder_hydra_makes_carries_the_checkpoints_model(
+    compose_cfg: Compose, checkpoints: dict[str, Path]
+) -> None:
     register_resolvers()  # as the command line does before Hydra names the folder (configdirs.py)
 
     def run_dir(*overrides: str) -> str:
@@ -112,4 +114,6 @@ def test_the_run_folder_hydra_makes_carries_the_checkpoints_model(compose_cfg: C
     folder = r"outputs/runs/\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d_%s_[0-9a-f]{6}"
     assert re.fullmatch(folder % "alexnet_small", run_dir("task=predict", f"ckpt_path={checkpoints['alexnet']}"))
     assert re.fullmatch(folder % "lenet5", run_dir("task=train", f"ckpt_path={checkpoints['alexnet']}"))
-    assert re.fullmatch(folder % "alexnet_small", run_dir("task=test", f"ckpt_path='{checkpoints['alexnet']}'", "model=resnet18"))
+    assert re.fullmatch(
+        folder % "alexnet_small", run_dir("task=test", f"ckpt_path='{checkpoints['alexnet']}'", "model=resnet18")
+    )

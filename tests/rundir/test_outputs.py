@@ -22,7 +22,9 @@ def test_targets_are_recorded_with_those_the_run_recorded_before(tmp_path: Path)
 
 def test_a_file_there_already_is_refused_and_kept_unless_overwrite(tmp_path: Path) -> None:
     (tmp_path / "net.onnx").write_text("mine")
-    with pytest.raises(ConfigError, match=r"^task=export writes .*/net\.onnx, but a file of that name is there already"):
+    with pytest.raises(
+        ConfigError, match=r"^task=export writes .*/net\.onnx, but a file of that name is there already"
+    ):
         reserve_outputs(tmp_path, ["net.onnx"], "export", overwrite=False)
     assert not (tmp_path / "metrics.json").exists()  # refused before anything is recorded
     reserve_outputs(tmp_path, ["net.onnx"], "export", overwrite=True)
@@ -35,7 +37,9 @@ def test_a_dangling_link_is_a_file_there_already(tmp_path: Path) -> None:
         check_output(tmp_path / "predictions.csv", "predict", overwrite=False)
 
 
-def test_a_target_in_a_folder_that_cannot_be_written_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_target_in_a_folder_that_cannot_be_written_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "file").write_text("")
     with pytest.raises(ConfigError) as refused:
         reserve_outputs(tmp_path / "file", ["predictions.csv"], "predict", overwrite=True)

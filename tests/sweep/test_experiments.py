@@ -45,7 +45,9 @@ def test_every_grid_preset_sweeps_seeds() -> None:
 
 
 @pytest.mark.parametrize(("name", "key", "value"), RUNS)
-def test_every_sweep_value_of_every_preset_runs(tiny_cfg: Callable[..., DictConfig], name: str, key: str, value: str) -> None:
+def test_every_sweep_value_of_every_preset_runs(
+    tiny_cfg: Callable[..., DictConfig], name: str, key: str, value: str
+) -> None:
     cfg = tiny_cfg(f"experiment={name}", f"{key}={value}", "debug=fdr")
     run_job(cfg)
     assert json.loads((Path(cfg.output_dir) / "metrics.json").read_text())["status"] == "ok"

@@ -12,7 +12,9 @@ from processes import cnnexp
 from support import job_overrides
 
 
-def test_each_job_of_a_parallel_sweep_trains_on_a_gpu_it_holds(fake_cuda: Callable[..., FakeCuda], tmp_path: Path) -> None:
+def test_each_job_of_a_parallel_sweep_trains_on_a_gpu_it_holds(
+    fake_cuda: Callable[..., FakeCuda], tmp_path: Path
+) -> None:
     fake_cuda(H100_X2)
     sweep = tmp_path / "sweep"
     # The digits rendered once for the tests of the session; TMPDIR: this sweep's GPU locks, apart from any other test's or user's on this machine.

@@ -10,7 +10,9 @@ from support import Cli, one_paragraph
 
 def test_a_mistake_every_job_shares_starts_no_job(cli: Cli, tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
-    code, err = cli("-m", "task=summary", "model=lenet5,alexnet_small", "data.val_size=99999", f"hydra.sweep.dir={sweep}")
+    code, err = cli(
+        "-m", "task=summary", "model=lenet5,alexnet_small", "data.val_size=99999", f"hydra.sweep.dir={sweep}"
+    )
     assert code == 2
     assert one_paragraph(err) == (
         "every job of this sweep (2) would stop on the same mistake, so none was started: data.val_size=99999 leaves "

@@ -53,9 +53,13 @@ def test_a_sweep_whose_jobs_all_failed_ends_with_their_exit_code(cli: Cli, tmp_p
     # starts, fails, and says so (tests/sweep/test_preflight.py: mistakes found when the configs are read).
     code, err = cli("-m", *TINY, "model.num_classes=5,7", f"hydra.sweep.dir={sweep}")
     assert code == 2 and err.count("cnnexp: error: job failed, the sweep goes on: model.num_classes=") == 2
-    assert err.splitlines()[-1].removeprefix("cnnexp: error: ").startswith(
-        f"2 of 2 jobs did not succeed (report.md in {sweep} lists them): 000_model.num_classes=5: failed: "
-        f"model.num_classes=5 but data=digits has 10 classes"
+    assert (
+        err.splitlines()[-1]
+        .removeprefix("cnnexp: error: ")
+        .startswith(
+            f"2 of 2 jobs did not succeed (report.md in {sweep} lists them): 000_model.num_classes=5: failed: "
+            f"model.num_classes=5 but data=digits has 10 classes"
+        )
     )
     assert "2 jobs: 0 ok, 2 failed." in (sweep / "report.md").read_text()
     assert [metrics(job)["exit_code"] for job in jobs(sweep)] == [2, 2]
@@ -92,7 +96,9 @@ def test_skip_completed_compares_the_whole_config_and_never_rewrites_a_finished_
     code, err = cli(*args, "skip_completed=true")
     assert code == 2 and one_paragraph(err).startswith(f"{first} holds a finished run, test accuracy ")
     assert "with other settings (optimizer.lr: 0.001 -> 0.01)" in err
-    assert snapshot(first) == {k.removeprefix(f"{first.name}/"): v for k, v in before.items() if k.startswith(first.name)}
+    assert snapshot(first) == {
+        k.removeprefix(f"{first.name}/"): v for k, v in before.items() if k.startswith(first.name)
+    }
 
     preset.write_text("# @package _global_\noptimizer:\n  lr: 0.001\n")
     (first / "metrics.json").write_text('{"status": "ok", "test_a')  # cut short

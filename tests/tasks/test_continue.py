@@ -53,7 +53,12 @@ def interrupted_then_pasted(cli: Cli, stop: Stop, args: tuple[str, ...], phase: 
         f"this run with: {again}\n"
     )
     record = json.loads((folder / "metrics.json").read_text())
-    assert (record["status"], record["phase"], record["checkpoint"], record["continue"]) == ("interrupted", phase, str(ckpt), again)
+    assert (record["status"], record["phase"], record["checkpoint"], record["continue"]) == (
+        "interrupted",
+        phase,
+        str(ckpt),
+        again,
+    )
     code, err = cli(*shlex.split(again)[3:])
     assert code == 0, err
     assert json.loads((folder / "metrics.json").read_text())["status"] == "ok"
@@ -63,23 +68,35 @@ def interrupted_then_pasted(cli: Cli, stop: Stop, args: tuple[str, ...], phase: 
 def test_test_stopped_before_or_inside_its_trainer_continues(trained: Trained, cli: Cli, tmp_path: Path) -> None:
     ckpt = trained.checkpoint
     before: Stop = lambda patch: patch.setattr(test_module, "assemble", sigterm)  # noqa: E731  (data, model)
-    interrupted_then_pasted(cli, before, ("task=test", f"ckpt_path={ckpt}", *QUIET, f"hydra.run.dir={tmp_path / 'a'}"), "test", ckpt)
+    interrupted_then_pasted(
+        cli, before, ("task=test", f"ckpt_path={ckpt}", *QUIET, f"hydra.run.dir={tmp_path / 'a'}"), "test", ckpt
+    )
 
     real = test_module.assemble
     inside: Stop = lambda patch: patch.setattr(  # noqa: E731
         test_module, "assemble", lambda run, extra=(), **kw: real(run, extra=[*extra, SigtermInTest()], **kw)
     )
-    folder = interrupted_then_pasted(cli, inside, ("task=test", f"ckpt_path={ckpt}", *QUIET, f"hydra.run.dir={tmp_path / 'b'}"), "test", ckpt)
+    folder = interrupted_then_pasted(
+        cli, inside, ("task=test", f"ckpt_path={ckpt}", *QUIET, f"hydra.run.dir={tmp_path / 'b'}"), "test", ckpt
+    )
     assert json.loads((folder / "metrics.json").read_text())["test_images"] == trained.metrics["test_images"]
 
 
 def test_predict_stopped_mid_way_continues(trained: Trained, cli: Cli, tmp_path: Path) -> None:
     image = tmp_path / "digit.png"
     Image.new("L", (28, 28), 40).save(image)
-    args = ("task=predict", f"ckpt_path={trained.checkpoint}", f"input={image}", "top_k=2", f"hydra.run.dir={tmp_path / 'p'}")
+    args = (
+        "task=predict",
+        f"ckpt_path={trained.checkpoint}",
+        f"input={image}",
+        "top_k=2",
+        f"hydra.run.dir={tmp_path / 'p'}",
+    )
     stop: Stop = lambda patch: patch.setattr(predict_module, "_classify", sigterm)  # noqa: E731
     folder = interrupted_then_pasted(cli, stop, args, "prediction", trained.checkpoint)
-    assert (folder / "predictions.csv").read_text().startswith(f"path,class,probability,class_2,probability_2\n{image},")
+    assert (
+        (folder / "predictions.csv").read_text().startswith(f"path,class,probability,class_2,probability_2\n{image},")
+    )
 
 
 def test_export_stopped_after_writing_its_file_continues_over_it(trained: Trained, cli: Cli, tmp_path: Path) -> None:
@@ -99,8 +116,10 @@ def test_a_relative_ckpt_path_is_pasteable_from_anywhere(
     monkeypatch.setattr(export_module, "_export_into", sigterm)
     code, err = cli("task=export", f"ckpt_path={relative}", "format=torchscript", f"hydra.run.dir={tmp_path / 'r'}")
     assert code == 143
-    assert f"so it starts again with ckpt_path={trained.checkpoint}. Continue this run with: python -m cnnexp task=export " \
+    assert (
+        f"so it starts again with ckpt_path={trained.checkpoint}. Continue this run with: python -m cnnexp task=export "
         f"format=torchscript ckpt_path={trained.checkpoint} hydra.run.dir=" in err
+    )
 
 
 def test_training_resumed_from_another_folder_and_stopped_before_its_trainer_keeps_that_checkpoint(

@@ -25,19 +25,29 @@ HAS_ONNX = all(importlib.util.find_spec(p) for p in ("onnx", "onnxscript", "onnx
 def _sidecar_input(sidecar: dict, image: Path) -> np.ndarray:
     """An image file prepared from the sidecar alone (PIL and numpy: no cnnexp, no torch)."""
     decode, prep = sidecar["preprocess"]["decode"], sidecar["preprocess"]
-    img = Image.open(image).convert(decode["mode"]).resize((decode["width"], decode["height"]), Image.Resampling.BILINEAR)
+    img = (
+        Image.open(image).convert(decode["mode"]).resize((decode["width"], decode["height"]), Image.Resampling.BILINEAR)
+    )
     x = np.asarray(img, dtype=np.float32)[None] / 255  # (1, H, W) for grey
-    x = (x - np.array(prep["mean"], dtype=np.float32)[:, None, None]) / np.array(prep["std"], dtype=np.float32)[:, None, None]
+    x = (x - np.array(prep["mean"], dtype=np.float32)[:, None, None]) / np.array(prep["std"], dtype=np.float32)[
+        :, None, None
+    ]
     assert prep["then"] == []  # digits into LeNet5: nothing to adapt
     return x[None].astype(np.float32)
 
 
-@pytest.mark.parametrize("name", [pytest.param("onnx", marks=pytest.mark.skipif(not HAS_ONNX, reason="no onnx extra")), "torchscript"])
-def test_the_exported_file_and_its_sidecar_classify_as_predict_does(trained: Trained, typed: Typed, tmp_path: Path, name: str) -> None:
+@pytest.mark.parametrize(
+    "name", [pytest.param("onnx", marks=pytest.mark.skipif(not HAS_ONNX, reason="no onnx extra")), "torchscript"]
+)
+def test_the_exported_file_and_its_sidecar_classify_as_predict_does(
+    trained: Trained, typed: Typed, tmp_path: Path, name: str
+) -> None:
     image = tmp_path / "digit.png"
     record = read_checkpoint(trained.checkpoint).record
     Image.fromarray((np.arange(28 * 28).reshape(28, 28) % 251).astype(np.uint8)).save(image)
-    [predicted] = run_job(*typed("task=predict", f"ckpt_path={trained.checkpoint}", f"input={image}", "top_k=10", run="p"))
+    [predicted] = run_job(
+        *typed("task=predict", f"ckpt_path={trained.checkpoint}", f"input={image}", "top_k=10", run="p")
+    )
     done = run_job(*typed("task=export", f"ckpt_path={trained.checkpoint}", f"format={name}", run="e"))
     sidecar = json.loads(done.path.with_name(done.path.name + ".json").read_text())
     assert sidecar["classes"] == list(record.data.classes) and sidecar["input"]["shape"] == ["batch", 1, 28, 28]
@@ -54,7 +64,9 @@ def test_the_exported_file_and_its_sidecar_classify_as_predict_does(trained: Tra
     assert [by_name[c] for c in sidecar["classes"]] == pytest.approx(probs.tolist(), abs=1e-5)
 
 
-def test_the_run_folder_is_named_after_the_checkpoints_model(trained: Trained, cli: Callable[..., tuple[int, str]], tmp_path: Path) -> None:
+def test_the_run_folder_is_named_after_the_checkpoints_model(
+    trained: Trained, cli: Callable[..., tuple[int, str]], tmp_path: Path
+) -> None:
     content = torch.load(trained.checkpoint, weights_only=True)
     content["cnnexp"]["run"]["model"]["name"] = "renamed_net"  # not the config's default model (lenet5)
     torch.save(content, tmp_path / "renamed.ckpt")

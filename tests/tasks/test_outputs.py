@@ -53,7 +53,9 @@ def image(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("name", ["lenet5.pt", "lenet5.pt.json"])
-def test_export_refuses_a_file_no_run_wrote(trained: Trained, cli: Cli, tmp_path: Path, no_work: None, name: str) -> None:
+def test_export_refuses_a_file_no_run_wrote(
+    trained: Trained, cli: Cli, tmp_path: Path, no_work: None, name: str
+) -> None:
     folder = tmp_path / "mine"
     folder.mkdir()
     (folder / name).write_bytes(MINE)
@@ -63,7 +65,9 @@ def test_export_refuses_a_file_no_run_wrote(trained: Trained, cli: Cli, tmp_path
     assert sorted(p.name for p in folder.glob("lenet5*")) == [name]  # nor the other file written
 
 
-def test_predict_refuses_a_file_no_run_wrote(trained: Trained, cli: Cli, tmp_path: Path, image: Path, no_work: None) -> None:
+def test_predict_refuses_a_file_no_run_wrote(
+    trained: Trained, cli: Cli, tmp_path: Path, image: Path, no_work: None
+) -> None:
     folder = tmp_path / "mine"
     folder.mkdir()
     (folder / "predictions.csv").write_bytes(MINE)
@@ -120,7 +124,12 @@ def test_a_run_replacing_a_finished_export_removes_the_files_it_wrote_and_keeps_
     assert code == 2 and one_paragraph(err).startswith(f"{folder} holds a finished run with other settings (format: ")
     assert (folder / "lenet5.pt").read_bytes() == before
     assert cli(*predict_args(trained, folder, image, "overwrite=true"))[0] == 0
-    assert sorted(p.name for p in folder.glob("[!.]*") if p.is_file()) == ["cnnexp.log", "metrics.json", "notes.txt", "predictions.csv"]
+    assert sorted(p.name for p in folder.glob("[!.]*") if p.is_file()) == [
+        "cnnexp.log",
+        "metrics.json",
+        "notes.txt",
+        "predictions.csv",
+    ]
     assert (folder / "notes.txt").read_bytes() == MINE
 
 
@@ -129,7 +138,9 @@ def test_output_puts_the_export_where_the_user_wants_it_and_says_so_first(
 ) -> None:
     said: list[str] = []  # what goes to stdout, in order (the cli fixture keeps stderr only)
     printed = print
-    monkeypatch.setattr("builtins.print", lambda *a, **k: printed(*a, **k) if "file" in k else said.append(" ".join(map(str, a))))
+    monkeypatch.setattr(
+        "builtins.print", lambda *a, **k: printed(*a, **k) if "file" in k else said.append(" ".join(map(str, a)))
+    )
     wanted, run = tmp_path / "models" / "digits.pt", tmp_path / "run"
     assert cli(*export_args(trained, run, f"output={wanted}"))[0] == 0
     assert said[0] == f"task=export: writing {wanted} and digits.pt.json (torchscript)"  # before the work
@@ -140,7 +151,9 @@ def test_output_puts_the_export_where_the_user_wants_it_and_says_so_first(
     assert (code, one_paragraph(err)) == (2, exists("export", wanted))
 
 
-def test_output_of_another_kind_names_the_suffix_to_use(trained: Trained, cli: Cli, tmp_path: Path, no_work: None) -> None:
+def test_output_of_another_kind_names_the_suffix_to_use(
+    trained: Trained, cli: Cli, tmp_path: Path, no_work: None
+) -> None:
     code, err = cli(*export_args(trained, tmp_path / "run", f"output={tmp_path / 'model.onnx'}"))
     assert (code, one_paragraph(err)) == (
         2,

@@ -37,7 +37,9 @@ def _digits(trained: Trained, folder: Path, count: int) -> tuple[ImageDataModule
     return datamodule, paths
 
 
-def test_predictions_are_the_networks_outputs_on_its_own_test_path(trained: Trained, typed: Typed, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_predictions_are_the_networks_outputs_on_its_own_test_path(
+    trained: Trained, typed: Typed, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     datamodule, paths = _digits(trained, tmp_path / "digits", 6)
     cfg, started = typed("task=predict", f"ckpt_path={trained.checkpoint}", f"input={tmp_path / 'digits'}", "top_k=3")
     found = run_job(cfg, started)
@@ -63,11 +65,16 @@ def test_any_size_and_mode_is_decoded_as_the_training_data(trained: Trained, typ
     _, (path,) = _digits(trained, tmp_path / "one", 1)
     big = tmp_path / "colour.jpg"
     Image.open(path).convert("RGB").resize((84, 84), Image.Resampling.NEAREST).save(big, quality=100)
-    [grey], [colour] = (run_job(*typed("task=predict", f"ckpt_path={trained.checkpoint}", f"input={p}", run=p.stem)) for p in (path, big))
+    [grey], [colour] = (
+        run_job(*typed("task=predict", f"ckpt_path={trained.checkpoint}", f"input={p}", run=p.stem))
+        for p in (path, big)
+    )
     assert colour.classes[0] == grey.classes[0]  # an RGB 84×84 JPEG of the digit: the same answer
 
 
-def test_unreadable_files_are_listed_and_skipped(trained: Trained, typed: Typed, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unreadable_files_are_listed_and_skipped(
+    trained: Trained, typed: Typed, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _digits(trained, tmp_path / "mixed", 2)
     (tmp_path / "mixed" / "broken.png").write_bytes(b"not an image")
     (tmp_path / "mixed" / "notes.txt").write_text("not an image file name: never read")
@@ -101,7 +108,9 @@ def test_input_mistakes(trained: Trained, typed: Typed, given: str | None, messa
 def test_nothing_readable_is_exit_code_2(cli: Cli, trained: Trained, tmp_path: Path) -> None:
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x89PNG broken")
-    code, err = cli("task=predict", f"ckpt_path={trained.checkpoint}", f"input={bad}", f"hydra.run.dir={tmp_path / 'run'}")
+    code, err = cli(
+        "task=predict", f"ckpt_path={trained.checkpoint}", f"input={bad}", f"hydra.run.dir={tmp_path / 'run'}"
+    )
     assert code == 2
     assert err.startswith(f"cnnexp: error: input={bad}: none of the 1 file(s) could be read as an image: {bad} (")
     assert "Traceback" not in err

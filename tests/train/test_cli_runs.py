@@ -73,7 +73,9 @@ def test_a_failing_job_does_not_stop_the_sweep_but_fails_it(cli: Cli, tmp_path: 
     assert err.splitlines()[-1].startswith(
         f"cnnexp: error: 1 of 2 jobs did not succeed (report.md in {sweep} lists them): 001_model.layers.pool2.F=9"
     )
-    ok, failed = (json.loads(_job(sweep, f"model.layers.pool2.F={f}").joinpath("metrics.json").read_text()) for f in (2, 9))
+    ok, failed = (
+        json.loads(_job(sweep, f"model.layers.pool2.F={f}").joinpath("metrics.json").read_text()) for f in (2, 9)
+    )
     assert ok["status"] == "ok"
     assert failed["status"] == "failed"
     assert failed["reason"].startswith("model.layers.pool2 (layer 5, maxpool): window F=9 is larger than its 8×8 input")

@@ -106,7 +106,10 @@ def test_sigterm_during_validation_or_test_then_continue_ends_as_if_uninterrupte
     ckpt = Path(in_val.output_dir) / "checkpoints" / "interrupted.ckpt"
     assert stopped["status"] == "interrupted" and stopped["phase"] == "validation at epoch 0, step 9"
     assert stopped["checkpoint"] == str(ckpt) and ckpt.is_file()
-    assert f"Continue this run with: python -m cnnexp ckpt_path={ckpt} hydra.run.dir={in_val.output_dir}" in capsys.readouterr().err
+    assert (
+        f"Continue this run with: python -m cnnexp ckpt_path={ckpt} hydra.run.dir={in_val.output_dir}"
+        in capsys.readouterr().err
+    )
     run_job(folder_cfg(f"ckpt_path={ckpt}", run="in_val"))
     assert figures(in_val) == figures(whole)  # epoch 0's validation, best checkpoint and curves are all there
     assert not ckpt.exists()  # stale once the run finished

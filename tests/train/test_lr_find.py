@@ -20,12 +20,17 @@ Tiny = Callable[..., DictConfig]
 QUICK = ("callbacks=[default,lr_finder]", "callbacks.lr_finder.num_training_steps=25", "data.train_size=1500")
 
 
-def test_task_lr_find_prints_the_suggestion_and_writes_the_plot(tiny_cfg: Tiny, caplog: pytest.LogCaptureFixture) -> None:
+def test_task_lr_find_prints_the_suggestion_and_writes_the_plot(
+    tiny_cfg: Tiny, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level("INFO", logger="cnnexp")
     cfg = tiny_cfg("task=lr_find", *QUICK)
     lr = run_job(cfg)
     assert isinstance(lr, float) and 1e-6 <= lr <= 1.0
-    assert f"lr_find: suggested optimizer.lr={lr:.3g} (steepest fall of the loss over 25 steps from 1e-06 to 1)" in caplog.text
+    assert (
+        f"lr_find: suggested optimizer.lr={lr:.3g} (steepest fall of the loss over 25 steps from 1e-06 to 1)"
+        in caplog.text
+    )
     assert (Path(cfg.output_dir) / "lr_find.png").stat().st_size > 10_000
     assert not (Path(cfg.output_dir) / "checkpoints").exists(), "the test alone: nothing is trained"
 
@@ -42,5 +47,7 @@ def test_the_preset_trains_at_the_suggested_rate(tiny_cfg: Tiny) -> None:
 
 def test_task_lr_find_needs_cnnexps_finder_under_the_preset_key(tiny_cfg: Tiny) -> None:
     cfg = tiny_cfg("task=lr_find", "+callbacks.lr_finder._target_=pytorch_lightning.callbacks.LearningRateFinder")
-    with pytest.raises(ConfigError, match=r"callbacks\.lr_finder must be cnnexp\.train\.lr_find\.FindLearningRate for task=lr_find"):
+    with pytest.raises(
+        ConfigError, match=r"callbacks\.lr_finder must be cnnexp\.train\.lr_find\.FindLearningRate for task=lr_find"
+    ):
         task_named("lr_find")(read_run(cfg))

@@ -56,7 +56,12 @@ def _written(exp: Any, module: pl.LightningModule) -> list[tuple[int, str, float
 
 
 def test_train_loss_step_is_written_where_and_as_lightning_writes_it(tiny_cfg: Tiny) -> None:
-    overrides = ("trainer.max_epochs=2", "trainer.log_every_n_steps=5", "callbacks.checkpoint=null", "callbacks.last=null")
+    overrides = (
+        "trainer.max_epochs=2",
+        "trainer.log_every_n_steps=5",
+        "callbacks.checkpoint=null",
+        "callbacks.last=null",
+    )
     ours = assemble(read_run(tiny_cfg(*overrides, run="ours")))
     written = _written(ours, ours.module)
     every = assemble(read_run(tiny_cfg(*overrides, run="every")))

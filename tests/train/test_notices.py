@@ -69,7 +69,10 @@ def test_a_real_run_announces_itself_and_its_pace(
     caplog.set_level("INFO", logger="cnnexp")
     cfg = tiny_cfg()
     run_job(cfg)
-    assert f"run {cfg.output_dir} on cpu ({torch.get_num_threads()} threads), precision 32-true; data=digits 1×28×28" in caplog.text
+    assert (
+        f"run {cfg.output_dir} on cpu ({torch.get_num_threads()} threads), precision 32-true; data=digits 1×28×28"
+        in caplog.text
+    )
     assert "slow run: on this CPU a training batch of 50 images takes " in caplog.text
     assert "one epoch of 12 batches takes about 0 min" in caplog.text
 

@@ -71,7 +71,10 @@ def test_no_logger_trains_and_switches_the_lr_monitor_off(tiny_cfg: Tiny, caplog
 def test_an_optional_logger_names_the_package_to_install(tiny_cfg: Tiny, name: str) -> None:
     if importlib.util.find_spec(name) is not None:
         pytest.skip(f"{name} is installed here")
-    with pytest.raises(ConfigError, match=rf"logger\.{name}: \w+Logger needs the '{name}' package, which is not installed: pip install 'cnnexp\[{name}\]'"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"logger\.{name}: \w+Logger needs the '{name}' package, which is not installed: pip install 'cnnexp\[{name}\]'",
+    ):
         read_run(tiny_cfg(f"logger={name}"))
 
 
@@ -109,7 +112,10 @@ def test_early_stopping_stops(tiny_cfg: Tiny) -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ((SWA, "+callbacks.swa.swa_lr=0.01"), r"callbacks\.swa\.swa_lr: StochasticWeightAveraging takes no argument 'swa_lr'\. Did you mean 'swa_lrs'\? Its arguments: swa_lrs, "),
+        (
+            (SWA, "+callbacks.swa.swa_lr=0.01"),
+            r"callbacks\.swa\.swa_lr: StochasticWeightAveraging takes no argument 'swa_lr'\. Did you mean 'swa_lrs'\? Its arguments: swa_lrs, ",
+        ),
         (("+callbacks.mine._target_=no.such.Callback",), r"callbacks\.mine: cannot build no\.such\.Callback: "),
         (("+callbacks.mine.patience=3",), r"callbacks\.mine: needs a `_target_` naming the class to build"),
     ],
@@ -154,7 +160,9 @@ def test_a_callback_or_logger_of_another_kind_is_refused_before_it_is_called(
 
 
 def test_a_function_as_a_callback_is_one_paragraph_on_the_command_line(cli) -> None:  # noqa: ANN001
-    code, err = cli("+callbacks.x._target_=os.getcwd", "trainer.max_epochs=1", "data.train_size=700", "data.val_size=100")
+    code, err = cli(
+        "+callbacks.x._target_=os.getcwd", "trainer.max_epochs=1", "data.train_size=700", "data.val_size=100"
+    )
     assert code == 2 and one_paragraph(err).startswith(
         "callbacks.x._target_=os.getcwd: os.getcwd is a builtin_function_or_method, not a pytorch_lightning Callback;"
     )
@@ -164,5 +172,8 @@ def test_a_preset_entry_lists_every_argument_and_a_misspelled_one_fails_before_t
     assert tiny_cfg("callbacks.checkpoint.save_top_k=3").callbacks.checkpoint.save_top_k == 3  # no `+` needed
     with pytest.raises(Exception, match="save_top_kk"):
         tiny_cfg("callbacks.checkpoint.save_top_kk=3")  # not a key: Hydra asks for `+`
-    with pytest.raises(ConfigError, match=r"callbacks\.checkpoint\.save_top_kk: ModelCheckpoint takes no argument 'save_top_kk'\. Did you mean 'save_top_k'\?"):
+    with pytest.raises(
+        ConfigError,
+        match=r"callbacks\.checkpoint\.save_top_kk: ModelCheckpoint takes no argument 'save_top_kk'\. Did you mean 'save_top_k'\?",
+    ):
         assemble(read_run(tiny_cfg("+callbacks.checkpoint.save_top_kk=3")))

@@ -56,10 +56,16 @@ def test_the_state_an_optimizer_keeps_per_parameter() -> None:
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("callbacks.checkpoint.monitor=val/acc_bset", r"callbacks\.checkpoint\.monitor=val/acc_bset: the run logs no "
-         r"metric of that name\. Did you mean 'val/acc_best'\? Logged metrics: lr-Adam, test/acc, "),
-        ("optimized_metric=test_accuracy", r"optimized_metric=test_accuracy is not a figure of metrics\.json\. Did you "
-         r"mean 'test_acc'\? Choose one of test_acc, test_loss, "),
+        (
+            "callbacks.checkpoint.monitor=val/acc_bset",
+            r"callbacks\.checkpoint\.monitor=val/acc_bset: the run logs no "
+            r"metric of that name\. Did you mean 'val/acc_best'\? Logged metrics: lr-Adam, test/acc, ",
+        ),
+        (
+            "optimized_metric=test_accuracy",
+            r"optimized_metric=test_accuracy is not a figure of metrics\.json\. Did you "
+            r"mean 'test_acc'\? Choose one of test_acc, test_loss, ",
+        ),
     ],
     ids=["monitor", "optimized_metric"],
 )
@@ -97,7 +103,9 @@ def test_a_full_disk_is_one_paragraph_and_the_old_file_stays(tmp_path: Path, mon
         AtomicCheckpointIO().save_checkpoint({"step": 2}, target)
     assert str(err.value).startswith(f"cannot write {target}: the disk is full or a quota refused the write (")
     assert "unexpected pos 576 vs 470). The file it would have replaced is intact." in str(err.value)
-    assert torch.load(target, weights_only=True)["step"] == 1 and sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
+    assert torch.load(target, weights_only=True)["step"] == 1 and sorted(p.name for p in tmp_path.iterdir()) == [
+        "last.ckpt"
+    ]
 
     def no_space(*args: object, **kwargs: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -127,7 +135,11 @@ def test_a_run_whose_checkpoint_hits_a_full_disk_says_so_and_records_it(tiny_cfg
 
 
 def test_the_names_monitors_are_checked_against_are_what_a_run_logs(tiny_cfg: Tiny) -> None:
-    exp = assemble(read_run(tiny_cfg("trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "trainer.log_every_n_steps=1")))
+    exp = assemble(
+        read_run(
+            tiny_cfg("trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "trainer.log_every_n_steps=1")
+        )
+    )
     exp.trainer.fit(exp.module, datamodule=exp.datamodule)
     logged = set(exp.trainer.callback_metrics)
     exp.trainer.test(exp.module, datamodule=exp.datamodule, verbose=False)

@@ -39,7 +39,10 @@ def _metrics(cfg: DictConfig) -> dict:
 def test_every_config_group_option_instantiates(tiny_cfg: Tiny, group: str, option: str) -> None:
     extra = ("data.root=/nonexistent", "data.num_classes=3") if option in ("image_folder", "csv", "hf") else ()
     if group == "logger" and option in OPTIONAL_LOGGERS and importlib.util.find_spec(option) is None:
-        with pytest.raises(ConfigError, match=rf"needs the '{option}' package, which is not installed: pip install 'cnnexp\[{option}\]'"):
+        with pytest.raises(
+            ConfigError,
+            match=rf"needs the '{option}' package, which is not installed: pip install 'cnnexp\[{option}\]'",
+        ):
             read_run(tiny_cfg(f"{group}={option}"))
         return
     choice = f"callbacks=[default,{option}]" if group == "callbacks" and option != "default" else f"{group}={option}"
@@ -95,7 +98,9 @@ def test_resume_continues_at_the_next_epoch(tiny_cfg: Tiny) -> None:
 def test_last_ckpt_is_the_last_epoch_even_when_it_is_not_the_best(tiny_cfg: Tiny) -> None:
     # Rank by val/loss the wrong way round (max): the best stays epoch 0, and Lightning 2.6's save_last would
     # leave last.ckpt there too.
-    cfg = tiny_cfg("trainer.max_epochs=3", "callbacks.checkpoint.monitor=val/loss", "callbacks.checkpoint.filename=best")
+    cfg = tiny_cfg(
+        "trainer.max_epochs=3", "callbacks.checkpoint.monitor=val/loss", "callbacks.checkpoint.filename=best"
+    )
     run_job(cfg)
     folder = Path(cfg.output_dir) / "checkpoints"
     assert torch.load(folder / "best.ckpt", weights_only=True)["epoch"] == 0
@@ -117,7 +122,10 @@ def test_task_test_evaluates_a_checkpoint(tiny_cfg: Tiny) -> None:
         (("model.num_classes=5",), r"model.num_classes=5 but data=digits has 10 classes"),
         (("ckpt_path=/no/such.ckpt",), r"ckpt_path=/no/such.ckpt: no such file"),
         (("task=test",), r"task=test needs ckpt_path=PATH"),
-        (("model=alexnet", "data.adapt=false"), r"model takes 3×227×227 but data=digits gives 1×28×28; set data.adapt=true"),
+        (
+            ("model=alexnet", "data.adapt=false"),
+            r"model takes 3×227×227 but data=digits gives 1×28×28; set data.adapt=true",
+        ),
         (("trainer.gpus=1",), r"trainer.gpus=1 asks for 1 GPU\(s\) but this machine has none; run on the CPU instead"),
         (("trainer.accelerator=gpu",), r"trainer.accelerator=gpu asks for 1 GPU\(s\) but this machine has none"),
         (("optimizer.lr=-1",), r"optimizer: cannot build torch.optim.Adam: Invalid learning rate: -1"),

@@ -48,7 +48,9 @@ def test_compile_compiles_the_net_in_place(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_a_run_trains_in_channels_last(tiny_cfg: Tiny) -> None:
-    exp = assemble(read_run(tiny_cfg("trainer.max_steps=2", "trainer.limit_val_batches=0", "callbacks.checkpoint=null")))
+    exp = assemble(
+        read_run(tiny_cfg("trainer.max_steps=2", "trainer.limit_val_batches=0", "callbacks.checkpoint=null"))
+    )
     speed = SpeedUp(channels_last=True)
     exp.trainer.callbacks.append(speed)
     exp.trainer.fit(exp.module, datamodule=exp.datamodule)
@@ -85,7 +87,11 @@ def test_tf32_is_set_either_way_and_restored_after_each_run_of_a_sweep(tiny_cfg:
 
 def test_tf32_is_restored_when_a_run_fails(tiny_cfg: Tiny) -> None:
     original = (torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32)
-    exp = assemble(read_run(tiny_cfg("callbacks.speed.tf32=true", "optimizer=sgd", "optimizer.lr=1e6", "trainer.limit_val_batches=0")))
+    exp = assemble(
+        read_run(
+            tiny_cfg("callbacks.speed.tf32=true", "optimizer=sgd", "optimizer.lr=1e6", "trainer.limit_val_batches=0")
+        )
+    )
     with pytest.raises(TrainingFailed, match="training diverged"):
         exp.trainer.fit(exp.module, datamodule=exp.datamodule)
     assert (torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32) == original

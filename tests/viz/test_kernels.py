@@ -51,9 +51,13 @@ def image_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_the_feature_maps_equal_the_hand_computed_convolutions(tiny_cfg: Tiny, image_file: Path, tmp_path: Path) -> None:
+def test_the_feature_maps_equal_the_hand_computed_convolutions(
+    tiny_cfg: Tiny, image_file: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "pictures"
-    maps = run_job(tiny_cfg("task=kernels", f"kernels.image={image_file}", f"kernels.out={out}", "+kernels.kernels.blur.P=1"))
+    maps = run_job(
+        tiny_cfg("task=kernels", f"kernels.image={image_file}", f"kernels.out={out}", "+kernels.kernels.blur.P=1")
+    )
     assert torch.equal(maps["edges"], EDGE_MAP)
     torch.testing.assert_close(maps["blur"], _correlate(IMAGE, BLUR, pad=1) / 16)
     assert maps["blur"][2, 2] == (4 * 9 + 2 * 9 + 2 * 9 + 9) / 16  # the square's top-left pixel, by hand
@@ -73,7 +77,12 @@ def test_the_feature_maps_equal_the_hand_computed_convolutions(tiny_cfg: Tiny, i
 def test_without_an_image_a_test_image_of_the_data_is_used(tiny_cfg: Tiny, tmp_path: Path) -> None:
     maps = run_job(tiny_cfg("task=kernels", "kernels.index=3", "kernels.padding=1", f"output_dir={tmp_path / 'run'}"))
     assert {k: tuple(v.shape) for k, v in maps.items()} == {"edges": (28, 28), "blur": (28, 28)}
-    assert sorted(p.name for p in (tmp_path / "run").glob("*.png")) == ["blur.png", "edges.png", "input.png", "kernels.png"]
+    assert sorted(p.name for p in (tmp_path / "run").glob("*.png")) == [
+        "blur.png",
+        "edges.png",
+        "input.png",
+        "kernels.png",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -80,7 +80,9 @@ def test_confusion_figure_annotates_small_matrices_only(classes: int) -> None:
 
 
 def test_misclassified_titles_say_true_then_predicted() -> None:
-    fig = pic.misclassified_figure(torch.rand(2, 3, 8, 8), torch.tensor([0, 1]), torch.tensor([1, 0]), ["cat", "dog"], "val")
+    fig = pic.misclassified_figure(
+        torch.rand(2, 3, 8, 8), torch.tensor([0, 1]), torch.tensor([1, 0]), ["cat", "dog"], "val"
+    )
     assert [text.get_text() for text in fig.axes[0].texts] == ["cat→dog", "dog→cat"]
 
 

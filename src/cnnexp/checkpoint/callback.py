@@ -34,7 +34,9 @@ class RecordRun(pl.Callback):
         if trainer.is_global_zero:
             write_json(Path(self.run.output_dir) / RUN_FILE, self.record)
 
-    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
         if self.record is not None:
             checkpoint[KEY] = self.record
 

@@ -34,7 +34,9 @@ class Loaded:
         head = f"init_from={self.source}: loaded {', '.join(self.loaded)} ({len(self.loaded)} layers, {total:,} parameters)"
         lines = [head]
         if self.fresh:
-            lines.append("  not loaded, freshly initialised: " + "; ".join(f"{k} ({why})" for k, why in self.fresh.items()))
+            lines.append(
+                "  not loaded, freshly initialised: " + "; ".join(f"{k} ({why})" for k, why in self.fresh.items())
+            )
         if self.unused:
             lines.append("  in the source but not in this network: " + ", ".join(self.unused))
         return "\n".join(lines)

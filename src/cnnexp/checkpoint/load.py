@@ -146,7 +146,10 @@ def recorded_model(path: Path) -> str | None:
 
 def _check_tensors(state: Mapping[str, Any], where: str) -> None:
     """A Lightning checkpoint's state_dict holds tensors by name, and nothing else."""
-    odd = next(((name, value) for name, value in state.items() if not isinstance(name, str) or not isinstance(value, Tensor)), None)
+    odd = next(
+        ((name, value) for name, value in state.items() if not isinstance(name, str) or not isinstance(value, Tensor)),
+        None,
+    )
     if odd is not None:
         raise ConfigError(
             f"{where}: its state_dict holds {shown(odd[0])} as a {type(odd[1]).__name__}, not a tensor: the file was "
@@ -173,6 +176,10 @@ def _load(path: Path, key: str) -> Any:
         ) from None
     except (RuntimeError, EOFError, OSError) as err:
         raise ConfigError(f"{key}={path}: not a readable checkpoint ({err}); is the file complete?") from None
-    except Exception as err:  # bytes of another kind (a text file) can break the unpickler anywhere: still no checkpoint
+    except (
+        Exception
+    ) as err:  # bytes of another kind (a text file) can break the unpickler anywhere: still no checkpoint
         why = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
-        raise ConfigError(f"{key}={path}: not a checkpoint ({why} while reading it); give a .ckpt file from a run's checkpoints/ folder.") from None
+        raise ConfigError(
+            f"{key}={path}: not a checkpoint ({why} while reading it); give a .ckpt file from a run's checkpoints/ folder."
+        ) from None

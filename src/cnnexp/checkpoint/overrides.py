@@ -36,4 +36,6 @@ class Given:
 def parse_overrides(texts: Sequence[str]) -> list[Given]:
     """Each override with its key, by Hydra's own parser (the syntax was checked when the config was composed)."""
     parsed = OverridesParser.create().parse_overrides(list(texts))
-    return [Given(o.key_or_group, str(o.input_line), None if o.is_delete() else o.value(), o.is_delete()) for o in parsed]
+    return [
+        Given(o.key_or_group, str(o.input_line), None if o.is_delete() else o.value(), o.is_delete()) for o in parsed
+    ]

@@ -101,7 +101,9 @@ class Record:
         problem = ""
         if len(facts.classes) != outputs:
             named = ", ".join(shown(c) for c in facts.classes[:5]) + (", ..." if len(facts.classes) > 5 else "")
-            problem = f"names {len(facts.classes)} classes ({named}) for a network of {outputs} outputs (model.num_classes)"
+            problem = (
+                f"names {len(facts.classes)} classes ({named}) for a network of {outputs} outputs (model.num_classes)"
+            )
         elif not len(facts.mean) == len(facts.std) == facts.shape[0]:
             problem = (
                 f"has {len(facts.mean)} mean and {len(facts.std)} std values for images of {facts.shape[0]} channel(s)"

@@ -107,7 +107,11 @@ def _resume_differences(theirs: Run, ours: Run) -> Iterator[tuple[str, Any, Any]
     else:
         yield from diff(a["optimizer"], b["optimizer"], "optimizer")
     if (a["scheduler"] is None) != (b["scheduler"] is None):
-        yield "scheduler", (a["scheduler"] or {}).get("_target_", "none"), (b["scheduler"] or {}).get("_target_", "none")
+        yield (
+            "scheduler",
+            (a["scheduler"] or {}).get("_target_", "none"),
+            (b["scheduler"] or {}).get("_target_", "none"),
+        )
     elif a["scheduler"] is not None:
         yield from diff(a["scheduler"], b["scheduler"], "scheduler")
     if a["freeze"] != b["freeze"]:
@@ -138,7 +142,11 @@ def _is_printable(value: Any) -> bool:
     """A number, true/false/null, a name, or a list of them: safe to print as an override to paste."""
     if isinstance(value, (list, tuple)):
         return all(_is_printable(v) for v in value)
-    return value is None or isinstance(value, (bool, int, float)) or (isinstance(value, str) and bool(PLAIN_NAME.fullmatch(value)))
+    return (
+        value is None
+        or isinstance(value, (bool, int, float))
+        or (isinstance(value, str) and bool(PLAIN_NAME.fullmatch(value)))
+    )
 
 
 def _check_progress(ckpt: Checkpoint) -> None:
@@ -162,7 +170,9 @@ def _lightning_problems(content: Mapping[str, Any]) -> list[str]:
         f"{key} is a {type(content[key]).__name__}, not {kind}"
         for key, (cls, kind) in PROGRESS.items() if key in content and not isinstance(content[key], cls)
     ]  # fmt: skip
-    if isinstance(content.get("optimizer_states"), list) and not all(map(_optimizer_state, content["optimizer_states"])):
+    if isinstance(content.get("optimizer_states"), list) and not all(
+        map(_optimizer_state, content["optimizer_states"])
+    ):
         problems.append("optimizer_states are not torch.optim state dicts (param_groups, each with its params)")
     return problems
 
@@ -180,7 +190,9 @@ def _module_problems(content: Mapping[str, Any]) -> list[str]:
 
 def _optimizer_state(state: Any) -> bool:
     groups = state.get("param_groups") if isinstance(state, Mapping) else None
-    return isinstance(groups, list) and all(isinstance(g, Mapping) and isinstance(g.get("params"), list) for g in groups)
+    return isinstance(groups, list) and all(
+        isinstance(g, Mapping) and isinstance(g.get("params"), list) for g in groups
+    )
 
 
 def _rng_problems(rng: Any) -> list[str]:
@@ -197,5 +209,3 @@ def _rng_problems(rng: Any) -> list[str]:
     if not isinstance(cuda, (list, tuple)) or not all(isinstance(s, Tensor) and s.dtype == torch.uint8 for s in cuda):
         problems.append("rng.cuda is not a list of byte tensors (one per GPU)")
     return problems
-
-

@@ -46,7 +46,9 @@ class Twin:
 
 TWINS: Registry[Twin] = Registry("model with a torchvision twin")
 TWINS.add("alexnet_torchvision", Twin("alexnet", "AlexNet_Weights.IMAGENET1K_V1"))
-TWINS.add("resnet18", Twin("resnet18", "ResNet18_Weights.IMAGENET1K_V1"))  # conf/model/resnet18.yaml: torchvision's names
+TWINS.add(
+    "resnet18", Twin("resnet18", "ResNet18_Weights.IMAGENET1K_V1")
+)  # conf/model/resnet18.yaml: torchvision's names
 TWINS.add("efficientnet_b0", Twin("efficientnet_b0", "EfficientNet_B0_Weights.IMAGENET1K_V1"))
 TWINS.add("convnext_tiny", Twin("convnext_tiny", "ConvNeXt_Tiny_Weights.IMAGENET1K_V1"))
 

@@ -91,7 +91,9 @@ def _end_sweep(stop: Stop) -> None:
 
         write_report(sweep_dir)
     except Exception as err:  # a report that cannot be drawn must not hide the stop itself
-        print(f"cnnexp: warning: sweep report not written ({err}); python -m cnnexp.report {sweep_dir}", file=sys.stderr)
+        print(
+            f"cnnexp: warning: sweep report not written ({err}); python -m cnnexp.report {sweep_dir}", file=sys.stderr
+        )
     if isinstance(stop, Interrupted):
         args = [*without(sys.argv[1:], "hydra.sweep.dir", "skip_completed"), override("hydra.sweep.dir", sweep_dir)]
         print(f"cnnexp: sweep interrupted; report in {sweep_dir}. Continue the sweep (finished jobs are skipped, "

@@ -67,7 +67,11 @@ def groups_text(yours: list[Path], shipped: Path) -> str:
     lines = [f"  {group.ljust(width)}  {', '.join(n + ('*' if mine else '') for n, mine in sorted(found.items()))}"
              for group, found in sorted(options.items())]  # fmt: skip
     if any(mine for found in options.values() for mine in found.values()):
-        lines.append("  * yours (from " + ", ".join(str(f) for f in yours) + "); a file of yours replaces a shipped one of the same name")
+        lines.append(
+            "  * yours (from "
+            + ", ".join(str(f) for f in yours)
+            + "); a file of yours replaces a shipped one of the same name"
+        )
     return "\n".join(lines)
 
 

@@ -58,7 +58,11 @@ def _composition(err: ConfigCompositionException) -> str:
 def _unknown_key(full_key: str, key: str, known: list[str]) -> str:
     where = full_key.rpartition(".")[0] or "the main config"
     hint = closest(key, known)
-    listed = "" if hint else f" Keys there: {', '.join(sorted(known)[:SHOWN_KEYS])}{', ...' if len(known) > SHOWN_KEYS else ''}."
+    listed = (
+        ""
+        if hint
+        else f" Keys there: {', '.join(sorted(known)[:SHOWN_KEYS])}{', ...' if len(known) > SHOWN_KEYS else ''}."
+    )
     return (
         f"{full_key}: {where} has no key {key}.{hint}{listed} (Hydra's `+{full_key}=` would add a new key that "
         f"nothing reads; fix the name instead.)"

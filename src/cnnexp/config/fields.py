@@ -41,7 +41,9 @@ def integer(minimum: int) -> Reader:
         if value < minimum:
             raise ConfigError(f"{where} must be at least {minimum}, got {value}.")
         if value > LARGEST_INT:
-            raise ConfigError(f"{where} must be at most {LARGEST_INT} (PyTorch takes sizes as 32-bit integers), got {value}.")
+            raise ConfigError(
+                f"{where} must be at most {LARGEST_INT} (PyTorch takes sizes as 32-bit integers), got {value}."
+            )
         return value
 
     return read
@@ -140,7 +142,9 @@ def no_unknown(raw: Mapping[str, Any], known: Iterable[str], where: str) -> None
     names = list(known)
     for key in raw:
         if key not in names:
-            raise ConfigError(f"{where}: unknown key '{key}'.{closest(str(key), names)} Known keys: {', '.join(names)}.")
+            raise ConfigError(
+                f"{where}: unknown key '{key}'.{closest(str(key), names)} Known keys: {', '.join(names)}."
+            )
 
 
 def fmt_shape(shape: tuple[int, ...]) -> str:

@@ -40,7 +40,9 @@ def slip_of(name: str, known: Iterable[str]) -> str | None:
     typed = _normalised_name(name)
     allowed = 1 if len(typed) <= 6 else 2
     # Ties go to the closer spelling as written, then to the earlier name (a registry lists entries before aliases).
-    ranked = sorted((_edits(typed, _normalised_name(k)), _edits(name.lower(), k.lower()), i, k) for i, k in enumerate(known))
+    ranked = sorted(
+        (_edits(typed, _normalised_name(k)), _edits(name.lower(), k.lower()), i, k) for i, k in enumerate(known)
+    )
     return ranked[0][3] if ranked and ranked[0][0] <= allowed else None
 
 
@@ -55,7 +57,9 @@ class Registry(Generic[T]):
 
     _loading: ClassVar[str | None] = None  # the user's module being imported (model/plugins.py), if any
 
-    def __init__(self, kind: str, plural: str | None = None, others: Callable[[], Mapping[str, str]] | None = None) -> None:
+    def __init__(
+        self, kind: str, plural: str | None = None, others: Callable[[], Mapping[str, str]] | None = None
+    ) -> None:
         self.kind, self.plural = kind, plural or f"{kind}s"
         self._entries: dict[str, T] = {}
         self._aliases: dict[str, str] = {}
@@ -98,7 +102,9 @@ class Registry(Generic[T]):
         if name in self._aliases:
             return self._aliases[name]
         known = sorted(self._entries)
-        raise ConfigError(f"{where}: unknown {self.kind} '{name}'.{self.hint(name)} Known {self.plural}: {', '.join(known)}.")
+        raise ConfigError(
+            f"{where}: unknown {self.kind} '{name}'.{self.hint(name)} Known {self.plural}: {', '.join(known)}."
+        )
 
     def hint(self, name: str, extra: Iterable[str] = ()) -> str:
         """What to say about an unknown `name`: the operation it names instead, or the known name it misspells."""

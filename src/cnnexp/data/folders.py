@@ -174,7 +174,9 @@ class _Walk:
             self.ids[ident], self.classes[ident] = str(path), label
             found.append(str(path))
         elif self.classes[ident] != label:
-            self.problems.append(f"{path} (the same file as {self.ids[ident]}, which is in class {self.classes[ident]})")
+            self.problems.append(
+                f"{path} (the same file as {self.ids[ident]}, which is in class {self.classes[ident]})"
+            )
 
     def check(self, folder: Path) -> None:
         if self.problems:
@@ -187,7 +189,12 @@ def file_id(info: os.stat_result) -> FileId:
 
 
 def file_kind(mode: int) -> str:
-    kinds = {stat.S_ISFIFO: "FIFO", stat.S_ISSOCK: "socket", stat.S_ISCHR: "character device", stat.S_ISBLK: "block device"}
+    kinds = {
+        stat.S_ISFIFO: "FIFO",
+        stat.S_ISSOCK: "socket",
+        stat.S_ISCHR: "character device",
+        stat.S_ISBLK: "block device",
+    }
     return next((name for test, name in kinds.items() if test(mode)), "special file")
 
 
@@ -234,13 +241,20 @@ def checked_splits(folders: dict[str, Path]) -> dict[str, Indexed]:
     train = splits["train"]
     for stage, split in splits.items():
         if split.classes != train.classes:
-            only_train, only_other = sorted(set(train.classes) - set(split.classes)), sorted(set(split.classes) - set(train.classes))
+            only_train, only_other = (
+                sorted(set(train.classes) - set(split.classes)),
+                sorted(set(split.classes) - set(train.classes)),
+            )
             raise ConfigError(
                 f"data=image_folder: {split.root} has other classes than {train.root} "
                 f"(only in train: {only_train or 'none'}; only in {stage}: {only_other or 'none'}); "
                 f"every split needs the same class folders, or the labels would not match."
             )  # fmt: skip
-        shared = [f"{split.ids[i]} is {train.ids[i]}" for i in split.ids.keys() & train.ids.keys()] if stage != "train" else []
+        shared = (
+            [f"{split.ids[i]} is {train.ids[i]}" for i in split.ids.keys() & train.ids.keys()]
+            if stage != "train"
+            else []
+        )
         if shared:
             raise ConfigError(
                 f"data=image_folder: {len(shared)} file(s) of {split.root} are train files too (through links): "
@@ -252,7 +266,11 @@ def checked_splits(folders: dict[str, Path]) -> dict[str, Indexed]:
 def _datasets(spec: DataSpec) -> tuple[dict[str, FolderImages], list[str], Path]:
     splits = checked_splits(split_folders(spec))
     decode = Decode(spec.channels, spec.height, spec.width)
-    return {stage: FolderImages(split, decode) for stage, split in splits.items()}, splits["train"].classes, splits["train"].root
+    return (
+        {stage: FolderImages(split, decode) for stage, split in splits.items()},
+        splits["train"].classes,
+        splits["train"].root,
+    )
 
 
 def load_folder(spec: DataSpec) -> Source:
@@ -265,7 +283,9 @@ def prepare_folder(spec: DataSpec) -> None:
     """Check the layout and decode every image once, as training will, so a bad file stops the run before it."""
     parts, _, _ = _datasets(spec)
     paths = [path for part in parts.values() for path, _ in part.samples]
-    problems = [problem for _, problem in unreadable(paths, Decode(spec.channels, spec.height, spec.width), spec.num_workers)]
+    problems = [
+        problem for _, problem in unreadable(paths, Decode(spec.channels, spec.height, spec.width), spec.num_workers)
+    ]
     if problems:
         raise ConfigError(f"data=image_folder: {len(problems)} image file(s) cannot be read: {listed(problems)}. "
                           f"Remove or replace them.")  # fmt: skip

@@ -177,7 +177,13 @@ class HfImages(Dataset):
     """One split of a Hugging Face dataset: (uint8 (C, H, W), class index) per row, decoded as image files are."""
 
     def __init__(self, split: Any, image: str, labels: list[int], decode: Decode, name: str) -> None:
-        self.rows, self.image, self.labels, self.decode, self.name = split.select_columns([image]), image, labels, decode, name
+        self.rows, self.image, self.labels, self.decode, self.name = (
+            split.select_columns([image]),
+            image,
+            labels,
+            decode,
+            name,
+        )
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -198,7 +204,9 @@ def _datasets(spec: DataSpec) -> tuple[Opened, dict[str, HfImages]]:
     opened = open_hf(spec)
     decode = Decode(spec.channels, spec.height, spec.width, source="hf")
     parts = {
-        stage: HfImages(split, str(spec.image_column), opened.labels[stage], decode, f"the {SPLITS[stage]} split of {opened.where}")
+        stage: HfImages(
+            split, str(spec.image_column), opened.labels[stage], decode, f"the {SPLITS[stage]} split of {opened.where}"
+        )
         for stage, split in opened.splits.items()
     }
     return opened, parts
@@ -210,7 +218,9 @@ def load_hf(spec: DataSpec) -> Source:
         log.info(f"data=hf: {opened.where} has split(s) {', '.join(opened.unread)}, not read (cnnexp reads "
                  f"{', '.join(SPLITS.values())})")  # fmt: skip
     origin = f"{opened.where} has {len(opened.classes)} classes in column '{spec.label_column}' ({named_some(opened.classes)})"
-    return Source(train=parts["train"], test=parts.get("test"), classes=opened.classes, val=parts.get("val"), origin=origin)
+    return Source(
+        train=parts["train"], test=parts.get("test"), classes=opened.classes, val=parts.get("val"), origin=origin
+    )
 
 
 def prepare_hf(spec: DataSpec) -> None:
@@ -222,9 +232,13 @@ def prepare_hf(spec: DataSpec) -> None:
             try:
                 part[index]
             except UnreadableImage as err:
-                problems.append(str(err).removeprefix("data=hf: cannot read the image of ").removesuffix("; remove or replace it."))
+                problems.append(
+                    str(err).removeprefix("data=hf: cannot read the image of ").removesuffix("; remove or replace it.")
+                )
     if problems:
-        raise ConfigError(f"data=hf: {len(problems)} image(s) cannot be read: {listed(problems)}. Remove or replace them.")
+        raise ConfigError(
+            f"data=hf: {len(problems)} image(s) cannot be read: {listed(problems)}. Remove or replace them."
+        )
 
 
 def complete_hf(spec: DataSpec) -> DataSpec:

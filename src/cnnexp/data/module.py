@@ -183,7 +183,9 @@ class ImageDataModule(pl.LightningDataModule):
         part, spec, shard = self.parts[stage], self.spec, self._shard()
         if self.spec.in_memory:
             if stage == "train":
-                return bt.TrainBatches(self._tensors(stage), spec.batch_size, self.order_seed, shard, self._epoch, self._done)
+                return bt.TrainBatches(
+                    self._tensors(stage), spec.batch_size, self.order_seed, shard, self._epoch, self._done
+                )
             return bt.EvalBatches(self._tensors(stage), spec.batch_size, shard)
         pin = self._device().type == "cuda"
         seed = self.order_seed if stage == "train" else None

@@ -151,4 +151,3 @@ def read_data(raw: Mapping[str, Any]) -> DataSpec:
         examples = " ".join(f"data.{key}={EXAMPLES.get(key, '...')}" for key in unset)
         raise ConfigError(f"data={raw.get('name', '?')} needs {keys} (left as ??? in its YAML); e.g. {examples}.")
     return read_group(DataSpec, raw, "data")
-

@@ -88,7 +88,9 @@ def split(source: Source, spec: DataSpec) -> dict[str, Part]:
         parts["val"] = source.val
     if source.test is not None:
         # A different stream for test than for train, so equal sizes do not pick "the same" positions.
-        parts["test"] = take(source.test, _chosen(part_size(source.test), spec.test_size, spec.seed + 1, "test").sort().values)
+        parts["test"] = take(
+            source.test, _chosen(part_size(source.test), spec.test_size, spec.seed + 1, "test").sort().values
+        )
     _say_if_val_outweighs_train(part_size(parts["val"]), part_size(parts["train"]), source.val is None, spec)
     return {stage: parts[stage] for stage in STAGES}
 
@@ -99,7 +101,9 @@ def _say_if_val_outweighs_train(val: int, train: int, held_out: bool, spec: Data
         return
     where = f"data.val_size={spec.val_size} of the train split" if held_out else f"the val split of {spec.root}"
     fix = "; a share such as data.val_size=0.1 holds out a tenth" if held_out else ""
-    log.warning(f"data={spec.name}: {val} val images ({where}) but {train} train images: validation is larger than training{fix}.")
+    log.warning(
+        f"data={spec.name}: {val} val images ({where}) but {train} train images: validation is larger than training{fix}."
+    )
 
 
 def _held_out(order: Tensor, count: int, setting: str) -> Tensor:

@@ -44,7 +44,15 @@ from cnnexp.errors import ConfigError, closest
 
 log = logging.getLogger(__name__)
 # What a split column may say, and the stage it means (HF's `validation`; Ludwig's 0, 1, 2).
-SPLIT_VALUES = {"train": "train", "val": "val", "validation": "val", "test": "test", "0": "train", "1": "val", "2": "test"}
+SPLIT_VALUES = {
+    "train": "train",
+    "val": "val",
+    "validation": "val",
+    "test": "test",
+    "0": "train",
+    "1": "val",
+    "2": "test",
+}
 WHAT = {"image_column": "image paths", "label_column": "classes"}  # what each column holds, for messages
 EXAMPLE = {"image_column": "image", "label_column": "label"}
 
@@ -111,7 +119,9 @@ def _records(path: Path) -> tuple[list[str], list[tuple[int, dict[str | None, An
     except OSError as err:
         raise ConfigError(f"data=csv: cannot read the table {path} ({err.strerror}).") from None
     if not header:
-        raise ConfigError(f"data=csv: {path} is empty; a table starts with a header row naming its columns, e.g. image,label.")
+        raise ConfigError(
+            f"data=csv: {path} is empty; a table starts with a header row naming its columns, e.g. image,label."
+        )
     if not records:
         raise ConfigError(f"data=csv: {path} has a header ({', '.join(header)}) but no rows; add a row per image.")
     return header, records
@@ -120,7 +130,9 @@ def _records(path: Path) -> tuple[list[str], list[tuple[int, dict[str | None, An
 def _column(spec: DataSpec, key: str, header: list[str], path: Path) -> str:
     name = getattr(spec, key)
     if name is None:
-        raise ConfigError(f"data.{key} must name the table's column of {WHAT[key]} for data=csv, e.g. data.{key}={EXAMPLE[key]}.")
+        raise ConfigError(
+            f"data.{key} must name the table's column of {WHAT[key]} for data=csv, e.g. data.{key}={EXAMPLE[key]}."
+        )
     if name not in header:
         raise ConfigError(
             f"data.{key}={name}: {path} has no column '{name}'.{closest(name, header)} Its columns: {', '.join(header)}; "
@@ -138,7 +150,9 @@ def _row(
     given = (record.get(split) or "").strip() if split else "train"
     stage = SPLIT_VALUES.get(given.lower())
     if not path or not name:
-        problems.append(f"line {line} has no {'image path' if not path else 'class'} (column '{image if not path else label}' is empty)")
+        problems.append(
+            f"line {line} has no {'image path' if not path else 'class'} (column '{image if not path else label}' is empty)"
+        )
     elif stage is None:
         near = difflib.get_close_matches(given.lower(), SPLIT_VALUES, n=1)
         hint = f" (did you mean '{near[0]}'?)" if near else ""
@@ -152,7 +166,9 @@ def _classes(rows: list[LabelRow], path: Path, split: str | None) -> list[str]:
     """The train rows' labels, sorted; val or test rows of another class are refused (nothing learns it)."""
     classes = sorted({row.label for row in rows if row.stage == "train"})
     if not classes:
-        raise ConfigError(f"data=csv: {path} has no train rows (column '{split}' says val or test on every row); mark some rows train.")
+        raise ConfigError(
+            f"data=csv: {path} has no train rows (column '{split}' says val or test on every row); mark some rows train."
+        )
     known, unknown = set(classes), dict[str, int]()
     for row in rows:
         if row.label not in known:
@@ -176,7 +192,9 @@ def index_table(spec: DataSpec) -> tuple[Table, dict[str, Indexed], int]:
     files.check(table)
     label = {name: index for index, name in enumerate(table.classes)}
     parts = {
-        stage: Indexed(table.path.parent, table.classes, [(str(r.image), label[r.label]) for r in rows], files.ids[stage])
+        stage: Indexed(
+            table.path.parent, table.classes, [(str(r.image), label[r.label]) for r in rows], files.ids[stage]
+        )
         for stage, rows in files.kept.items()
         if rows
     }
@@ -242,14 +260,20 @@ def _datasets(spec: DataSpec) -> tuple[Table, dict[str, FolderImages], int]:
 def load_table(spec: DataSpec) -> Source:
     table, parts, repeated = _datasets(spec)
     if repeated:
-        log.info(f"data=csv: {repeated} row(s) of {table.path} repeat an earlier row (its file, class and split): read once")
+        log.info(
+            f"data=csv: {repeated} row(s) of {table.path} repeat an earlier row (its file, class and split): read once"
+        )
     if spec.split_column is not None and table.split_column is None:
         log.info(
             f"data=csv: {table.path} has no column '{spec.split_column}': every row is a train image, and the val and "
             f"test images are held out of them (data.split_column=null says so without this line)"
         )
-    origin = f"{table.path} has {len(table.classes)} classes in column '{spec.label_column}' ({named_some(table.classes)})"
-    return Source(train=parts["train"], test=parts.get("test"), classes=table.classes, val=parts.get("val"), origin=origin)
+    origin = (
+        f"{table.path} has {len(table.classes)} classes in column '{spec.label_column}' ({named_some(table.classes)})"
+    )
+    return Source(
+        train=parts["train"], test=parts.get("test"), classes=table.classes, val=parts.get("val"), origin=origin
+    )
 
 
 def prepare_table(spec: DataSpec) -> None:

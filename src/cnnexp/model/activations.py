@@ -108,7 +108,9 @@ ACTIVATIONS.add("selu", Activation(nn.SELU, "lecun", "linear", None, "1.0507 * (
 # MobileNetV3's piecewise-linear stand-ins for swish and sigmoid: x·relu6(x + 3)/6 is swish-like (one-sided,
 # about x for large x): relu's gain; relu6(x + 3)/6 is a sigmoid-shaped ramp from 0 to 1, slope 1/6: sigmoid's.
 ACTIVATIONS.add("hardswish", _kaiming(nn.Hardswish, "x * min(max(0, x + 3), 6) / 6"), "hard_swish", "hswish")
-ACTIVATIONS.add("hardsigmoid", _xavier(nn.Hardsigmoid, "sigmoid", "min(max(0, x + 3), 6) / 6"), "hard_sigmoid", "hsigmoid")
+ACTIVATIONS.add(
+    "hardsigmoid", _xavier(nn.Hardsigmoid, "sigmoid", "min(max(0, x + 3), 6) / 6"), "hard_sigmoid", "hsigmoid"
+)
 ACTIVATIONS.add("identity", _xavier(nn.Identity, "linear", "x"), "linear", "none")
 
 

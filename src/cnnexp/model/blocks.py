@@ -44,20 +44,26 @@ class BlockDef:
         """The block used as the layer at `place`: its values substituted, each instance parsed."""
         if self.name in ctx.expanding:
             chain = " → ".join([*ctx.expanding, self.name])
-            raise ConfigError(f"{place}: block {self.name} uses itself ({chain}); a block may use other blocks, not itself.")
+            raise ConfigError(
+                f"{place}: block {self.name} uses itself ({chain}); a block may use other blocks, not itself."
+            )
         fd.no_unknown(raw, [*USE_KEYS, *self.params], str(place))
         repeat = None if "repeat" not in raw else fd.integer(1)(raw["repeat"], place.key("repeat"))
         if repeat is not None and repeat > LARGEST_REPEAT:
             raise ConfigError(f"{place.key('repeat')} must be at most {LARGEST_REPEAT}, got {repeat}.")
         first = {} if raw.get("first") is None else raw["first"]  # `first: []` is a mistake, not "nothing"
         if not isinstance(first, Mapping):
-            raise ConfigError(f"{place.key('first')} must map parameters to the first repetition's values, e.g. {{S: 2}}; got {first!r}.")
+            raise ConfigError(
+                f"{place.key('first')} must map parameters to the first repetition's values, e.g. {{S: 2}}; got {first!r}."
+            )
         fd.no_unknown(first, self.params, place.key("first"))
         given = {str(k): v for k, v in raw.items() if k not in USE_KEYS}
         inner = replace(ctx, expanding=(*ctx.expanding, self.name))
         instances = tuple(self._instance(i, repeat, place, given, first, inner) for i in range(repeat or 1))
         ctx.used.add(self.name)
-        return BlockUse(self.name, tuple(given.items()), repeat, tuple((str(k), v) for k, v in first.items()), instances)
+        return BlockUse(
+            self.name, tuple(given.items()), repeat, tuple((str(k), v) for k, v in first.items()), instances
+        )
 
     def _instance(self, i: int, repeat: int | None, place: Place, given: Mapping[str, Any], first: Mapping[str, Any],
                   ctx: Context) -> Stack:  # fmt: skip
@@ -122,12 +128,15 @@ def _substitute(value: Any, path: str, on_param: Visit, on_expression: Visit) ->
 
 def substitute_model_params(layers: Any, ctx: Context) -> Any:
     """The model's layers with its own parameters (`model.params`) and their expressions in place."""
+
     def unknown(path: str, name: str) -> Any:
         raise ConfigError(f"{path}: '${name}' is not a parameter of the model ({_declared(ctx.params, 'model.params')}); "
                           f"declare it, e.g. `model.params: {{{name}: 1.0}}`, or use it inside a block that declares it.")  # fmt: skip
 
     def whole(path: str, name: str) -> Any:
-        return _found(ctx, path, f"model.params.{name}", ctx.params[name]) if name in ctx.params else unknown(path, name)
+        return (
+            _found(ctx, path, f"model.params.{name}", ctx.params[name]) if name in ctx.params else unknown(path, name)
+        )
 
     def computed(path: str, text: str) -> Any:
         for name in names(parse(text, path)):
@@ -199,7 +208,9 @@ def parse_blocks(raw: Any, model_params: Mapping[str, Any] = {}) -> dict[str, Bl
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"model.blocks must map block names to blocks, e.g. {{stage: {{params: {{filters: null}}, layers: {{...}}}}}}; got {raw!r}.")
+        raise ConfigError(
+            f"model.blocks must map block names to blocks, e.g. {{stage: {{params: {{filters: null}}, layers: {{...}}}}}}; got {raw!r}."
+        )
     return {str(name): _block(str(name), body, model_params) for name, body in raw.items() if body is not None}
 
 
@@ -212,20 +223,28 @@ def _block(name: str, body: Any, model_params: Mapping[str, Any]) -> BlockDef:
     fd.no_unknown(body, BLOCK_KEYS, where)
     params, layers = {} if body.get("params") is None else body["params"], body.get("layers")
     if not isinstance(params, Mapping):
-        raise ConfigError(f"{where}.params must map parameter names to defaults (null: each use gives it), e.g. {{filters: null, S: 1}}.")
+        raise ConfigError(
+            f"{where}.params must map parameter names to defaults (null: each use gives it), e.g. {{filters: null, S: 1}}."
+        )
     for param in params:
         if not isinstance(param, str) or not PARAM.fullmatch(f"${param}") or param in USE_KEYS:
-            raise ConfigError(f"{where}.params: {param!r} cannot be a parameter; use a name of letters, digits and _ other than {', '.join(USE_KEYS)}.")
+            raise ConfigError(
+                f"{where}.params: {param!r} cannot be a parameter; use a name of letters, digits and _ other than {', '.join(USE_KEYS)}."
+            )
         if param in model_params:
             raise ConfigError(f"{where}.params: '{param}' is a parameter of the model (model.params.{param}), which every "
                               f"block sees as ${param}; give the block's parameter another name.")  # fmt: skip
     if not isinstance(layers, Mapping) or not layers:
-        raise ConfigError(f"{where}.layers must be a non-empty mapping of named layers, e.g. {{conv: {{type: conv, filters: $filters, F: 3}}}}.")
+        raise ConfigError(
+            f"{where}.layers must be a non-empty mapping of named layers, e.g. {{conv: {{type: conv, filters: $filters, F: 3}}}}."
+        )
     _check_references(name, params, layers, model_params)
     return BlockDef(name, dict(params), copy.deepcopy(dict(layers)))
 
 
-def _check_references(name: str, params: Mapping[str, Any], layers: Mapping[str, Any], model_params: Mapping[str, Any]) -> None:
+def _check_references(
+    name: str, params: Mapping[str, Any], layers: Mapping[str, Any], model_params: Mapping[str, Any]
+) -> None:
     """Every `$name` is a parameter (the block's or the model's), every expression parses, and every parameter of the
     block is used: nothing a use gives is silently ignored."""
     used: set[str] = set()
@@ -242,7 +261,12 @@ def _check_references(name: str, params: Mapping[str, Any], layers: Mapping[str,
         used.add(param)
         return f"${param}"
 
-    _substitute(layers, f"model.blocks.{name}.layers", visit, lambda path, text: [visit(path, p) for p in names(parse(text, path))])
+    _substitute(
+        layers,
+        f"model.blocks.{name}.layers",
+        visit,
+        lambda path, text: [visit(path, p) for p in names(parse(text, path))],
+    )
     for param in params:
         if param not in used:
             raise ConfigError(

@@ -56,7 +56,9 @@ def follows(spec: ModelSpec, rows: list[Row]) -> dict[str, str]:
 
 def _with_activation(row: Row, found: dict[str, str]) -> Row:
     children = tuple(_with_activation(child, found) for child in row.children)
-    return replace(row, activation=found.get(row.path, "identity") if row.weighted else row.activation, children=children)
+    return replace(
+        row, activation=found.get(row.path, "identity") if row.weighted else row.activation, children=children
+    )
 
 
 def build(spec: ModelSpec) -> nn.Sequential:

@@ -50,7 +50,9 @@ def is_expression(text: Any) -> bool:
     """A string with a `$` in it that is not one whole `$name`, or a call of one of the functions."""
     if not isinstance(text, str):
         return False
-    return ("$" in text and not re.fullmatch(r"\$[A-Za-z_]\w*", text)) or bool(re.match(rf"\s*({'|'.join(FUNCTIONS)})\s*\(", text))
+    return ("$" in text and not re.fullmatch(r"\$[A-Za-z_]\w*", text)) or bool(
+        re.match(rf"\s*({'|'.join(FUNCTIONS)})\s*\(", text)
+    )
 
 
 def _tokens(text: str, where: str) -> list[tuple[str, str]]:
@@ -117,7 +119,13 @@ def parse(text: str, where: str) -> Node:
             take(")")
             low, high = FUNCTIONS[value][1]
             if not low <= len(args) <= high:
-                count = f"{low} argument" if low == high == 1 else f"{low} arguments" if low == high else f"{low} to {high} arguments"
+                count = (
+                    f"{low} argument"
+                    if low == high == 1
+                    else f"{low} arguments"
+                    if low == high
+                    else f"{low} to {high} arguments"
+                )
                 raise fail(f"{value} takes {count}, got {len(args)}")
             return (value, *args)
         if (kind, value) == ("op", "("):
@@ -147,6 +155,7 @@ def names(node: Node) -> list[str]:
 
 def evaluate(text: str, values: Mapping[str, Any], where: str) -> int | float:
     """The value of expression `text` with `values` for its parameters: an int when whole, else a float."""
+
     def value(node: Node) -> float:
         if isinstance(node, str):
             got = values[node]

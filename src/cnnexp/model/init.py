@@ -62,11 +62,7 @@ INITS.add("torch", Scheme(None, lambda act: TORCH_DEFAULT))
 
 def _trainable(param: Tensor | None) -> bool:
     # Lazy layers have no shape yet; frozen ones (requires_grad False) hold values set on purpose.
-    return (
-        param is not None
-        and param.requires_grad
-        and not isinstance(param, nn.parameter.UninitializedParameter)
-    )
+    return param is not None and param.requires_grad and not isinstance(param, nn.parameter.UninitializedParameter)
 
 
 def init_weights(

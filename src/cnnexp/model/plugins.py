@@ -62,8 +62,10 @@ def missing_hint(recorded: Any) -> str:
     if not missing:
         return ""
     listed = ",".join(missing)
-    return (f" The run used {PLUGINS}=[{', '.join(names)}], modules of its own layer types, and {listed} is not loaded: "
-            f"cnnexp never imports a module that a file names; if you trust it, add {PLUGINS}=[{listed}] to the command line.")
+    return (
+        f" The run used {PLUGINS}=[{', '.join(names)}], modules of its own layer types, and {listed} is not loaded: "
+        f"cnnexp never imports a module that a file names; if you trust it, add {PLUGINS}=[{listed}] to the command line."
+    )
 
 
 @contextmanager

@@ -66,7 +66,9 @@ def parse_model(cfg: Mapping[str, Any]) -> ModelSpec:
     ctx.depth.final = ctx.depth.count  # every scheduled drop_path layer is counted: their rates are fixed
     for name in blocks:
         if name not in ctx.used:
-            raise ConfigError(f"model.blocks.{name}: no layer uses this block; use it as a layer (`{{type: {name}, ...}}`) or remove it.")
+            raise ConfigError(
+                f"model.blocks.{name}: no layer uses this block; use it as a layer (`{{type: {name}, ...}}`) or remove it."
+            )
     return ModelSpec(
         name=fd.text(get("name"), "model.name"),
         input_shape=shape,
@@ -95,6 +97,8 @@ def _params(raw: Any) -> dict[str, Any]:
 
 def _input_shape(raw: Any) -> tuple[int, int, int]:
     if not isinstance(raw, Mapping):
-        raise ConfigError("model.input must give channels, height and width, e.g. {channels: 1, height: 28, width: 28}.")
+        raise ConfigError(
+            "model.input must give channels, height and width, e.g. {channels: 1, height: 28, width: 28}."
+        )
     fd.no_unknown(raw, INPUT_KEYS, "model.input")
     return tuple(fd.integer(1)(raw.get(k), f"model.input.{k}") for k in INPUT_KEYS)

@@ -86,7 +86,9 @@ def markdown(sweep: Sweep, images: Iterable[Path] = ()) -> str:
     lines += ["", "## Every job", "", *job_table(sweep)]
     if failed:
         lines += ["", "## Failed jobs", ""]
-        lines += [f"- #{_fmt(job.num, '{}')} `{sweep.label(job)}`: {_status(job)}{_one_line(job.reason)}" for job in failed]
+        lines += [
+            f"- #{_fmt(job.num, '{}')} `{sweep.label(job)}`: {_status(job)}{_one_line(job.reason)}" for job in failed
+        ]
     lines += ["", "## Folders", "", *folder_lines(sweep)]
     if images:
         lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in images]
@@ -94,7 +96,7 @@ def markdown(sweep: Sweep, images: Iterable[Path] = ()) -> str:
 
 
 def _counts(sweep: Sweep) -> str:
-    """"4 ok, 2 failed", then any other status (interrupted, pruned, running) with its count."""
+    """ "4 ok, 2 failed", then any other status (interrupted, pruned, running) with its count."""
     statuses = [job.status for job in sweep.jobs]
     others = sorted(set(statuses) - {"ok", "failed"})
     return ", ".join(f"{statuses.count(s)} {s}" for s in ["ok", "failed", *others])
@@ -181,4 +183,3 @@ def _mean(stat: Stat | None, spec: str) -> str:
 def _params(group: Group) -> str:
     counts = sorted({p for job in group.jobs if isinstance(p := job.value("params"), int)})
     return DASH if not counts else f"{counts[0]:,}" if len(counts) == 1 else f"{counts[0]:,}–{counts[-1]:,}"
-

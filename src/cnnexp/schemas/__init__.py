@@ -60,7 +60,9 @@ def library_schemas() -> dict[str, type]:
 
     if library.VERSIONS == installed_versions():
         # library.py is generated data: a literal whose value types mypy cannot narrow.
-        return {key: from_fields(name, typing.cast(list[Field], fields)) for key, (name, fields) in library.SCHEMAS.items()}
+        return {
+            key: from_fields(name, typing.cast(list[Field], fields)) for key, (name, fields) in library.SCHEMAS.items()
+        }
     from cnnexp.schemas.generate import live_schemas  # imports torch and Lightning
 
     return live_schemas()

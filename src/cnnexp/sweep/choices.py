@@ -42,6 +42,8 @@ def _build(registry: Registry[Callable[..., Any]], name: str, key: str, args: di
     try:
         return make(**args)
     except ImportError as err:
-        raise ConfigError(f"{key}={name} needs a package that is not installed ({err}); install it or choose another.") from None
+        raise ConfigError(
+            f"{key}={name} needs a package that is not installed ({err}); install it or choose another."
+        ) from None
     except (TypeError, ValueError) as err:
         raise ConfigError(f"{key}={name}: Optuna refused the arguments {args}: {err}.") from None

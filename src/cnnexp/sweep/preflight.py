@@ -37,7 +37,9 @@ def check_sweep(config: DictConfig) -> None:
         return
     reasons = {reason for _, reason in failures}
     if len(reasons) == 1:
-        raise ConfigError(f"every job of this sweep ({len(jobs)}) would stop on the same mistake, so none was started: {reasons.pop()}")
+        raise ConfigError(
+            f"every job of this sweep ({len(jobs)}) would stop on the same mistake, so none was started: {reasons.pop()}"
+        )
     shared = set.intersection(*(set(job) for job in jobs))
     first, reason = failures[0]
     swept = " ".join(o for o in first if o not in shared)  # what tells this job from the others

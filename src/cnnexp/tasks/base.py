@@ -42,5 +42,7 @@ def optimized(run: Run, metrics: Mapping[str, Any]) -> float:
         if value is None and key in metrics:
             return float("nan")  # e.g. best_val_acc of a run without validation: a failed trial to a sweeper
         numbers = sorted(k for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool))
-        raise ConfigError(f"optimized_metric={key} is not a figure of metrics.json; choose one of {', '.join(numbers)}.")
+        raise ConfigError(
+            f"optimized_metric={key} is not a figure of metrics.json; choose one of {', '.join(numbers)}."
+        )
     return float(value)

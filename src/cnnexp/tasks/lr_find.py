@@ -28,7 +28,9 @@ def lr_find_task(run: Run) -> float | None:
     finder = make_callback(FINDER, preset) if preset else FindLearningRate()
     if not isinstance(finder, FindLearningRate):
         got = preset.target if preset else type(finder).__name__
-        raise ConfigError(f"callbacks.{FINDER} must be cnnexp.train.lr_find.FindLearningRate for task=lr_find, got {got}.")
+        raise ConfigError(
+            f"callbacks.{FINDER} must be cnnexp.train.lr_find.FindLearningRate for task=lr_find, got {got}."
+        )
     # Tuner.lr_find adds a finder callback of its own, and refuses a trainer that already has one.
     exp = assemble(replace(run, callbacks={k: v for k, v in run.callbacks.items() if k != FINDER}))
     found = Tuner(exp.trainer).lr_find(exp.module, datamodule=exp.datamodule, update_attr=False, **finder.settings())

@@ -54,7 +54,9 @@ def announce(exp: Experiment, metrics: dict[str, Any]) -> None:
     final = {k: metrics[k] for k in ("test_acc", "best_val_acc") if metrics.get(k) is not None}
     log_to_tensorboard(exp.trainer, exp.summary, choices, final)
     if metrics["epochs"] is None:  # task=test: nothing was trained
-        log.info(f"test accuracy {metrics['test_acc']:.4f} on {metrics['test_images']:,} images  run folder {exp.run_dir}")
+        log.info(
+            f"test accuracy {metrics['test_acc']:.4f} on {metrics['test_images']:,} images  run folder {exp.run_dir}"
+        )
         return
     log.info(
         f"test accuracy {metrics['test_acc']:.4f} on {metrics['test_images']:,} images  best val accuracy "

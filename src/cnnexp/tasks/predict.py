@@ -94,7 +94,12 @@ def _classify(
 
 
 def _finish(
-    run: Run, out: Path, paths: list[Path], found: list[Prediction], failed: list[tuple[Path, str]], device: torch.device
+    run: Run,
+    out: Path,
+    paths: list[Path],
+    found: list[Prediction],
+    failed: list[tuple[Path, str]],
+    device: torch.device,
 ) -> None:
     listed = "; ".join(f"{path} ({why})" for path, why in failed[:SHOWN]) + (
         f"; and {len(failed) - SHOWN} more" if len(failed) > SHOWN else ""

@@ -32,7 +32,9 @@ def _test(run: Run, ckpt: Checkpoint) -> float:
     try:
         tested = exp.trainer.test(exp.module, datamodule=exp.datamodule, verbose=False)
     except SIGTERMException:
-        raise interrupted(run.invocation.overrides, exp.run_dir, "test", ckpt.path, exp.trainer.is_global_zero, resumes=False) from None
+        raise interrupted(
+            run.invocation.overrides, exp.run_dir, "test", ckpt.path, exp.trainer.is_global_zero, resumes=False
+        ) from None
     metrics = {**outcome(exp, tested[0], time.perf_counter() - start, str(ckpt.path)), "epochs": None}
     if exp.trainer.is_global_zero:
         _other_class_names(exp, ckpt)

@@ -45,7 +45,10 @@ def train_task(run: Run) -> float:
     check_optimized_metric(run)  # before training, not after it
     check_monitors(run)
     resume = _resumed(run)
-    with _own_gpu_in_parallel_sweeps(run) as run, ddp_children(ddp_processes(run.trainer.args), run.invocation) as ranks:
+    with (
+        _own_gpu_in_parallel_sweeps(run) as run,
+        ddp_children(ddp_processes(run.trainer.args), run.invocation) as ranks,
+    ):
         return _train(run, resume, ranks)
 
 
@@ -159,8 +162,16 @@ def _pruned(exp: Experiment, reason: str) -> float:
     which marks the trial pruned (not failed) from this metrics.json."""
     if exp.trainer.is_global_zero:
         history = {str(e): v for e, v in sorted(exp.module.history.items())}
-        record = {"status": "pruned", "reason": reason, "model": exp.run.model.name, "epochs": exp.trainer.current_epoch}
-        write_json(exp.run_dir / "metrics.json", {**record, "best_val_acc": best_val_acc(exp.module.history), "history": history})
+        record = {
+            "status": "pruned",
+            "reason": reason,
+            "model": exp.run.model.name,
+            "epochs": exp.trainer.current_epoch,
+        }
+        write_json(
+            exp.run_dir / "metrics.json",
+            {**record, "best_val_acc": best_val_acc(exp.module.history), "history": history},
+        )
         print(f"trial {reason}; run folder {exp.run_dir}", flush=True)
     return float("nan")
 

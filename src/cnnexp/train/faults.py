@@ -33,7 +33,9 @@ class StopOnNonFinite(pl.Callback):
         self.every_n_steps = every_n_steps
         self._first_bad: torch.Tensor | None = None
 
-    def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, out: Any, batch: Any, idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, module: pl.LightningModule, out: Any, batch: Any, idx: int
+    ) -> None:
         loss = out["loss"].detach() if isinstance(out, dict) else out.detach()
         if module.device.type == "cpu" and trainer.world_size == 1:
             # Nothing to wait for and no rank to agree with: read this step's loss (a record would cost more).

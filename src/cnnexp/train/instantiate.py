@@ -47,7 +47,9 @@ class Target:
 def read_target(raw: Any, group: str) -> Target:
     """A Target from a group's plain mapping (`_target_`, `_partial_`, then the arguments)."""
     if not isinstance(raw, Mapping) or not isinstance(raw.get(TARGET), str) or not raw[TARGET]:
-        raise ConfigError(f"{group}: needs a `_target_` naming the class to build, e.g. choose {group}= from conf/{group}/.")
+        raise ConfigError(
+            f"{group}: needs a `_target_` naming the class to build, e.g. choose {group}= from conf/{group}/."
+        )
     args = {str(k): v for k, v in raw.items() if k not in (TARGET, PARTIAL)}
     return Target(raw[TARGET], args, bool(raw.get(PARTIAL, False)))
 
@@ -55,7 +57,9 @@ def read_target(raw: Any, group: str) -> Target:
 def instantiate_target(cfg: Mapping[str, Any], group: str, **kwargs: Any) -> Any:
     """`hydra.utils.instantiate`, where a bad class name or argument names the config group to fix."""
     if not isinstance(cfg, Mapping) or TARGET not in cfg:
-        raise ConfigError(f"{group}: needs a `_target_` naming the class to build, e.g. choose {group}= from conf/{group}/.")
+        raise ConfigError(
+            f"{group}: needs a `_target_` naming the class to build, e.g. choose {group}= from conf/{group}/."
+        )
     found = find(str(cfg[TARGET]))  # None: not importable; instantiate says so below
     if inspect.isclass(found):
         _check_arguments(found, [str(k) for k in cfg if k not in (TARGET, PARTIAL)], group)

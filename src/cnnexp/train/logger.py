@@ -43,7 +43,9 @@ def read_logger(raw: Mapping[str, Any] | None) -> dict[str, Target]:
     if not raw:
         return {}
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"logger must be a mapping of loggers by name, got {raw!r}; choose logger= from conf/logger/.")
+        raise ConfigError(
+            f"logger must be a mapping of loggers by name, got {raw!r}; choose logger= from conf/logger/."
+        )
     named = {"logger": raw} if TARGET in raw else {str(name): entry for name, entry in raw.items() if entry}
     loggers = {}
     for name, entry in named.items():

@@ -57,7 +57,9 @@ def report(finder: Any, run_dir: Path, write: bool = True) -> float | None:
         return lr
     steps = len(finder.results.get("lr", []))
     if lr is None:
-        log.warning(f"lr_find: no suggestion from {steps} steps; raise callbacks.lr_finder.num_training_steps or data.train_size.")
+        log.warning(
+            f"lr_find: no suggestion from {steps} steps; raise callbacks.lr_finder.num_training_steps or data.train_size."
+        )
         return None
     figure = finder.plot(suggest=True, show=False)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -73,7 +75,9 @@ def apply_lr(trainer: pl.Trainer, lr: float) -> None:
     """Train from `lr`: every parameter group, and the base rates a schedule scales from."""
     configs = trainer.lr_scheduler_configs
     if any(isinstance(config.scheduler, OneCycleLR) for config in configs):
-        log.warning(f"lr_find: scheduler=onecycle sets the lr itself; the suggestion is not applied (set scheduler.max_lr={lr:.3g}).")
+        log.warning(
+            f"lr_find: scheduler=onecycle sets the lr itself; the suggestion is not applied (set scheduler.max_lr={lr:.3g})."
+        )
         return
     for optimizer in trainer.optimizers:
         for group in optimizer.param_groups:

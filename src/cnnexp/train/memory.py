@@ -60,7 +60,9 @@ def device_memory(trainer: Mapping[str, Any]) -> tuple[int, str]:
     return ram // processes, where
 
 
-def check_fits(model: str, params: int, trainable: int, optimizer: Target, trainer: Mapping[str, Any], training: bool) -> None:
+def check_fits(
+    model: str, params: int, trainable: int, optimizer: Target, trainer: Mapping[str, Any], training: bool
+) -> None:
     """ConfigError when the weights (and, to train, gradients and optimizer state) exceed the device's memory."""
     size = bytes_per_value(trainer.get("precision"))
     buffers = state_buffers(optimizer) if training else 0

@@ -30,7 +30,9 @@ class StageMetrics(nn.Module):
         super().__init__()
         self.stage = stage
         # validate_args=False: argument checks are host syncs on a GPU (labels are checked when the data is read).
-        scores: dict[str, Metric | MetricCollection] = {"acc": MulticlassAccuracy(num_classes, average="micro", validate_args=False)}
+        scores: dict[str, Metric | MetricCollection] = {
+            "acc": MulticlassAccuracy(num_classes, average="micro", validate_args=False)
+        }
         if num_classes > TOP5_ABOVE:
             scores["acc_top5"] = MulticlassAccuracy(num_classes, top_k=5, average="micro", validate_args=False)
         # compute_groups=False: torchmetrics would merge metrics whose states match after the first update,
@@ -45,7 +47,11 @@ class StageMetrics(nn.Module):
 
     def names(self) -> list[str]:
         """The names compute() logs its figures under."""
-        return [f"{self.stage}/loss", *(str(key) for key in self.scores.keys()), *([f"{self.stage}/images"] if self.images is not None else [])]
+        return [
+            f"{self.stage}/loss",
+            *(str(key) for key in self.scores.keys()),
+            *([f"{self.stage}/images"] if self.images is not None else []),
+        ]
 
     def add(self, logits: Tensor, labels: Tensor, loss: Tensor) -> None:
         """Record one step's outputs: references only, no arithmetic; the metrics take every CHUNK steps."""

@@ -56,7 +56,9 @@ class PaceWarning(pl.Callback):
         if idx == TIMED_BATCH and self.estimate_s is None:
             self._start = time.perf_counter()
 
-    def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, out: Any, batch: Any, idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, module: pl.LightningModule, out: Any, batch: Any, idx: int
+    ) -> None:
         if self._start is None:
             return
         seconds, self._start = time.perf_counter() - self._start, None

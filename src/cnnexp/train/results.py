@@ -24,13 +24,17 @@ def hparams(summary: Summary, choices: dict[str, Any]) -> dict[str, Any]:
     return {**choices, "model": summary.spec.name, "activation": summary.activation, "params": summary.params}
 
 
-def log_to_tensorboard(trainer: pl.Trainer, summary: Summary, choices: dict[str, Any], metrics: dict[str, float]) -> None:
+def log_to_tensorboard(
+    trainer: pl.Trainer, summary: Summary, choices: dict[str, Any], metrics: dict[str, float]
+) -> None:
     """The summary table as text, and the hparams tab: this run's choices against its final metrics."""
     from pytorch_lightning.loggers import TensorBoardLogger  # here: tasks/ reach write_json without Lightning
 
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
             # Four leading spaces make TensorBoard's markdown keep the table's columns.
-            logger.experiment.add_text("model/summary", "\n".join("    " + line for line in summary.table().splitlines()))
+            logger.experiment.add_text(
+                "model/summary", "\n".join("    " + line for line in summary.table().splitlines())
+            )
             logger.log_hyperparams(hparams(summary, choices), {f"hp/{k}": v for k, v in metrics.items()})
             logger.finalize("success")

@@ -45,7 +45,9 @@ class SpeedUp(pl.Callback):
     def __init__(self, channels_last: bool | None = None, compile: bool = False, tf32: bool | None = None) -> None:
         for name, value in (("channels_last", channels_last), ("compile", compile), ("tf32", tf32)):
             if value is not None and not isinstance(value, bool):
-                raise ConfigError(f"callbacks.speed.{name} must be true, false or null (follow the device), got {value!r}.")
+                raise ConfigError(
+                    f"callbacks.speed.{name} must be true, false or null (follow the device), got {value!r}."
+                )
         self.channels_last, self.compile, self.tf32 = channels_last, compile, tf32
         self.applied: list[str] | None = None  # what setup did (None: not yet), for logs and tests
         self._switches_before: Switches | None = None

@@ -26,7 +26,9 @@ class Throughput(pl.Callback):
             _sync(module.device)
             self._start = time.perf_counter()
 
-    def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, out: Any, batch: Any, idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, module: pl.LightningModule, out: Any, batch: Any, idx: int
+    ) -> None:
         self.images += int(batch[0].shape[0]) * trainer.world_size
         if idx + 1 >= trainer.num_training_batches:
             self._stop(module.device)

@@ -73,7 +73,9 @@ def trainer_kwargs(cfg: Mapping[str, Any]) -> dict[str, Any]:
         # more are asked for (trainer.gpus=N).
         kwargs["devices"] = 1
     if str(kwargs.get("accelerator", "")).lower() in GPU_NAMES:
-        _require_gpus(int(kwargs["devices"]) if isinstance(kwargs.get("devices"), int) else 1, "trainer.accelerator=gpu")
+        _require_gpus(
+            int(kwargs["devices"]) if isinstance(kwargs.get("devices"), int) else 1, "trainer.accelerator=gpu"
+        )
     return resolve_precision(kwargs)  # after the translation: `auto` depends on the accelerator
 
 
@@ -82,7 +84,9 @@ def _from_gpus(gpus: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"trainer.gpus must be a number of GPUs (0, 1, 2, ...), got {gpus!r}.")
     accelerator = str(kwargs.get("accelerator", "auto")).lower()
     if accelerator not in ("auto", *GPU_NAMES):
-        raise ConfigError(f"trainer.gpus={gpus} asks for GPUs but trainer.accelerator={accelerator}; drop one of the two.")
+        raise ConfigError(
+            f"trainer.gpus={gpus} asks for GPUs but trainer.accelerator={accelerator}; drop one of the two."
+        )
     _require_gpus(gpus, f"trainer.gpus={gpus}")
     strategy = kwargs.get("strategy", "auto")
     return {"accelerator": "gpu", "devices": gpus, "strategy": "ddp" if gpus > 1 and strategy == "auto" else strategy}

@@ -58,7 +58,7 @@ def plot_activations(path: pathlib.Path) -> None:
         ax.set_title(f"{name}: {ACTIVATIONS.get(name, 'plot_activations').formula}", fontsize=8)
         ax.set_xlim(*X_RANGE)
         ax.tick_params(labelsize=7)
-    for ax in axes[len(names):]:
+    for ax in axes[len(names) :]:
         ax.set_visible(False)
     axes[0].legend(fontsize=7, loc="upper left")
     fig.suptitle("Activations (solid) and derivatives (dashed; step: its straight-through gradient)")

@@ -21,7 +21,9 @@ def _path(value: Any, where: str) -> Path | None:
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise ConfigError(f"{where} must map names to kernels, e.g. {{edges: [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]]}}.")
+        raise ConfigError(
+            f"{where} must map names to kernels, e.g. {{edges: [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]]}}."
+        )
     return value
 
 

@@ -150,7 +150,9 @@ class Row:
     children: tuple[Row, ...] = ()
 
     @classmethod
-    def group(cls, place: Place, type: str, geometry: str, shapes: tuple[Shape, Shape], children: tuple[Row, ...]) -> Row:
+    def group(
+        cls, place: Place, type: str, geometry: str, shapes: tuple[Shape, Shape], children: tuple[Row, ...]
+    ) -> Row:
         return cls(
             place.index, place.name, type, geometry, shapes[0], shapes[1], sum(r.params for r in children),
             sum(r.trainable for r in children), sum(r.macs for r in children), path=place.module_path, children=children,
@@ -246,7 +248,9 @@ class LayerSpec:
 
     @classmethod
     def field_list(cls) -> str:
-        return ", ".join(f"{f.name} (or {f.metadata['alias']})" if f.metadata.get("alias") else f.name for f in cls.yaml_fields())
+        return ", ".join(
+            f"{f.name} (or {f.metadata['alias']})" if f.metadata.get("alias") else f.name for f in cls.yaml_fields()
+        )
 
     @classmethod
     def example(cls) -> str:

@@ -91,7 +91,9 @@ class Conv(LayerSpec):
                 f"{place}: groups={self.groups} does not divide its {c} input channels; "
                 f"use groups that divide both {c} and filters={self.out_channels}."
             )
-        (ho, wo), note = slide((h, w), self.size, self.stride, self.padding, self.dilation, False, place, strict, "filter")
+        (ho, wo), note = slide(
+            (h, w), self.size, self.stride, self.padding, self.dilation, False, place, strict, "filter"
+        )
         per_filter = (c // self.groups) * self.size[0] * self.size[1]
         params = self.out_channels * per_filter + (self.out_channels if self.has_bias else 0)
         trainable = 0 if self.kernel is not None and self.frozen else params
@@ -124,6 +126,9 @@ class Conv(LayerSpec):
     def geometry(self) -> str:
         pad = self.padding if isinstance(self.padding, str) else fmt_pair(self.padding)
         extra = "".join(
-            [f" D={fmt_pair(self.dilation)}" if self.dilation != (1, 1) else "", f" g={self.groups}" if self.groups > 1 else ""]
+            [
+                f" D={fmt_pair(self.dilation)}" if self.dilation != (1, 1) else "",
+                f" g={self.groups}" if self.groups > 1 else "",
+            ]
         )
         return f"F={fmt_pair(self.size)} S={fmt_pair(self.stride)} P={pad}{extra}"

@@ -79,7 +79,14 @@ class Branches(LayerSpec):
     def plan(self, shape: Shape, place: Place, strict: bool, earlier: Mapping[str, Shape]) -> Row:
         rows = []
         for name, stack in self.branches:
-            sub = replace(place, index=None, name=name, scope=f"branch {name}", parent=place.path, module=f"{place.module_path}.{name}")
+            sub = replace(
+                place,
+                index=None,
+                name=name,
+                scope=f"branch {name}",
+                parent=place.path,
+                module=f"{place.module_path}.{name}",
+            )
             if stack is None:
                 rows.append(Row(None, name, IDENTITY, "", shape, shape, 0, 0, 0, path=sub.module_path))
                 continue
@@ -109,7 +116,9 @@ class Branches(LayerSpec):
         """Per branch whose size differs from the input's (or the first branch's): the P or S that fixes it."""
         sizes = [row.out_shape[1:] for row in rows]
         want = shape[1:] if shape[1:] in sizes else sizes[0]
-        fixes = [_refit(stack, row, want, place) for (_, stack), row in zip(self.branches, rows) if row.out_shape[1:] != want]
+        fixes = [
+            _refit(stack, row, want, place) for (_, stack), row in zip(self.branches, rows) if row.out_shape[1:] != want
+        ]
         return f"to give {want[0]}×{want[1]} as the others do: " + "; ".join(fixes)
 
     def module(self, row: Row) -> nn.Module:
@@ -146,7 +155,11 @@ def _refit(stack: Stack | None, row: Row, want: tuple[int, ...], place: Place) -
     """'b2 gives 26×26; with P=1, its layer model.layers.inc.b2.conv gives 28×28': the one layer of a branch
     that resizes, and the padding or stride that makes it give the size the others give."""
     got = f"{row.name} gives {row.out_shape[1]}×{row.out_shape[2]}"
-    resizing = [(layer, child) for (_, layer), child in zip(stack or (), row.children) if child.in_shape[1:] != child.out_shape[1:]]
+    resizing = [
+        (layer, child)
+        for (_, layer), child in zip(stack or (), row.children)
+        if child.in_shape[1:] != child.out_shape[1:]
+    ]
     if len(resizing) == 1:
         layer, child = resizing[0]
         fix = layer.refit((child.in_shape[1], child.in_shape[2]), (want[0], want[1]))

@@ -185,7 +185,9 @@ class ChannelShuffleLayer(LayerSpec):
     def infer(self, shape: Shape, place: Place, strict: bool) -> Inferred:
         c, _, _ = need_map(shape, place)
         if c % self.groups:
-            raise ConfigError(f"{place}: groups={self.groups} does not divide its {c} input channels; use groups that divide {c}.")
+            raise ConfigError(
+                f"{place}: groups={self.groups} does not divide its {c} input channels; use groups that divide {c}."
+            )
         return Inferred(shape)
 
     def build(self, shape: Shape) -> nn.Module:
@@ -193,4 +195,3 @@ class ChannelShuffleLayer(LayerSpec):
 
     def geometry(self) -> str:
         return f"g={self.groups}"
-

@@ -32,7 +32,9 @@ class _Pool(LayerSpec):
 
     def infer(self, shape: Shape, place: Place, strict: bool) -> Inferred:
         c, h, w = need_map(shape, place)
-        (ho, wo), note = slide((h, w), self.kernel_size, self.step, self.padding, (1, 1), self.ceil_mode, place, strict, "window")
+        (ho, wo), note = slide(
+            (h, w), self.kernel_size, self.step, self.padding, (1, 1), self.ceil_mode, place, strict, "window"
+        )
         return Inferred((c, ho, wo), note=note)
 
     def refit(self, size: fd.Pair, want: fd.Pair) -> str:

@@ -58,14 +58,18 @@ class Shortcut(LayerSpec):
         if project == IDENTITY or project is None:
             return spec
         if not isinstance(project, Mapping):
-            raise ConfigError(f"{place.key('project')} must be `identity` or one layer, e.g. {{type: conv, filters: 128, F: 1, S: 2}}; got {project!r}.")
+            raise ConfigError(
+                f"{place.key('project')} must be `identity` or one layer, e.g. {{type: conv, filters: 128, F: 1, S: 2}}; got {project!r}."
+            )
         return replace(spec, project=parse_layer(project, _project_place(place, "?"), ctx or Context()))
 
     def plan(self, shape: Shape, place: Place, strict: bool, earlier: Mapping[str, Shape]) -> Row:
         carried = _earlier(place, self.source, earlier)
         projected = None
         if self.project:
-            projected = self.project.plan(carried, _project_place(place, self.project.label()), strict, {"input": carried})
+            projected = self.project.plan(
+                carried, _project_place(place, self.project.label()), strict, {"input": carried}
+            )
         out = projected.out_shape if projected else carried
         if out != shape:
             raise ConfigError(self._mismatch(place, shape, carried, out))
@@ -83,8 +87,13 @@ class Shortcut(LayerSpec):
         param = self.given_by.rsplit(".", 1)[-1]
         drop = (f" Or, if this use of the block adds nothing, give it `{param}: null` (this shortcut is set by "
                 f"{self.given_by}; a null layer is removed).") if param else ""  # fmt: skip
-        fix = projection_hint(carried, body) if not gate_hint([body, out]) else (
-            f"a {fmt_shape(body)} output that scales a map is a gate, which multiplies: `{{type: gate}}` in place of the shortcut.")
+        fix = (
+            projection_hint(carried, body)
+            if not gate_hint([body, out])
+            else (
+                f"a {fmt_shape(body)} output that scales a map is a gate, which multiplies: `{{type: gate}}` in place of the shortcut."
+            )
+        )
         return f"{place}: the layers before it give {fmt_shape(body)} but {found}; {fix}{drop}"
 
     def module(self, row: Row) -> nn.Module:

@@ -28,8 +28,7 @@ def slide(
         if win.out < 1:
             padded = f" (padded by P={win.p})" if win.p else ""
             raise DoesNotFit(
-                f"{place}: {what} F={fmt_pair(f)} is larger than its {hw[0]}×{hw[1]} input{padded}: "
-                f"{win.formula()} < 1"
+                f"{place}: {what} F={fmt_pair(f)} is larger than its {hw[0]}×{hw[1]} input{padded}: {win.formula()} < 1"
             )
     dropped = [w.dropped for w in wins]
     note = "" if not any(dropped) else f"drops {fmt_pair(tuple(dropped))} px"  # type: ignore[arg-type]
@@ -52,7 +51,9 @@ def check_pool_padding(f: Pair, p: Pair, place: Place) -> None:
             )
 
 
-def refit(size: Pair, want: Pair, f: Pair, s: Pair, p: Pair | str, d: Pair, ceil: bool, max_p: Pair | None = None) -> str:
+def refit(
+    size: Pair, want: Pair, f: Pair, s: Pair, p: Pair | str, d: Pair, ceil: bool, max_p: Pair | None = None
+) -> str:
     """The padding, else the stride, that makes this window turn an H×W input `size` into `want`: 'P=1',
     'S=[2, 1]' (as the YAML writes it), or '' when neither does. `max_p` bounds P (pooling allows F/2)."""
     pad: Pair = (0, 0) if isinstance(p, str) else p

@@ -28,7 +28,9 @@ class Wired(nn.Sequential):
     """A stack with shortcuts or gates: such a child computes from an earlier point, and its output is added to the
     running one (a shortcut) or multiplies it (a gate in `gates`)."""
 
-    def __init__(self, children: OrderedDict[str, nn.Module], shortcuts: Mapping[str, str], gates: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, children: OrderedDict[str, nn.Module], shortcuts: Mapping[str, str], gates: frozenset[str] = frozenset()
+    ) -> None:
         super().__init__(children)
         self._shortcuts = dict(shortcuts)  # child name -> 'input' or the earlier child whose output it takes
         self._gates = gates
@@ -65,9 +67,13 @@ def parse_stack(raw: Any, where: Where, ctx: Context) -> Stack:
     check_names([name for name, _ in named], where.parent, "layer")
     ctx.size[0] += len(named)
     if ctx.size[0] > LARGEST_MODEL:
-        raise ConfigError(f"{where.parent}: the model has more than {LARGEST_MODEL:,} layers once its blocks are repeated; lower a `repeat`.")
+        raise ConfigError(
+            f"{where.parent}: the model has more than {LARGEST_MODEL:,} layers once its blocks are repeated; lower a `repeat`."
+        )
     parsed = [(name, parse_layer(layer, where.place(i, name), ctx)) for i, (name, layer) in enumerate(named)]
-    return tuple((name, layer.in_stack([later for _, later in parsed[i + 1 :]])) for i, (name, layer) in enumerate(parsed))
+    return tuple(
+        (name, layer.in_stack([later for _, later in parsed[i + 1 :]])) for i, (name, layer) in enumerate(parsed)
+    )
 
 
 def check_names(names: list[str], parent: str, what: str) -> None:
