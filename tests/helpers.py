@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +72,17 @@ def batches(loader: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.
     """Every batch of a loader, images and labels each concatenated (one split, in the loader's order)."""
     pairs = list(loader)
     return torch.cat([x for x, _ in pairs]), torch.cat([y for _, y in pairs])
+
+
+def split_sizes(
+    datamodule: Any, label_of: Callable[[torch.Tensor], torch.Tensor], shape: tuple[int, ...]
+) -> dict[str, int]:
+    """Each split's image count, after checking that its batches are uint8 images of `shape` whose labels are
+    what `label_of` reads from the pixels (the test's images draw their class)."""
+    sizes = {}
+    for stage in ("train", "val", "test"):
+        images, labels = batches(getattr(datamodule, f"{stage}_dataloader")())
+        assert images.dtype == torch.uint8 and images.shape[1:] == shape
+        assert torch.equal(label_of(images), labels), f"{stage}: every image has its row's class"
+        sizes[stage] = len(labels)
+    return sizes

@@ -133,13 +133,19 @@ def train(
     from cnnexp.train.launch import ddp_processes
 
     cfg = compose("task=train", *overrides, config_dir=config_dir, output_dir=output_dir)
-    run = read(cfg)
-    if ddp_processes(run.trainer.args) > 1:
-        raise ConfigError("the Python API trains in this one process: for trainer.strategy=ddp use the command line.")
     given = [*overrides, *([f"output_dir={output_dir}"] if output_dir else [])]
+    ran: list[Run] = []
+
+    def in_this_process(run: Run) -> None:
+        if ddp_processes(run.trainer.args) > 1:
+            raise ConfigError(
+                "the Python API trains in this one process: for trainer.strategy=ddp use the command line."
+            )
+        ran.append(run)
+
     with _printing():
-        execute(cfg, Invocation(overrides=tuple(given), cwd=Path.cwd()))
-    return json.loads((run.output_dir / "metrics.json").read_text())
+        execute(cfg, Invocation(overrides=tuple(given), cwd=Path.cwd()), check=in_this_process)
+    return json.loads((ran[0].output_dir / "metrics.json").read_text())
 
 
 @contextlib.contextmanager

@@ -27,6 +27,8 @@ from cnnexp.cli.help import page, wants_help
 from cnnexp.cli.invocation import from_hydra
 from cnnexp.cli.resolvers import register_resolvers
 from cnnexp.config.invocation import Invocation
+from cnnexp.errors import Stop
+from cnnexp.rundir.claim import Refused
 from cnnexp.schemas import register_schemas
 
 # Launchers run jobs in other processes (joblib, submitit), which import this module to run the task; Hydra
@@ -45,21 +47,16 @@ def app(cfg: DictConfig) -> Any:
 
 def run_job(cfg: DictConfig, started: Invocation | None = None) -> Any:
     """One run (or one job of a sweep) of the composed `cfg`, ended as the command line ends it."""
-    from cnnexp.rundir.claim import Refused  # here: reading a run imports torch, which --help does not need
-    from cnnexp.tasks.lifecycle import execute, failure_reason
+    from cnnexp.tasks.lifecycle import execute, failure_reason  # here: it reads runs, with torch
 
     started = started or from_hydra()
     try:
         return execute(cfg, started)
-    except Refused as refused:
-        if not started.multirun:
-            end(refused, task=True)
-        from cnnexp.errors import Stop  # a re-run into a sweep's folder: its other jobs would be refused too
-
-        raise Stop(refused.exit_code, str(refused), said=False) from None
     except Exception as err:
         if not started.multirun:
             end(err, task=True)
+        if isinstance(err, Refused):  # a re-run into a sweep's folder: its other jobs would be refused too
+            raise Stop(err.exit_code, str(err), said=False) from None
         say(f"job failed, the sweep goes on: {failure_reason(err)}")
         return float("nan")  # what a sweeper (Optuna) reads as a failed trial
 

@@ -17,7 +17,7 @@ import datasets
 import huggingface_hub.constants
 import pytest
 import torch
-from helpers import batches
+from helpers import batches, split_sizes
 
 from cnnexp.data.module import ImageDataModule
 from cnnexp.data.sources import resolve_data
@@ -88,13 +88,7 @@ def test_named_splits_and_the_classlabel_order(
     root = hf_set({"train": 12, "validation": 3, "test": 6})
     dm = prepared(hf_spec(spec_for, root, shape=(channels, 8, 8), in_memory=in_memory))
     assert dm.class_names == NAMES
-    sizes = {}
-    for stage in ("train", "val", "test"):
-        images, labels = batches(getattr(dm, f"{stage}_dataloader")())
-        assert images.dtype == torch.uint8 and images.shape[1:] == (channels, 8, 8)
-        assert torch.equal(bright_quadrant(images), labels), f"{stage}: every image has its row's class"
-        sizes[stage] = len(labels)
-    assert sizes == {"train": 12, "val": 3, "test": 6}
+    assert split_sizes(dm, bright_quadrant, (channels, 8, 8)) == {"train": 12, "val": 3, "test": 6}
     assert dm.describe().startswith(f"data=hf {channels}×8×8, batch 4: 12 train / 3 val / 6 test images, 3 classes")
 
 

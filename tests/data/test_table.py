@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
-from helpers import batches
+from helpers import split_sizes
 from PIL import Image
 
 from cnnexp.data.module import ImageDataModule
@@ -73,13 +72,7 @@ def test_the_split_column_gives_the_splits_and_labels_follow_sorted_classes(
     root = table({"train": 12, "val": 3, "test": 6}, absolute=True)
     dm = prepared(table_spec(spec_for, root, shape=(channels, 8, 8), in_memory=in_memory))
     assert dm.class_names == ["cat", "dog", "owl"]
-    sizes = {}
-    for stage in ("train", "val", "test"):
-        images, labels = batches(getattr(dm, f"{stage}_dataloader")())
-        assert images.dtype == torch.uint8 and images.shape[1:] == (channels, 8, 8)
-        assert torch.equal(bright_quadrant(images), labels), f"{stage}: every image has its row's class"
-        sizes[stage] = len(labels)
-    assert sizes == {"train": 12, "val": 3, "test": 6}
+    assert split_sizes(dm, bright_quadrant, (channels, 8, 8)) == {"train": 12, "val": 3, "test": 6}
     assert dm.describe().startswith(f"data=csv {channels}×8×8, batch 4: 12 train / 3 val / 6 test images, 3 classes")
 
 

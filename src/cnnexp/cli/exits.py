@@ -62,18 +62,17 @@ def end(err: Exception, task: bool = False) -> NoReturn:
     """The process ends on `err`: one paragraph and its exit code for the user's mistake; a bug (or any error,
     with HYDRA_FULL_ERROR=1) with its traceback. Hydra's errors are the user's too, unless they come from a
     running task (`task`): there only a UserFacingError is, and the traceback is printed here, with its code."""
-    if task:
-        code = err.exit_code if isinstance(err, UserFacingError) else 1
-        explained = (str(err), code) if isinstance(err, UserFacingError) else None
+    if task:  # explain() reads a UserFacingError as its own message too, and Hydra's errors as the user's
+        explained = (str(err), err.exit_code) if isinstance(err, UserFacingError) else None
     else:
         explained = explain(err)
-    if explained is None or traceback_wanted():
-        if not task:
-            raise err  # Python prints the traceback and exits 1
-        traceback.print_exception(err)
-        raise SystemExit(code) from None
-    say(explained[0])
-    raise SystemExit(explained[1]) from None
+    if explained is not None and not traceback_wanted():
+        say(explained[0])
+        raise SystemExit(explained[1]) from None
+    if not task:
+        raise err  # Python prints the traceback and exits 1
+    traceback.print_exception(err)
+    raise SystemExit(explained[1] if explained else 1) from None
 
 
 def say(paragraph: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,9 @@ from cnnexp.train.signals import Interrupted, stop_on_signals
 log = logging.getLogger(__name__)
 
 
-def execute(cfg: DictConfig, started: Invocation) -> Any:
+def execute(cfg: DictConfig, started: Invocation, check: Callable[[Run], None] | None = None) -> Any:
     """Run `cfg.task` in its folder; what the task returns (the figure a sweeper optimises, or its own result).
+    `check`: what the door itself refuses in a run (the Python API: DDP), before the folder is taken.
 
     A failure is recorded in the folder the run holds (in a sweep, also for a job whose config could not be
     read, where its folder is free) and raised again; an interruption is recorded and raised as a Stop."""
@@ -44,6 +46,8 @@ def execute(cfg: DictConfig, started: Invocation) -> Any:
     try:
         with stop_on_signals():
             run = read_run(cfg, started)
+            if check is not None:
+                check(run)
             tree = resolved(cfg)
             held = _hold(run, cfg, tree) if is_rank_zero() else None
             if held is not None and held.skipped is not None:
@@ -153,7 +157,7 @@ def _record_failure(folder: Path, err: Exception) -> None:
     try:
         write_json(path, {**read_json(path), "status": "failed", "reason": failure_reason(err), "exit_code": code})
     except UserFacingError as full:  # the disk that refused a checkpoint may refuse this too
-        log.error(f"cnnexp: the failure could not be recorded in {path}: {full}")
+        log.error(f"the failure could not be recorded in {path}: {full}")
 
 
 def job_dir(cfg: DictConfig, started: Invocation) -> Path | None:
