@@ -33,6 +33,28 @@ def _cuda_site_in_started_processes() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _a_core_per_worker() -> Iterator[None]:
+    """Each pytest-xdist worker, and every process it starts, gets its share of the cores as torch threads.
+
+    torch sizes its thread pool to every core of the machine, so `-n 2` on two cores ran four compute threads on
+    two cores, and a test's DDP ranks two more each: oversubscribed, the heavy tests (the large models' forward
+    and backward, the exports) took a third longer. Outside xdist torch keeps its own choice."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers < 1:
+        yield
+        return
+    import torch
+
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OMP_NUM_THREADS", str(threads))  # read by torch when a started process imports it
+        yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def fake_cuda(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., FakeCuda]:
     """fake_cuda(spec=H100_X2) -> the machine's GPUs as `spec` describes them (tests/cuda_site/fake_cuda.py), in
