@@ -23,6 +23,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 from peers import StepWindow, sync
 from table import Size
@@ -39,10 +40,14 @@ from cnnexp.train.speed import channels_last_for, resolve_precision
 
 
 def compose_cfg(*overrides: str) -> DictConfig:
-    """The composed config of `python -m cnnexp OVERRIDES...` (output_dir must be among the overrides)."""
-    register_schemas()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
+    """The composed config of `python -m cnnexp OVERRIDES...` (output_dir must be among the overrides).
+
+    Hydra is set up once for the bench's process: setting it up again for each of a run's dozen configs cost
+    more than composing them."""
+    if not GlobalHydra.instance().is_initialized():
+        register_schemas()
+        initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3")
+    return compose(config_name="config", overrides=list(overrides))
 
 
 def quiet_lightning() -> None:

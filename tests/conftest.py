@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -15,6 +16,7 @@ from fake_cuda import DDP_ENV, ENV, H100_X2, LOG_ENV, FakeCuda
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, open_dict
 from support import CONF, CUDA_SITE, TINY, Compose, Trained, Typed
 
@@ -31,6 +33,12 @@ def _cuda_site_in_started_processes() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(CUDA_SITE), os.environ.get("PYTHONPATH")])))
         yield
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The `slow` tests first, in their own order, then the rest: pytest-xdist hands tests out in this order, so
+    the long ones are shared between the workers at the start instead of leaving one worker alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: the file order otherwise
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -80,10 +88,23 @@ def compose_cfg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
     register_schemas()
     scratch = tmp_path_factory.mktemp("composed")
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        composed: dict[tuple[str, ...], DictConfig] = {}
+        parser = OverridesParser.create()
 
         def run(*overrides: str) -> DictConfig:
             # Read as the command line reads them (GROUP=null drops a group).
-            return compose(config_name="config", overrides=[f"output_dir={scratch}", *command_line(overrides)])
+            given = command_line(overrides)
+            # Hydra takes 0.2 s to compose, and most tests' overrides differ from others' only in output_dir: the
+            # config of the other overrides is composed once, and each call gets a copy with its output_dir, read
+            # as Hydra reads that override (the default's `${output_dir}/...` values follow it when they are read).
+            rest = tuple(o for o in given if not o.startswith("output_dir="))
+            if rest not in composed:
+                composed[rest] = compose(config_name="config", overrides=[f"output_dir={scratch}", *rest])
+            cfg = copy.deepcopy(composed[rest])
+            outputs = [o for o in given if o.startswith("output_dir=")]
+            if outputs:
+                cfg.output_dir = parser.parse_overrides(outputs[-1:])[0].value()
+            return cfg
 
         yield run
 

@@ -88,6 +88,7 @@ def test_your_file_wins_over_a_shipped_one_of_the_same_name(my_conf: Path) -> No
     assert api.build_model("lenet5").summary.params == 176_050
 
 
+@pytest.mark.slow
 def test_ddp_inside_a_sweep_runs_each_job_once_and_its_ranks_get_your_folder(my_conf: Path, tmp_path: Path) -> None:
     # One DDP sweep pins both: each job trained once by two ranks, and the ranks compose from your folder.
     sweep = tmp_path / "sweep"
@@ -112,6 +113,7 @@ def test_ddp_inside_a_sweep_runs_each_job_once_and_its_ranks_get_your_folder(my_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["my conf", "sweep"]  # no stray run or sweep folders
 
 
+@pytest.mark.slow
 def test_launchers_carry_your_folder_and_give_the_sequential_results(my_conf: Path, tmp_path: Path) -> None:
     # One sweep per launcher pins both: each worker composes from your folder (model "tiny"), and the same seeds
     # give the same figures whichever launcher ran them (joblib's workers, submitit's processes, or in sequence).

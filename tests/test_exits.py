@@ -79,6 +79,7 @@ def test_a_duplicate_key_in_a_users_yaml(cli, tmp_path: Path) -> None:  # noqa: 
         "kernels_out",
     ],  # fmt: skip
 )
+@pytest.mark.slow
 def test_config_mistakes_are_one_paragraph_and_exit_2(cli, args: tuple[str, ...], message: str) -> None:  # noqa: ANN001
     code, err = cli("task=summary", *args)
     assert code == 2 and one_paragraph(err).startswith(message)

@@ -70,6 +70,7 @@ def test_lightning_decides_as_on_the_gpus_and_runs_on_the_cpu(fake_cuda: Fake, t
     ]
 
 
+@pytest.mark.slow
 def test_processes_the_test_starts_see_the_same_gpus(fake_cuda: Fake) -> None:
     fake_cuda(V100)
     started = subprocess.run([sys.executable, "-c", REPORT], capture_output=True, text=True, check=True)

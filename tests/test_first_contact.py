@@ -66,6 +66,7 @@ def run_in(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 TINY = ("data.train_size=600", "data.val_size=100", "data.test_size=100", "trainer.max_epochs=1")
 
 
+@pytest.mark.slow
 def test_a_run_says_where_and_what_in_one_line_and_keeps_its_log(tmp_path: Path) -> None:
     run = run_in(tmp_path, *TINY, "trainer.log_every_n_steps=1", "logger=null")
     assert run.returncode == 0, run.stderr[-3000:]

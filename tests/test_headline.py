@@ -50,6 +50,7 @@ def test_adapt_false_restores_the_error(two_gpus: FakeCuda, tiny_cfg: Tiny) -> N
         make_datamodule(run)
 
 
+@pytest.mark.slow
 def test_the_command_runs_to_the_end_with_rank_1_started_by_cnnexp(
     two_gpus: FakeCuda, cli: Callable[..., tuple[int, str]], tmp_path: Path
 ) -> None:

@@ -90,6 +90,7 @@ def test_the_wheel_ships_every_config(wheel: Path) -> None:
     assert "cnnexp/schemas/library.py" in names and "hydra_plugins/cnnexp_sweepers/__init__.py" in names
 
 
+@pytest.mark.slow
 def test_the_installed_tool_runs_from_any_folder(venv: Path, tmp_path: Path) -> None:
     where = run_in(tmp_path, venv, "python", "-c", "import cnnexp; print(cnnexp.__file__); print(cnnexp.CONF_DIR)")
     module, conf = where.stdout.split()

@@ -131,6 +131,7 @@ def _net(compose_cfg: Compose, model: str, classes: int) -> torch.nn.Module:
 
 
 @pytest.mark.parametrize("model", twins.TWINS.names())
+@pytest.mark.slow
 def test_torchvision_weights_map_onto_the_twin(
     compose_cfg: Compose, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: str
 ) -> None:

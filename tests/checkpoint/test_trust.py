@@ -81,6 +81,7 @@ HOSTILE = [
 
 @pytest.mark.parametrize("task", ["test", "train"])
 @pytest.mark.parametrize(("key", "kind", "known"), HOSTILE, ids=[h[0] for h in HOSTILE])
+@pytest.mark.slow
 def test_a_class_the_record_names_is_looked_up_never_imported_or_called(
     trained: Trained,
     tmp_path: Path,

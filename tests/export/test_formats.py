@@ -47,6 +47,7 @@ def test_the_models_of_one_format_have_no_layer_type_of_their_own(compose_cfg: C
 
 
 @pytest.mark.parametrize(("model", "name"), MODEL_FORMATS)
+@pytest.mark.slow
 def test_every_shipped_model_exports_and_runs_the_same(
     compose_cfg: Compose, tmp_path: Path, model: str, name: str
 ) -> None:

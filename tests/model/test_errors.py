@@ -97,6 +97,7 @@ def test_model_level_mistakes(extra: dict[str, Any], message: str) -> None:
         parse_model({**cfg, **extra})
 
 
+@pytest.mark.slow
 def test_too_small_input_names_the_layer_the_formula_and_the_size_that_fits(compose_cfg: Compose) -> None:
     spec = read_run(compose_cfg("model=alexnet", "model.input.height=28", "model.input.width=28")).model
     message = (

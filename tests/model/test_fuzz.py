@@ -15,6 +15,7 @@ import math
 import os
 from typing import Any
 
+import pytest
 from helpers import check_rows, every_row
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -262,11 +263,13 @@ def _check(cfg: Cfg) -> str:
 
 @FUZZ
 @given(stack())
+@pytest.mark.slow
 def test_random_stacks_build_as_planned_or_raise_a_config_error(cfg: Cfg) -> None:
     event(_check(cfg))
 
 
 @FUZZ
 @given(mutated())
+@pytest.mark.slow
 def test_mutated_stacks_build_as_planned_or_raise_a_config_error(cfg: Cfg) -> None:
     event(_check(cfg))

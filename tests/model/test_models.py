@@ -13,6 +13,7 @@ from cnnexp.run import read_run
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.slow
 def test_planned_figures_equal_the_built_module(compose_cfg: Compose, name: str) -> None:
     """Every row, blocks, repetitions, branches and shortcuts included: parameters, shapes, FLOPs."""
     spec = read_run(compose_cfg(f"model={name}")).model
@@ -22,6 +23,7 @@ def test_planned_figures_equal_the_built_module(compose_cfg: Compose, name: str)
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.slow
 def test_forward_backward_is_finite_with_a_gradient_for_every_trainable_parameter(
     compose_cfg: Compose, name: str
 ) -> None:

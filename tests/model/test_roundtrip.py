@@ -33,6 +33,7 @@ def _state_keys(spec: Any) -> list[str]:
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.slow
 def test_every_shipped_model_round_trips_through_plain_data(compose_cfg: Compose, name: str) -> None:
     spec = read_run(compose_cfg(f"model={name}")).model
     data = spec.to_dict()

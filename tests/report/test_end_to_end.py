@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
 from PIL import Image
 from support import Cli
 
@@ -15,6 +16,7 @@ TINY = [
 ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_real_multirun_ends_with_its_report(cli: Cli, tmp_path: Path) -> None:
     # In-process (the `cli` fixture): Hydra's multirun calls the report callback as in `python -m cnnexp -m`.
     sweep = tmp_path / "sweep"

@@ -45,6 +45,7 @@ def test_every_grid_preset_sweeps_seeds() -> None:
 
 
 @pytest.mark.parametrize(("name", "key", "value"), RUNS)
+@pytest.mark.slow
 def test_every_sweep_value_of_every_preset_runs(
     tiny_cfg: Callable[..., DictConfig], name: str, key: str, value: str
 ) -> None:

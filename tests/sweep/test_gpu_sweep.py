@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from fake_cuda import H100_X2, FakeCuda, trainers_built
 from helpers import metrics
 from processes import cnnexp
 from support import job_overrides
 
 
+@pytest.mark.slow
 def test_each_job_of_a_parallel_sweep_trains_on_a_gpu_it_holds(
     fake_cuda: Callable[..., FakeCuda], tmp_path: Path
 ) -> None:

@@ -8,6 +8,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
 import yaml
 from support import Cli
 
@@ -17,6 +18,7 @@ SMALL = (
 )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_optuna_search_stores_its_study_and_resumes(cli: Cli, tmp_path: Path) -> None:
     sweep = tmp_path / "search"
     args = ("-m", *SMALL, "experiment=lenet5_optuna", f"hydra.sweep.dir={sweep}")

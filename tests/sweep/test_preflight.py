@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from support import Cli, one_paragraph
 
 
@@ -42,6 +43,7 @@ def test_a_sweep_with_one_good_job_runs_and_only_the_bad_one_fails(cli: Cli, tmp
     ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_mistake_in_a_preset_sweeps_params_is_found_too(cli: Cli, tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     code, err = cli("-m", "task=summary", "experiment=activations", "data.val_size=99999", f"hydra.sweep.dir={sweep}")

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import optuna
+import pytest
 import yaml
 from support import Cli, one_paragraph
 
@@ -79,6 +80,7 @@ def test_sigterm_between_jobs_writes_the_report_and_stops_the_sweep(cli: Cli, tm
     assert err.splitlines()[-1].endswith(f"seed=1,2 {stop} hydra.sweep.dir={sweep} skip_completed=true")
 
 
+@pytest.mark.slow
 def test_skip_completed_compares_the_whole_config_and_never_rewrites_a_finished_job(cli: Cli, tmp_path: Path) -> None:
     conf, sweep = tmp_path / "mine", tmp_path / "sweep"
     (conf / "experiment").mkdir(parents=True)
@@ -109,6 +111,7 @@ def test_skip_completed_compares_the_whole_config_and_never_rewrites_a_finished_
     assert metrics(first)["status"] == "ok" and metrics(second) == lacking  # run again; skipped, untouched
 
 
+@pytest.mark.slow
 def test_an_optuna_search_resumes_with_new_trials_and_fails_a_stale_one(cli: Cli, tmp_path: Path) -> None:
     sweep = tmp_path / "search"
     args = ("-m", *TINY, "experiment=lenet5_optuna", "trainer.max_epochs=2", f"hydra.sweep.dir={sweep}")

@@ -7,6 +7,7 @@ import shlex
 import signal
 from pathlib import Path
 
+import pytest
 from helpers import metrics
 from pause import TESTS, go, pause_overrides, wait_until_paused
 from processes import finish, start
@@ -17,6 +18,7 @@ SMALL = (
 )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_sigterm_in_a_sweep_writes_the_report_and_the_printed_command_continues_it(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     pause = pause_overrides(tmp_path, epoch=1, batch=2, run_prefix="001_")  # job 001 holds in epoch 1
@@ -43,6 +45,7 @@ def test_sigterm_in_a_sweep_writes_the_report_and_the_printed_command_continues_
     assert not list(sweep.rglob("interrupted.ckpt")) and not list(sweep.rglob("*.lock"))
 
 
+@pytest.mark.slow
 def test_runs_and_sweeps_started_together_get_folders_of_their_own(tmp_path: Path) -> None:
     procs = [start(tmp_path, "task=summary") for _ in range(2)]
     procs += [start(tmp_path, "-m", "task=summary", "seed=1,2") for _ in range(2)]

@@ -65,6 +65,7 @@ def interrupted_then_pasted(cli: Cli, stop: Stop, args: tuple[str, ...], phase: 
     return folder
 
 
+@pytest.mark.slow
 def test_test_stopped_before_or_inside_its_trainer_continues(trained: Trained, cli: Cli, tmp_path: Path) -> None:
     ckpt = trained.checkpoint
     before: Stop = lambda patch: patch.setattr(test_module, "assemble", sigterm)  # noqa: E731  (data, model)

@@ -39,6 +39,7 @@ def _sidecar_input(sidecar: dict, image: Path) -> np.ndarray:
 @pytest.mark.parametrize(
     "name", [pytest.param("onnx", marks=pytest.mark.skipif(not HAS_ONNX, reason="no onnx extra")), "torchscript"]
 )
+@pytest.mark.slow
 def test_the_exported_file_and_its_sidecar_classify_as_predict_does(
     trained: Trained, typed: Typed, tmp_path: Path, name: str
 ) -> None:

@@ -23,6 +23,7 @@ SMALL = (
 DDP = ("trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp")
 
 
+@pytest.mark.slow
 def test_ddp_on_two_cpu_processes(tmp_path: Path) -> None:
     run = cnnexp(tmp_path, *SMALL, *DDP, f"hydra.run.dir={tmp_path / 'run'}")
     assert run.returncode == 0, run.stderr[-3000:]
@@ -37,6 +38,7 @@ def test_ddp_on_two_cpu_processes(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "run"]  # nothing written elsewhere
 
 
+@pytest.mark.slow
 def test_a_killed_ddp_rank_stops_the_run_with_one_paragraph(tmp_path: Path) -> None:
     run = tmp_path / "run"
     # Rank 1 is killed while both ranks hold mid-epoch 0 (batch 10 of each rank's 23): the kill lands in training.
@@ -66,6 +68,7 @@ def test_asking_for_gpus_without_any_is_a_clear_error(cli: Cli, tmp_path: Path) 
     )
 
 
+@pytest.mark.slow
 def test_a_failing_job_does_not_stop_the_sweep_but_fails_it(cli: Cli, tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     code, err = cli("-m", *SMALL, "model.layers.pool2.F=2,9", f"hydra.sweep.dir={sweep}")
@@ -81,6 +84,7 @@ def test_a_failing_job_does_not_stop_the_sweep_but_fails_it(cli: Cli, tmp_path: 
     assert failed["reason"].startswith("model.layers.pool2 (layer 5, maxpool): window F=9 is larger than its 8×8 input")
 
 
+@pytest.mark.slow
 def test_a_rerun_skips_completed_jobs(cli: Cli, tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     args = ("-m", *SMALL, "seed=1,2", f"hydra.sweep.dir={sweep}", "skip_completed=true")

@@ -25,6 +25,7 @@ LONG = (
 )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_diverging_loss_stops_at_once_and_is_recorded(tmp_path: Path) -> None:
     run = tmp_path / "run"
     code, _, err = finish(start(tmp_path, *LONG[:4], "optimizer=sgd", "optimizer.lr=1e6", f"hydra.run.dir={run}"))
@@ -34,6 +35,7 @@ def test_a_diverging_loss_stops_at_once_and_is_recorded(tmp_path: Path) -> None:
     assert metrics(run)["status"] == "failed" and "training diverged" in metrics(run)["reason"]
 
 
+@pytest.mark.slow
 def test_sigterm_mid_epoch_then_resume_ends_like_an_uninterrupted_run(tmp_path: Path) -> None:
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     assert finish(start(tmp_path, *LONG, f"hydra.run.dir={whole}"))[0] == 0

@@ -36,6 +36,7 @@ def _metrics(cfg: DictConfig) -> dict:
 
 
 @pytest.mark.parametrize(("group", "option"), [(g, o) for g in GROUPS for o in _options(g)])
+@pytest.mark.slow
 def test_every_config_group_option_instantiates(tiny_cfg: Tiny, group: str, option: str) -> None:
     extra = ("data.root=/nonexistent", "data.num_classes=3") if option in ("image_folder", "csv", "hf") else ()
     if group == "logger" and option in OPTIONAL_LOGGERS and importlib.util.find_spec(option) is None:
@@ -51,6 +52,7 @@ def test_every_config_group_option_instantiates(tiny_cfg: Tiny, group: str, opti
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.slow
 def test_fast_dev_run_for_every_model(tiny_cfg: Tiny, name: str) -> None:
     needs_resize = yaml.safe_load((CONF / "model" / f"{name}.yaml").read_text())["input"]["height"] != "${data.height}"
     cfg = tiny_cfg("debug=fdr", f"model={name}", *(BIG if needs_resize else ()))
@@ -77,6 +79,7 @@ def test_the_quadratic_cost_trains_too(tiny_cfg: Tiny) -> None:
     assert run_job(tiny_cfg("loss=mse", "data.train_size=3000", "data.val_size=500", "trainer.max_epochs=2")) > 0.3
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_metrics_on_cpu(tiny_cfg: Tiny) -> None:
     first, second = tiny_cfg("seed=3", run="a"), tiny_cfg("seed=3", run="b")
     run_job(first), run_job(second)
