@@ -35,12 +35,6 @@ def _cuda_site_in_started_processes() -> Iterator[None]:
         yield
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The `slow` tests first, in their own order, then the rest: pytest-xdist hands tests out in this order, so
-    the long ones are shared between the workers at the start instead of leaving one worker alone at the end."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: the file order otherwise
-
-
 @pytest.fixture(autouse=True, scope="session")
 def _a_core_per_worker() -> Iterator[None]:
     """Each pytest-xdist worker, and every process it starts, gets its share of the cores as torch threads.
