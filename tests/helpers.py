@@ -47,7 +47,8 @@ def check_rows(rows: Sequence[Row], net: nn.Module, input_shape: tuple[int, ...]
     hooks = [net.get_submodule(path).register_forward_hook(record(path)) for path in {row.path for row in flat}]
     try:
         with FlopCounterMode(display=False) as counter, torch.no_grad():
-            out = net(torch.randn(BATCH, *input_shape))
+            device = next((p.device for p in net.parameters()), torch.device("cpu"))  # meta: shapes and counts only
+            out = net(torch.randn(BATCH, *input_shape, device=device))
     finally:
         for hook in hooks:
             hook.remove()
