@@ -13,7 +13,6 @@ from cnnexp.run import read_run
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
-@pytest.mark.slow
 def test_planned_figures_equal_the_built_module(compose_cfg: Compose, name: str) -> None:
     """Every row, blocks, repetitions, branches and shortcuts included: parameters, shapes, FLOPs.
 
