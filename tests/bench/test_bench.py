@@ -70,9 +70,11 @@ def test_tiny_benchmark_writes_every_row(tmp_path: Path) -> None:
 
 
 def test_without_a_gpu_the_gpu_rows_say_why_they_are_not_measured(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.syspath_prepend(str(ROOT / "bench"))  # as `python bench/run.py` has it: table.py beside it
-    table = importlib.import_module("table")
-    text = table.markdown(table.not_measured_gpu_rows("no GPU on this machine", 300))
-    cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in text.splitlines()]
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))  # as `python bench/run.py` has it: its modules beside it
+    monkeypatch.delitem(sys.modules, "processes", raising=False)  # tests/processes.py; bench/ has its own
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    run = importlib.import_module("run")
+    rows, notes = run._gpu_part(run.SIZES["tiny"], ROOT / "unused", run.parse([]))  # returns before using the folder
+    cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in run.markdown(rows).splitlines()]
     _check([cells[0], *cells[2:]], GPU_FIGURES)  # the header, then the rows (past the |---| line)
-    assert all(row[-1] == "not measured: no GPU on this machine" for row in cells[2:])
+    assert all(row[-1] == f"not measured: {run.NO_GPU}" for row in cells[2:]) and notes == []
