@@ -8,8 +8,11 @@ from typing import Any
 import pytest
 from omegaconf import MISSING, OmegaConf
 
+from cnnexp.config.groups import schema_of
+from cnnexp.data.spec import DataSpec
 from cnnexp.schemas import from_fields, installed_versions, library, library_schemas, to_fields
 from cnnexp.schemas.generate import LIBRARY, live_schemas, source
+from cnnexp.viz.schema import KernelsSpec
 
 
 def test_the_generated_file_matches_the_installed_libraries() -> None:
@@ -69,3 +72,14 @@ def test_a_type_without_a_name_is_refused_at_generation() -> None:
 
     with pytest.raises(TypeError, match="Odd.when: type <class 'dict'> has no name"):
         to_fields(Odd)
+
+
+def test_schemas_sent_to_a_launchers_workers_and_back_stay_usable() -> None:
+    # A joblib sweep's results come back through cloudpickle, which writes the worker's copy of each schema class
+    # (made at run time, so sent by value) over this process's class: the next compose here must still work.
+    cloudpickle = pytest.importorskip("cloudpickle")
+    classes = [schema_of(DataSpec), schema_of(KernelsSpec), *library_schemas().values()]
+    for cls in classes:
+        assert cloudpickle.loads(cloudpickle.dumps(cls)) is cls  # the same class, its state written over
+    for cls in classes:
+        OmegaConf.structured(cls)  # raised ValidationError when "no default" stopped being dataclasses.MISSING

@@ -9,6 +9,7 @@ The model group is the one that reads its keys otherwise (model/schema.py says w
 
 from __future__ import annotations
 
+import copyreg
 import dataclasses
 import functools
 import types
@@ -24,6 +25,13 @@ from cnnexp.errors import ConfigError
 
 T = TypeVar("T")
 UNSET = "???"  # OmegaConf's mark for a mandatory value nobody gave
+
+# dataclasses.MISSING ("no default") is pickled by name, so it stays the one sentinel in every process. The
+# schema classes are made at run time, so a launcher's workers receive them by value with the config, and on
+# reading a job's result cloudpickle writes the worker's copy of a class over the class this process holds: with
+# a copy of the sentinel in every field, dataclasses and OmegaConf (which compare with it) would take "no default"
+# for a default, and the next config composed in this process would fail (after a joblib sweep, for one).
+copyreg.pickle(type(dataclasses.MISSING), lambda _: "MISSING")
 
 
 def setting(read: fd.Reader, default: Any = dataclasses.MISSING, *, factory: Any = dataclasses.MISSING) -> Any:
