@@ -4,6 +4,7 @@ conf/, needs no Hydra lines, and reaches every process of a run: DDP ranks and l
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -114,15 +115,18 @@ def test_ddp_inside_a_sweep_runs_each_job_once_and_its_ranks_get_your_folder(my_
 
 
 @pytest.mark.slow
-def test_launchers_carry_your_folder_and_give_the_sequential_results(my_conf: Path, tmp_path: Path) -> None:
+def test_launchers_carry_your_folder_and_give_the_sequential_results(
+    my_conf: Path, tmp_path: Path, cli: Callable[..., tuple[int, str]]
+) -> None:
     # One sweep per launcher pins both: each worker composes from your folder (model "tiny"), and the same seeds
     # give the same figures whichever launcher ran them (joblib's workers, submitit's processes, or in sequence).
+    # The sweep itself runs in this process (`cli`): the workers are the processes that carry the folder.
     results = {}
     for launcher in ("", "launcher=local_parallel", "hydra/launcher=submitit_local"):
         sweep = tmp_path / (launcher.split("=")[-1] or "basic")
         args = ("--config-dir", str(my_conf), "-m", "experiment=quick", "seed=1,2", f"hydra.sweep.dir={sweep}")
-        run = cnnexp(tmp_path, *args, *filter(None, [launcher]), data=tmp_path.parent / "data")
-        assert run.returncode == 0, run.stderr[-3000:]
+        code, err = cli(*args, *filter(None, [launcher]))
+        assert code == 0, err[-3000:]
         found = {}
         for metrics in sweep.glob("*/metrics.json"):
             seed = next(o for o in job_overrides(metrics.parent) if o.startswith("seed="))
