@@ -11,6 +11,7 @@ import pytest
 from helpers import metrics
 from pause import TESTS, go, pause_overrides, wait_until_paused
 from processes import finish, start
+from support import Cli
 
 SMALL = (
     "data.train_size=400", "data.val_size=100", "data.test_size=100", "data.batch_size=50", "trainer.max_epochs=2",
@@ -19,10 +20,11 @@ SMALL = (
 
 
 @pytest.mark.slow
-def test_sigterm_in_a_sweep_writes_the_report_and_the_printed_command_continues_it(tmp_path: Path) -> None:
+def test_sigterm_in_a_sweep_writes_the_report_and_the_printed_command_continues_it(tmp_path: Path, cli: Cli) -> None:
     sweep = tmp_path / "sweep"
     pause = pause_overrides(tmp_path, epoch=1, batch=2, run_prefix="001_")  # job 001 holds in epoch 1
-    proc = start(tmp_path, "-m", *SMALL, *pause, "seed=1,2,3", f"hydra.sweep.dir={sweep}", pythonpath=TESTS)
+    args = ("-m", *SMALL, *pause, "seed=1,2,3", f"hydra.sweep.dir={sweep}")
+    proc = start(tmp_path, *args, data=tmp_path.parent / "data", pythonpath=TESTS)  # the digits `cli` reads too
     wait_until_paused(proc, tmp_path)
     proc.send_signal(signal.SIGTERM)
     go(tmp_path)
@@ -36,8 +38,9 @@ def test_sigterm_in_a_sweep_writes_the_report_and_the_printed_command_continues_
     line = next(line for line in err.splitlines() if "Continue the sweep" in line)
     argv = shlex.split(line.split(" with: ", 1)[1])
     assert argv[:4] == ["python", "-m", "cnnexp", "-m"] and argv[-1] == "skip_completed=true"
-    code, out, err = finish(start(tmp_path, *argv[3:], pythonpath=TESTS))  # pasted as printed
+    code, err = cli(*argv[3:])  # as printed; in this process, where pause.PauseAt is importable too
     assert code == 0, err[-3000:]
+    out = cli.out  # type: ignore[attr-defined]
     assert f"skipped: {first / 'metrics.json'}" in out and f"resuming {second} from {second / 'checkpoints'}" in out
     resumed = metrics(second)
     assert resumed["status"] == "ok" and resumed["epochs"] == 2 and sorted(resumed["history"]) == ["0", "1"]

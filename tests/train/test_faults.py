@@ -36,11 +36,12 @@ def test_a_diverging_loss_stops_at_once_and_is_recorded(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_sigterm_mid_epoch_then_resume_ends_like_an_uninterrupted_run(tmp_path: Path) -> None:
+def test_sigterm_mid_epoch_then_resume_ends_like_an_uninterrupted_run(tmp_path: Path, cli: Cli) -> None:
+    # The signal needs a process of its own; the uninterrupted run and the printed command run in this one.
     whole, cut = tmp_path / "whole", tmp_path / "cut"
-    assert finish(start(tmp_path, *LONG, f"hydra.run.dir={whole}"))[0] == 0
+    assert cli(*LONG, f"hydra.run.dir={whole}")[0] == 0
     pause = pause_overrides(tmp_path, epoch=1, batch=30)  # the signal lands mid-epoch 1 on any machine
-    proc = start(tmp_path, *LONG, *pause, f"hydra.run.dir={cut}", pythonpath=TESTS)
+    proc = start(tmp_path, *LONG, *pause, f"hydra.run.dir={cut}", data=tmp_path.parent / "data", pythonpath=TESTS)
     wait_until_paused(proc, tmp_path)
     proc.send_signal(signal.SIGTERM)
     go(tmp_path)
@@ -56,7 +57,7 @@ def test_sigterm_mid_epoch_then_resume_ends_like_an_uninterrupted_run(tmp_path: 
     # names) among them; without it cnnexp would refuse a record naming a class it does not know.
     again = shlex.split(metrics(cut)["continue"])
     assert again[:3] == ["python", "-m", "cnnexp"] and f"ckpt_path={interrupted}" in again
-    code, _, err = finish(start(tmp_path, *again[3:], pythonpath=TESTS))
+    code, err = cli(*again[3:])  # pause.PauseAt is importable here: tests/ is on this process's path
     assert code == 0, err[-2000:]
     keys = ("test_acc", "test_loss", "best_val_acc", "epochs")
     assert [metrics(cut)[k] for k in keys] == [metrics(whole)[k] for k in keys]
