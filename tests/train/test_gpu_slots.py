@@ -14,7 +14,7 @@ from cnnexp.train import gpu_slots
 
 def _hold(lock_dir: str, seconds: float, out: mp.Queue[tuple[int, float, float]], ready: Any) -> None:
     gpu_slots.LOCK_DIR = Path(lock_dir)
-    ready.wait()  # all ask at once: a job that started late (a slow spawn) would find the slots free again
+    ready.wait()  # all ask at once: a job that started late would find the slots free again
     with gpu_slots.gpu_slot(2, poll_s=0.05) as index:
         start = time.monotonic()
         time.sleep(seconds)
@@ -22,7 +22,9 @@ def _hold(lock_dir: str, seconds: float, out: mp.Queue[tuple[int, float, float]]
 
 
 def test_three_jobs_on_two_gpus_never_overlap_on_one(tmp_path: Path) -> None:
-    ctx = mp.get_context("spawn")
+    # Forked: three processes of their own, each with its own lock files, without importing torch and the
+    # tests again as a spawned process would (four seconds each); the children touch nothing but files.
+    ctx = mp.get_context("fork")
     out, ready = ctx.Queue(), ctx.Barrier(3)
     jobs = [ctx.Process(target=_hold, args=(str(tmp_path), 1.0, out, ready)) for _ in range(3)]
     for job in jobs:
