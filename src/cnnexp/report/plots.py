@@ -20,11 +20,14 @@ from cnnexp.report.curves import Curve
 
 DPI = 110
 STYLES = ["-", "--", ":", "-."]  # one per seed, so that a choice's colour shows its repeats together
+CHAR_INCHES = 0.07  # about the width of a character of the labels' "small" font (8.3 pt)
 
 
 def plot_val_curves(sweep: Sweep, curves: Mapping[Path, Curve], path: Path) -> Path:
     """val_acc_curves.png: one line per job that logged val/acc, coloured by choice, dashed by seed."""
-    fig, ax = _figure(width=8.0)
+    labels = [plot_label(sweep.label(job)) for job in sweep.jobs]
+    # The legend sits beside the axes: the figure widens with its longest label, so the axes keep their 5.5 inches.
+    fig, ax = _figure(width=5.5 + min(14.0, 0.6 + CHAR_INCHES * max(map(len, labels), default=0)))
     colours = _colours(len(sweep.groups()))
     seeds = list(dict.fromkeys(job.overrides.get(SEED_KEY, "") for job in sweep.jobs))
     for colour, group in zip(colours, sweep.groups()):
@@ -33,9 +36,10 @@ def plot_val_curves(sweep: Sweep, curves: Mapping[Path, Curve], path: Path) -> P
             if curve:
                 style = STYLES[seeds.index(job.overrides.get(SEED_KEY, "")) % len(STYLES)]
                 epochs, accs = zip(*curve)
-                ax.plot(epochs, accs, style, color=colour, marker="o", markersize=3, label=sweep.label(job))
+                ax.plot(epochs, accs, style, color=colour, marker="o", markersize=3, label=plot_label(sweep.label(job)))
     ax.set(xlabel="epoch", ylabel="validation accuracy", title=f"Validation accuracy per epoch: {sweep.root.name}")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs, not 1.2, 1.4, ...
+    # Whole epochs, not 1.2, 1.4, ...; min_n_ticks=1: one epoch is one tick, not 0.96, 0.98, ... around it.
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     if ax.lines:
         ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: curves stay visible
     else:
@@ -46,7 +50,9 @@ def plot_val_curves(sweep: Sweep, curves: Mapping[Path, Curve], path: Path) -> P
 def plot_final_accuracy(sweep: Sweep, path: Path) -> Path:
     """final_accuracy.png: mean test accuracy per choice, std over seeds as error bars, each run as a dot."""
     groups = sweep.groups()
-    fig, ax = _figure(width=max(6.0, 1.0 + 0.8 * len(groups)))
+    names = [plot_label(g.label).replace(" ", "\n") for g in groups]  # one override per line under its bar
+    widest = max((len(line) for name in names for line in name.splitlines()), default=0)
+    fig, ax = _figure(width=max(6.0, 1.0 + max(0.8, 0.2 + CHAR_INCHES * widest) * len(groups)))
     for x, group in enumerate(groups):
         stat = group.stat("test_acc")
         if stat is None:
@@ -56,11 +62,27 @@ def plot_final_accuracy(sweep: Sweep, path: Path) -> Path:
         runs = [float(job.value("test_acc")) for job in group.jobs if job.ok and job.value("test_acc") is not None]
         ax.plot([x] * len(runs), runs, "k.", markersize=5)
         ax.text(x, stat.mean + stat.std, f"{stat.mean:.3f}\nn={stat.n}", ha="center", va="bottom", fontsize="small")
-    ax.set_xticks(range(len(groups)), [g.label.replace(" ", "\n") for g in groups], fontsize="small")
+    ax.set_xticks(range(len(groups)), names, fontsize="small")
     over = "mean ± std over seeds" if sweep.seeded else "one run each"
     ax.set(ylabel="test accuracy", ylim=(0.0, 1.1), xlim=(-0.6, len(groups) - 0.4))
     ax.set_title(f"Test accuracy per choice ({over})")
     return _save(fig, path)
+
+
+def plot_label(label: str) -> str:
+    """`key=value ...` as a plot shows it: a float of many digits (an Optuna draw such as
+    optimizer.lr=0.0012520653814999472) to 4 significant digits, so that labels fit; report.md keeps the value."""
+    return " ".join(_short(part) for part in label.split(" "))
+
+
+def _short(part: str) -> str:
+    key, sep, value = part.partition("=")
+    if not sep or len(value) <= 8 or not any(c in value for c in ".eE"):
+        return part
+    try:
+        return f"{key}={float(value):.4g}"
+    except ValueError:  # not a number: a path, a name
+        return part
 
 
 def _figure(width: float) -> tuple[Figure, Axes]:
