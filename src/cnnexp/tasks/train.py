@@ -120,10 +120,11 @@ def _train(run: Run, resume: Checkpoint | None, ranks: Ranks) -> float:
         raise _stopped(exp) from None
     except Pruned as pruned:
         return _pruned(exp, str(pruned))
-    except Exception:
-        if not ranks.dead():
+    except Exception as err:
+        lost = ranks.lost(err)
+        if not lost:
             raise
-        raise _rank_lost(exp, ranks.dead()) from None  # gloo's "Connection reset by peer" says nothing useful
+        raise _rank_lost(exp, lost) from None  # gloo's "Connection reset by peer" says nothing useful
     metrics = outcome(exp, tested[0], time.perf_counter() - start, best)
     metrics["best_val_acc"] = best_val_acc(exp.module.history)
     if exp.trainer.is_global_zero:

@@ -48,11 +48,28 @@ def ddp_processes(trainer: Mapping[str, Any]) -> int:
     return 1
 
 
+# What a collective raises when a peer's connection drops (gloo's words; NCCL raises torch's DistError kinds).
+PEER_GONE = ("Connection reset by peer", "Connection closed by peer", "Broken pipe")
+LOST_RANK_WAIT_S = 10.0  # how long a dropped connection gives the ranks to show which of them died
+
+
 class Ranks:
     """The rank processes cnnexp started for this job (none without DDP), to tell whether one has died."""
 
     def __init__(self, children: list[subprocess.Popen[bytes]]) -> None:
         self.children = children
+
+    def lost(self, err: BaseException, wait_s: float = LOST_RANK_WAIT_S) -> str:
+        """The rank whose loss explains `err`, as dead() says it; '' when no rank died. A collective fails as soon as
+        a killed peer's socket closes, which the kernel does before the peer's exit status can be read: for such an
+        error the ranks get up to `wait_s` seconds to end (read at once, a killed rank still looked alive)."""
+        if not self.children:
+            return ""
+        peer_gone = isinstance(err, dist.DistError) or any(text in str(err) for text in PEER_GONE)
+        deadline = time.monotonic() + (wait_s if peer_gone else 0.0)
+        while not (found := self.dead()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return found
 
     def dead(self) -> str:
         """'DDP rank 1 (pid 123) was killed by SIGKILL' for the first rank that ended badly; '' while all live."""
