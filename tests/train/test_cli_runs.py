@@ -1,6 +1,6 @@
-"""Runs as a user starts them: DDP on two CPU processes and a killed rank (subprocesses: only a process has ranks),
-and in-process through the `cli` fixture, a sweep with a failing job, a re-run that skips, asking for GPUs
-without any. DDP inside a sweep: tests/test_configdirs.py (with a config folder of the user's)."""
+"""Runs as a user starts them: DDP on two CPU processes (rank 0 in-process through the `cli` fixture, rank 1 the
+process cnnexp starts) and a killed rank (a process for the run: the test kills one of its ranks), and in-process,
+a sweep with a failing job, a re-run that skips, asking for GPUs without any. DDP inside a sweep: tests/test_configdirs.py (with a config folder of the user's)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 from pause import TESTS, go, pause_overrides, wait_until_paused
-from processes import cnnexp, finish, start
+from processes import finish, start
 from support import Cli, job_overrides, one_paragraph
 
 SMALL = (
@@ -24,18 +24,20 @@ DDP = ("trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp")
 
 
 @pytest.mark.slow
-def test_ddp_on_two_cpu_processes(tmp_path: Path) -> None:
-    run = cnnexp(tmp_path, *SMALL, *DDP, f"hydra.run.dir={tmp_path / 'run'}")
-    assert run.returncode == 0, run.stderr[-3000:]
+def test_ddp_on_two_cpu_processes(cli: Cli, tmp_path: Path) -> None:
+    # Rank 0 is this process (`cli`); cnnexp starts rank 1, a process of its own (train/launch.py).
+    code, err = cli(*SMALL, *DDP, f"hydra.run.dir={tmp_path / 'run'}")
+    assert code == 0, err[-3000:]
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["world_size"] == 2
     assert metrics["test_images"] == 301  # each test image counted once across the two ranks
-    assert run.stdout.count("test accuracy") == 1 and run.stdout.count("model lenet5") == 1  # rank 0 alone
+    out = cli.out  # type: ignore[attr-defined]
+    assert out.count("test accuracy") == 1 and out.count("model lenet5") == 1  # rank 0 alone
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
         ".hydra", "checkpoints", "cnnexp.log", "metrics.json", "pictures", "rank1.log", "run.json", "summary.json",
         "summary.txt", "tb",
     ]  # fmt: skip
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "run"]  # nothing written elsewhere
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # nothing written elsewhere
 
 
 @pytest.mark.slow
