@@ -3,7 +3,8 @@
 The console shows cnnexp's own lines on stdout and every warning from anywhere on stderr; the run's cnnexp.log
 keeps everything, Lightning's messages included, with times. Messages known to be harmless are dropped by
 their exact text, never by category: Lightning's adverts for its cloud products, a FutureWarning that
-Lightning 2.6 raises from torch's pytree module at every fit (Lightning's own code, nothing a user can change), and, under DDP,
+Lightning 2.6 raises from torch's pytree module at every fit (Lightning's own code, nothing a user can change),
+Lightning's warning that a mid-epoch resume may be unreliable (cnnexp's loaders resume exactly), and, under DDP,
 Lightning's advice to log epoch values with sync_dist=True, for the values cnnexp logs: they come from
 torchmetrics objects, which already reduce across processes when they compute. Imports nothing heavy: Hydra
 builds these filters before any task runs.
@@ -28,6 +29,14 @@ HARMLESS_WARNINGS = (
         "`isinstance(treespec, LeafSpec)` is deprecated, use `isinstance(treespec, TreeSpec) and "
         "treespec.is_leaf()` instead.",
         FutureWarning,
+    ),
+    (
+        # False for cnnexp's loaders: they skip the batches a mid-epoch checkpoint had trained (data/batches.py), so
+        # a resumed run trains what the uninterrupted one would, to the last bit (tests/train/test_faults.py).
+        "You're resuming from a checkpoint that ended before the epoch ended and your dataloader is not resumable. "
+        "This can cause unreliable results if further training is done. Consider using an end-of-epoch checkpoint "
+        "or make your dataloader resumable by implementing the `state_dict` / `load_state_dict` interface.",
+        UserWarning,
     ),
 )
 OWN = "cnnexp"
