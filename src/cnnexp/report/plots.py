@@ -25,9 +25,9 @@ CHAR_INCHES = 0.07  # about the width of a character of the labels' "small" font
 
 def plot_val_curves(sweep: Sweep, curves: Mapping[Path, Curve], path: Path) -> Path:
     """val_acc_curves.png: one line per job that logged val/acc, coloured by choice, dashed by seed."""
-    labels = [plot_label(sweep.label(job)) for job in sweep.jobs]
+    labels = {job.folder: plot_label(sweep.label(job)) for job in sweep.jobs}
     # The legend sits beside the axes: the figure widens with its longest label, so the axes keep their 5.5 inches.
-    fig, ax = _figure(width=5.5 + min(14.0, 0.6 + CHAR_INCHES * max(map(len, labels), default=0)))
+    fig, ax = _figure(width=5.5 + min(14.0, 0.6 + CHAR_INCHES * max(map(len, labels.values()), default=0)))
     colours = _colours(len(sweep.groups()))
     seeds = list(dict.fromkeys(job.overrides.get(SEED_KEY, "") for job in sweep.jobs))
     for colour, group in zip(colours, sweep.groups()):
@@ -36,7 +36,7 @@ def plot_val_curves(sweep: Sweep, curves: Mapping[Path, Curve], path: Path) -> P
             if curve:
                 style = STYLES[seeds.index(job.overrides.get(SEED_KEY, "")) % len(STYLES)]
                 epochs, accs = zip(*curve)
-                ax.plot(epochs, accs, style, color=colour, marker="o", markersize=3, label=plot_label(sweep.label(job)))
+                ax.plot(epochs, accs, style, color=colour, marker="o", markersize=3, label=labels[job.folder])
     ax.set(xlabel="epoch", ylabel="validation accuracy", title=f"Validation accuracy per epoch: {sweep.root.name}")
     # Whole epochs, not 1.2, 1.4, ...; min_n_ticks=1: one epoch is one tick, not 0.96, 0.98, ... around it.
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
