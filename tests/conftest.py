@@ -58,6 +58,17 @@ def _a_core_per_worker() -> Iterator[None]:
 
 
 @pytest.fixture
+def joblib_workers_end() -> Iterator[None]:
+    """For a test that runs a launcher=local_parallel sweep in-process: joblib keeps its worker processes for the
+    next sweep of the process, with the environment they started with (this test's folders, fake GPUs); they end
+    with the test instead."""
+    yield
+    from joblib.externals.loky import get_reusable_executor
+
+    get_reusable_executor().shutdown(wait=True)
+
+
+@pytest.fixture
 def fake_cuda(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., FakeCuda]:
     """fake_cuda(spec=H100_X2) -> the machine's GPUs as `spec` describes them (tests/cuda_site/fake_cuda.py), in
     this process and in every process the test starts, undone after the test. Nothing runs on a GPU: Lightning

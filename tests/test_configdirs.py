@@ -8,7 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from joblib.externals.loky import get_reusable_executor
 from processes import cnnexp
 from support import job_overrides
 
@@ -117,14 +116,11 @@ def test_ddp_inside_a_sweep_runs_each_job_once_and_its_ranks_get_your_folder(my_
 
 @pytest.mark.slow
 def test_launchers_carry_your_folder_and_give_the_sequential_results(
-    my_conf: Path, tmp_path: Path, cli: Callable[..., tuple[int, str]], request: pytest.FixtureRequest
+    my_conf: Path, tmp_path: Path, cli: Callable[..., tuple[int, str]], joblib_workers_end: None
 ) -> None:
     # One sweep per launcher pins both: each worker composes from your folder (model "tiny"), and the same seeds
     # give the same figures whichever launcher ran them (joblib's workers, submitit's processes, or in sequence).
     # The sweep itself runs in this process (`cli`): the workers are the processes that carry the folder.
-    # joblib keeps its workers for the next sweep of this process: they would bring this test's environment and
-    # folder to a later test's sweep, so they end with the test.
-    request.addfinalizer(lambda: get_reusable_executor().shutdown(wait=True))
     results = {}
     for launcher in ("", "launcher=local_parallel", "hydra/launcher=submitit_local"):
         sweep = tmp_path / (launcher.split("=")[-1] or "basic")

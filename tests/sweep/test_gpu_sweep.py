@@ -9,26 +9,26 @@ from pathlib import Path
 import pytest
 from fake_cuda import H100_X2, FakeCuda, trainers_built
 from helpers import metrics
-from joblib.externals.loky import get_reusable_executor
 from support import Cli, job_overrides
 
 
 @pytest.mark.slow
 def test_each_job_of_a_parallel_sweep_trains_on_a_gpu_it_holds(
-    fake_cuda: Callable[..., FakeCuda], tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+    fake_cuda: Callable[..., FakeCuda],
+    tmp_path: Path,
+    cli: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+    joblib_workers_end: None,
 ) -> None:
     # The sweep runs in this process (`cli`); its jobs in joblib's workers, processes that start with this
     # environment: the fake GPUs, and TMPDIR, where they keep this sweep's GPU locks, apart from any other test's
-    # or user's on this machine. The workers end with the test (they would keep this environment).
+    # or user's on this machine.
     fake_cuda(H100_X2)
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     sweep = tmp_path / "sweep"
     args = ("-m", "launcher=local_parallel", "trainer.gpus=1", "seed=1,2", "debug=fdr",
             "trainer.enable_progress_bar=false", f"hydra.sweep.dir={sweep}")  # fmt: skip
-    try:
-        code, err = cli(*args)
-    finally:
-        get_reusable_executor().shutdown(wait=True)
+    code, err = cli(*args)
     assert code == 0, err[-3000:]
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
     assert [[o for o in job_overrides(job) if o.startswith("seed=")] for job in jobs] == [["seed=1"], ["seed=2"]]
