@@ -81,25 +81,21 @@ def _loss_only(self: Classifier, batch: tuple[torch.Tensor, torch.Tensor], *_: o
     return self.loss_fn(self.net(x), y)
 
 
-def _no_step_log(self: Classifier, name: str, *args: object, **kwargs: object) -> None:
-    if name != "train/loss_step":
-        LightningLog(self, name, *args, **kwargs)
-
-
-LightningLog = Classifier.log
+def _no_step_log(self: Classifier, loss: torch.Tensor) -> None:
+    pass
 
 
 @contextmanager
 def module_work_off(off: bool) -> Iterator[None]:
     """The step computes the loss alone: no metric bookkeeping, no train/loss_step. (Patched on the class by
-    name, so that the same parts apply to earlier versions of train/module.py.)"""
-    saved = Classifier._step, Classifier.log
+    name, so that the same parts apply to other versions of train/module.py.)"""
+    saved = Classifier._step, Classifier._write_step_log
     if off:
-        Classifier._step, Classifier.log = _loss_only, _no_step_log  # type: ignore[method-assign,assignment]
+        Classifier._step, Classifier._write_step_log = _loss_only, _no_step_log  # type: ignore[method-assign,assignment]
     try:
         yield
     finally:
-        Classifier._step, Classifier.log = saved  # type: ignore[method-assign]
+        Classifier._step, Classifier._write_step_log = saved  # type: ignore[method-assign]
 
 
 def _plain(bench: Bench, cfg: DictConfig) -> tuple[PairedSteps, PreparedBatches, float]:

@@ -81,3 +81,34 @@ def test_streamed_loader_gets_each_epoch_from_lightning(tmp_path: Path) -> None:
         sampler.set_epoch(epoch)
         expected.append([dm.parts["train"].dataset.targets[dm.parts["train"].indices[i]] for i in sampler])
     assert model.train_labels == expected and expected[0] != expected[1]
+
+
+class SeesRawBatches(Recorder):
+    """Overrides one transfer hook the data module leaves alone: Lightning must keep calling the model's."""
+
+    def __init__(self, inputs: int) -> None:
+        super().__init__(inputs)
+        self.raw_dtypes: set[torch.dtype] = set()
+
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        self.raw_dtypes.add(batch[0].dtype)
+        return batch
+
+
+def test_the_hook_choice_is_remembered_and_is_lightnings(spec_for: Callable[..., DataSpec]) -> None:
+    from pytorch_lightning.trainer.connectors.data_connector import _DataHookSelector
+
+    from cnnexp.data.module import RememberedHookChoice
+
+    dm = ImageDataModule(spec_for(train_size=40, val_size=10, test_size=10), (3, 32, 32))
+    model = SeesRawBatches(3 * 32 * 32)
+    trainer = quiet_trainer(max_epochs=1)
+    trainer.fit(model, datamodule=dm)
+    selector = trainer._data_connector._datahook_selector
+    assert isinstance(selector, RememberedHookChoice)
+    fresh = _DataHookSelector(model, dm)
+    hooks = ("on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer")
+    assert set(selector.chosen) == set(hooks)
+    assert [selector.chosen[h] for h in hooks] == [fresh.get_instance(h) for h in hooks] == [model, model, dm]
+    assert model.raw_dtypes == {torch.uint8}  # the model's hook saw every batch before the data module's
+    assert model.inputs["train"].dtype == torch.float32  # ... and the data module's normalised them after

@@ -44,8 +44,13 @@ class Recorder(Logger):
 class LogsEveryStep(Classifier):
     """The plain Lightning way: `self.log` in every step, Lightning decides which steps to write."""
 
-    def _writes_step_logs(self) -> bool:
-        return True
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        loss = self._step(batch, self.train_metrics)
+        self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False)
+        return loss
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        pass  # Lightning writes what training_step logged
 
 
 def _written(exp: Any, module: pl.LightningModule) -> list[tuple[int, str, float]]:
@@ -55,12 +60,23 @@ def _written(exp: Any, module: pl.LightningModule) -> list[tuple[int, str, float
     return recorder.written
 
 
-def test_train_loss_step_is_written_where_and_as_lightning_writes_it(tiny_cfg: Tiny) -> None:
+@pytest.mark.parametrize(
+    ("extra", "steps_written"),
+    [
+        ((), [4, 9, 14, 19]),  # 12 batches per epoch, 24 steps
+        (("trainer.accumulate_grad_batches=2",), [4, 9]),  # 6 optimizer steps per epoch: none while accumulating
+        (("trainer.max_steps=7",), [4]),  # max_steps is not a stop Lightning writes at
+    ],
+)
+def test_train_loss_step_is_written_where_and_as_lightning_writes_it(
+    tiny_cfg: Tiny, extra: tuple[str, ...], steps_written: list[int]
+) -> None:
     overrides = (
         "trainer.max_epochs=2",
         "trainer.log_every_n_steps=5",
         "callbacks.checkpoint=null",
         "callbacks.last=null",
+        *extra,
     )
     ours = assemble(read_run(tiny_cfg(*overrides, run="ours")))
     written = _written(ours, ours.module)
@@ -70,8 +86,12 @@ def test_train_loss_step_is_written_where_and_as_lightning_writes_it(tiny_cfg: T
     expected = _written(every, reference)
     steps = [(step, value) for step, name, value in written if name == "train/loss_step"]
     assert steps == [(step, value) for step, name, value in expected if name == "train/loss_step"]
-    assert [step for step, _ in steps] == [4, 9, 14, 19]  # 12 batches per epoch, 24 steps
-    assert written == expected  # the epoch figures too
+    assert [step for step, _ in steps] == steps_written
+    assert written == expected  # the epoch figures and "epoch" too
+    # What a monitor of train/loss_step reads (a checkpoint, early stopping, pruning): the last step's loss.
+    assert float(ours.trainer.callback_metrics["train/loss_step"]) == float(
+        every.trainer.callback_metrics["train/loss_step"]
+    )
 
 
 def test_the_loss_is_the_callable_given(tiny_cfg: Tiny) -> None:

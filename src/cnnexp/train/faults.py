@@ -32,13 +32,17 @@ class StopOnNonFinite(pl.Callback):
     def __init__(self, every_n_steps: int = 50) -> None:
         self.every_n_steps = every_n_steps
         self._first_bad: torch.Tensor | None = None
+        self._read_each_step = False  # set when training starts
+
+    def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        # Nothing to wait for and no rank to agree with: read each step's loss (a record would cost more).
+        self._read_each_step = module.device.type == "cpu" and trainer.world_size == 1
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, module: pl.LightningModule, out: Any, batch: Any, idx: int
     ) -> None:
         loss = out["loss"].detach() if isinstance(out, dict) else out.detach()
-        if module.device.type == "cpu" and trainer.world_size == 1:
-            # Nothing to wait for and no rank to agree with: read this step's loss (a record would cost more).
+        if self._read_each_step:
             if not math.isfinite(loss.item()):
                 self._fail(trainer, loss, trainer.global_step)
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -20,6 +21,11 @@ class Throughput(pl.Callback):
         self.images = 0
         self.seconds = 0.0
         self._start: float | None = None
+        self._world, self._batches = 1, math.inf  # set when each epoch starts
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        # Read once per epoch, not per step: the ranks, and the batches Lightning will run this epoch.
+        self._world, self._batches = trainer.world_size, trainer.num_training_batches
 
     def on_train_batch_start(self, trainer: pl.Trainer, module: pl.LightningModule, batch: Any, idx: int) -> None:
         if self._start is None:
@@ -29,8 +35,8 @@ class Throughput(pl.Callback):
     def on_train_batch_end(
         self, trainer: pl.Trainer, module: pl.LightningModule, out: Any, batch: Any, idx: int
     ) -> None:
-        self.images += int(batch[0].shape[0]) * trainer.world_size
-        if idx + 1 >= trainer.num_training_batches:
+        self.images += batch[0].shape[0] * self._world
+        if idx + 1 >= self._batches:
             self._stop(module.device)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
