@@ -130,7 +130,7 @@ def paired_steps(bench: Bench, batch: int) -> list[Paired]:
         bare_fit(bench.net(base), data, lr, [clock], precision)
         return clock.means(timed)
 
-    return [Paired(*o, *b) for o, b in pairs(size.repeats, ours, bare)]
+    return [Paired(*o, *b) for o, b in pairs(size.step_repeats, ours, bare)]
 
 
 def lenet_cpu_rows(bench: Bench, throughput: Goal, cost: Goal, added: Goal, near: Goal) -> list[Row]:

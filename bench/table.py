@@ -26,6 +26,7 @@ class Size:
     warmup: int  # steps run before the clocks start (first-call costs, allocator growth)
     steps: int  # steps timed by the throughput and framework-cost rows
     repeats: int  # each pair of sides is measured this many times; figures are medians
+    step_repeats: int  # the same for the per-step rows, whose goal (0.15 ms) is about the spread of three repeats
     memory_steps: int  # steps of the peak-memory runs (the peak is reached within the first few)
     alexnet_batch: int  # the GPU rows: AlexNet at 224×224
     alexnet_steps: int
@@ -43,12 +44,12 @@ class Size:
 
 FULL = Size(
     name="full", train_images=60000, test_images=10000, val_images=5000, batch=128, small_batch=32, warmup=20,
-    steps=300, repeats=3, memory_steps=50, alexnet_batch=256, alexnet_steps=100, alexnet_warmup=20,
+    steps=300, repeats=3, step_repeats=5, memory_steps=50, alexnet_batch=256, alexnet_steps=100, alexnet_warmup=20,
 )  # fmt: skip
 # Small enough that the whole command runs in well under a minute on a 2-core CPU; figures are noise.
 TINY = Size(
     name="tiny", train_images=1000, test_images=300, val_images=200, batch=32, small_batch=8, warmup=2, steps=8,
-    repeats=1, memory_steps=3, alexnet_batch=1, alexnet_steps=1, alexnet_warmup=1,
+    repeats=1, step_repeats=1, memory_steps=3, alexnet_batch=1, alexnet_steps=1, alexnet_warmup=1,
 )  # fmt: skip
 SIZES = {size.name: size for size in (FULL, TINY)}
 
