@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import pytorch_lightning as pl
 import torch
 from PIL import Image
@@ -103,7 +104,8 @@ def test_the_hook_choice_is_remembered_and_is_lightnings(spec_for: Callable[...,
     dm = ImageDataModule(spec_for(train_size=40, val_size=10, test_size=10), (3, 32, 32))
     model = SeesRawBatches(3 * 32 * 32)
     trainer = quiet_trainer(max_epochs=1)
-    trainer.fit(model, datamodule=dm)
+    with pytest.warns(UserWarning, match="overridden `on_before_batch_transfer` in `LightningModule`"):
+        trainer.fit(model, datamodule=dm)  # Lightning says which one it uses, as it does without cnnexp
     selector = trainer._data_connector._datahook_selector
     assert isinstance(selector, RememberedHookChoice)
     fresh = _DataHookSelector(model, dm)
