@@ -53,23 +53,35 @@ class LogsEveryStep(Classifier):
         pass  # Lightning writes what training_step logged
 
 
-def _written(exp: Any, module: pl.LightningModule) -> list[tuple[int, str, float]]:
-    recorder = Recorder()
+class Monitor(pl.Callback):
+    """Reads train/loss_step as a monitoring callback does (ModelCheckpoint, EarlyStopping), after every step."""
+
+    def __init__(self) -> None:
+        self.seen: list[float] = []
+
+    def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule, *_: Any) -> None:
+        self.seen.append(float(trainer.callback_metrics["train/loss_step"]))
+
+
+def _written(exp: Any, module: pl.LightningModule) -> tuple[list[tuple[int, str, float]], list[float]]:
+    """What the loggers received, and what a monitor read after each step."""
+    recorder, monitor = Recorder(), Monitor()
     exp.trainer.loggers = [recorder]
+    exp.trainer.callbacks.append(monitor)
     exp.trainer.fit(module, datamodule=exp.datamodule)
-    return recorder.written
+    return recorder.written, monitor.seen
 
 
 @pytest.mark.parametrize(
-    ("extra", "steps_written"),
+    ("extra", "steps_written", "batches"),
     [
-        ((), [4, 9, 14, 19]),  # 12 batches per epoch, 24 steps
-        (("trainer.accumulate_grad_batches=2",), [4, 9]),  # 6 optimizer steps per epoch: none while accumulating
-        (("trainer.max_steps=7",), [4]),  # max_steps is not a stop Lightning writes at
+        ((), [4, 9, 14, 19], 24),  # 12 batches per epoch, 24 steps
+        (("trainer.accumulate_grad_batches=2",), [4, 9], 24),  # 6 optimizer steps per epoch: none while accumulating
+        (("trainer.max_steps=7",), [4], 7),  # max_steps is not a stop Lightning writes at
     ],
 )
 def test_train_loss_step_is_written_where_and_as_lightning_writes_it(
-    tiny_cfg: Tiny, extra: tuple[str, ...], steps_written: list[int]
+    tiny_cfg: Tiny, extra: tuple[str, ...], steps_written: list[int], batches: int
 ) -> None:
     overrides = (
         "trainer.max_epochs=2",
@@ -79,19 +91,17 @@ def test_train_loss_step_is_written_where_and_as_lightning_writes_it(
         *extra,
     )
     ours = assemble(read_run(tiny_cfg(*overrides, run="ours")))
-    written = _written(ours, ours.module)
+    written, seen = _written(ours, ours.module)
     every = assemble(read_run(tiny_cfg(*overrides, run="every")))
     module = every.module
     reference = LogsEveryStep(module.net, 10, module.optimizer_factory, module.schedule, module.loss_fn)
-    expected = _written(every, reference)
+    expected, seen_by_reference = _written(every, reference)
     steps = [(step, value) for step, name, value in written if name == "train/loss_step"]
     assert steps == [(step, value) for step, name, value in expected if name == "train/loss_step"]
     assert [step for step, _ in steps] == steps_written
     assert written == expected  # the epoch figures and "epoch" too
-    # What a monitor of train/loss_step reads (a checkpoint, early stopping, pruning): the last step's loss.
-    assert float(ours.trainer.callback_metrics["train/loss_step"]) == float(
-        every.trainer.callback_metrics["train/loss_step"]
-    )
+    # What a monitor of train/loss_step reads (a checkpoint, early stopping, pruning): each step's own loss.
+    assert len(seen) == batches and seen == seen_by_reference
 
 
 def test_the_loss_is_the_callable_given(tiny_cfg: Tiny) -> None:
