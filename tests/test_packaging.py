@@ -72,13 +72,19 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         "--no-index",
         str(wheel),
     ]
-    subprocess.run(install, check=True, capture_output=True, text=True, timeout=300)
+    # Without PYTHONPATH: pip would take a src/ on it (with its egg-info) for cnnexp already installed, and skip it.
+    subprocess.run(install, check=True, capture_output=True, text=True, timeout=300, env=_without_checkout())
     return folder
+
+
+def _without_checkout() -> dict[str, str]:
+    """This environment without the variables that put this checkout on the path."""
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
 
 
 def run_in(folder: Path, venv: Path, *command: str) -> subprocess.CompletedProcess[str]:
     """A command of the venv, run from `folder`, with nothing of this checkout on the path."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env = _without_checkout()
     env.update(PATH=f"{venv / 'bin'}{os.pathsep}{env['PATH']}", CNNEXP_DATA=str(folder / "data"))
     return subprocess.run(list(command), cwd=folder, env=env, capture_output=True, text=True, timeout=600)
 
