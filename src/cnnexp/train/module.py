@@ -90,7 +90,8 @@ class Classifier(pl.LightningModule):
         loss = self._step(batch, self.train_metrics)
         self._last_loss = loss.detach()
         # What a monitor of train/loss_step reads (a checkpoint, early stopping, pruning), from this step's
-        # callbacks on: this step's loss, as if logged every step.
+        # callbacks on: this step's loss, as if logged every step. Into the dict behind trainer.callback_metrics:
+        # reading that property would gather the step's results first.
         self.trainer._logger_connector._callback_metrics["train/loss_step"] = self._last_loss
         return loss
 
