@@ -12,7 +12,6 @@ meter): the figures are those of `python -m cnnexp`, not of a stripped-down copy
 from __future__ import annotations
 
 import logging
-import os
 import struct
 import time
 from collections.abc import Callable, Iterator
@@ -186,16 +185,16 @@ class EpochCallback(pl.Callback):
 class FirstStepProbe(pl.Callback):
     """For `python -m cnnexp +callbacks.first_step._target_=cnnexp_side.FirstStepProbe`: the start-up row.
 
-    Writes the wall-clock time at which the first training step is about to run, then ends the process at
-    once: what comes after the first step is not start-up, and a finished run would only cost bench time.
+    Writes the wall-clock time at which the first training step is about to run; the run goes on (its peak
+    memory is the memory row's).
     """
 
     def __init__(self, path: str) -> None:
         self.path = Path(path)
 
     def on_train_batch_start(self, trainer: pl.Trainer, module: pl.LightningModule, batch: Any, idx: int) -> None:
-        self.path.write_text(repr(time.time()))
-        os._exit(0)  # no teardown: nothing of this run is kept
+        if not self.path.exists():
+            self.path.write_text(repr(time.time()))
 
 
 IDX_IMAGES = 0x00000803  # IDX magic: unsigned bytes, 3 dimensions

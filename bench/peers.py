@@ -25,6 +25,7 @@ torch, the dataset once as uint8 on the device, the model, its gradients and Ada
 from __future__ import annotations
 
 import json
+import resource
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -183,12 +184,15 @@ def classic_epoch(net: nn.Module, data: ClassicData, lr: float) -> float:
 
 
 def main(spec_path: str) -> None:
-    """SPEC.json: {model: the composed model config, data_root, train_size, test_size, seed, batch, steps, lr, device}."""
+    """SPEC.json: {model: the composed model config, data_root, train_size, test_size, seed, batch, steps, lr, device,
+    imports_peak_path: where to write the peak RSS of the imports alone}."""
     from cnnexp.data.digits import load_digits  # torch-only parts of cnnexp, imported by the child alone
     from cnnexp.model.builder import build
     from cnnexp.model.spec import parse_model
 
     spec = json.loads(Path(spec_path).read_text())
+    # The peak so far is the imports' alone (the memory row's note).
+    Path(spec["imports_peak_path"]).write_text(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024))
     device = torch.device(spec["device"])
     splits = load_digits(Path(spec["data_root"]), spec["train_size"], spec["test_size"], spec["seed"])
     images, labels = splits["train"]  # the test split stays held too, as in cnnexp's run

@@ -7,10 +7,15 @@ benchmark, which holds torch and a dataset, every child would seem to peak near 
 Spawned from the launcher, which imports nothing but builtins, the floor is a few MiB, the same for both sides.
 
 Start-up: `python -m cnnexp ...` (through TIMED_MAIN) from its launch to the moment its first training step is
-about to run (a probe callback writes the time and ends the process), minus the time the same process spent
-importing torch, Lightning and Hydra: what is left is cnnexp's own start-up (the interpreter, its other
-imports, composing the config, checking and building the model, reading the data, the Trainer, the sanity
-check). An import timed in another process can differ by seconds on a busy machine: hence the same process.
+about to run (a probe callback writes the time), minus the time the same process spent importing torch,
+Lightning and Hydra: what is left is cnnexp's own start-up (the interpreter, its other imports, composing the
+config, checking and building the model, reading the data, the Trainer, the sanity check). An import timed in
+another process can differ by seconds on a busy machine: hence the same process.
+
+Peak memory: the same run goes on for the size's `memory_steps` steps and its test, and its peak RSS is set
+against the plain loop's process over as many steps. Each side also records its peak once its modules are
+imported, before any work: the note on how much of the gap is libraries. One cnnexp process per repeat
+gives all three (a process each cost the tiny benchmark, and so the test suite, 11 s of CPU more).
 """
 
 from __future__ import annotations
@@ -43,19 +48,20 @@ pid = os.posix_spawn(program[0], program, os.environ, file_actions=actions)
 _, status, usage = os.wait4(pid, 0)
 print(repr(started), repr(time.time() - started), usage.ru_maxrss * 1024, os.waitstatus_to_exitcode(status))
 """
-# argv: STAMP ARGS...: `python -m cnnexp ARGS...` with its library imports timed and the seconds written to STAMP.
+# argv: STAMP ARGS...: `python -m cnnexp ARGS...` with its library imports timed; STAMP gets the seconds they took
+# and the peak RSS once cnnexp's own modules are imported too (the memory note's "imports alone").
 TIMED_MAIN = """
-import sys, time
+import resource, sys, time
 began = time.time()
 import hydra, pytorch_lightning, torch  # timed on purpose: the start-up row subtracts these imports
+seconds = time.time() - began
+import cnnexp.app, cnnexp.tasks.train
 from pathlib import Path
-Path(sys.argv[1]).write_text(repr(time.time() - began))
+Path(sys.argv[1]).write_text(f"{seconds!r} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}")
 sys.argv = ["cnnexp", *sys.argv[2:]]
 import runpy
 runpy.run_module("cnnexp", run_name="__main__", alter_sys=True)
 """
-OURS_IMPORTS = "import cnnexp.app, cnnexp.tasks.train"
-PEER_IMPORTS = "import peers, cnnexp.data.digits, cnnexp.model.builder, cnnexp.model.spec"  # the plain child's
 
 
 @dataclass(frozen=True)
@@ -90,20 +96,41 @@ def _overrides(bench: Bench, name: str, *extra: str) -> list[str]:
     return [*bench.overrides(*extra), f"hydra.run.dir={bench.tmp / 'runs' / name}"]
 
 
-def startup(bench: Bench, goal: Goal) -> Row:
-    startups, imports = [], []
+def whole_command(bench: Bench, startup_goal: Goal, memory_goal: Goal) -> tuple[Row, Row, str]:
+    """The start-up row, the peak-memory row and the note on where the memory goes, from one `python -m cnnexp`
+    run of `memory_steps` steps per repeat (the probe stamps its first step) and one plain-loop process."""
+    steps = bench.size.memory_steps
+    spec = _plain_spec(bench, bench.cfg("memory_spec"), steps)
+    startups, imports, ours, peers = [], [], [], []
     for rep in range(bench.size.repeats):
-        stamp, imported = bench.tmp / f"first_step{rep}.txt", bench.tmp / f"imports{rep}.txt"
+        logs, stamp, imported = bench.tmp / "logs", bench.tmp / f"first_step{rep}.txt", bench.tmp / f"imports{rep}.txt"
         probe = ("+callbacks.first_step._target_=cnnexp_side.FirstStepProbe", f"+callbacks.first_step.path={stamp}")
-        args = ["-c", TIMED_MAIN, str(imported), *_overrides(bench, f"startup{rep}", *probe)]
-        launched = run(args, bench.tmp / "logs" / f"startup{rep}.log")
+        run_args = _overrides(bench, f"command{rep}", f"trainer.max_steps={steps}", *probe)
+        launched = run(["-c", TIMED_MAIN, str(imported), *run_args], logs / f"command{rep}.log")
+        seconds, import_peak = imported.read_text().split()
         startups.append(float(stamp.read_text()) - launched.started)
-        imports.append(float(imported.read_text()))
-    own = [s - i for s, i in zip(startups, imports)]
-    return measured(
+        imports.append((float(seconds), int(import_peak)))
+        ours.append(launched)
+        peers.append(run([str(BENCH_DIR / "peers.py"), spec], logs / f"plain_memory{rep}.log"))
+    own = [s - i for s, (i, _) in zip(startups, imports)]
+    startup_row = measured(
         figure("startup", bench.size.train_images), bench.device_name, f"{median(startups):.2f} s to first step",
-        f"{median(imports):.2f} s of it importing", median(own), f"{median(own):.2f} s ({spread(own)})", goal,
+        f"{median([i for i, _ in imports]):.2f} s of it importing", median(own), f"{median(own):.2f} s ({spread(own)})",
+        startup_goal,
     )  # fmt: skip
+    ours_mib = [f.peak_bytes / MiB for f in ours]
+    peer_mib = [f.peak_bytes / MiB for f in peers]
+    ratios = [o / p for o, p in zip(ours_mib, peer_mib)]
+    memory_row = measured(
+        figure("memory", bench.size.train_images), bench.device_name, f"{median(ours_mib):,.0f} MiB",
+        f"{median(peer_mib):,.0f} MiB", median(ratios), f"{median(ratios):.2f}× ({spread(ratios)})", memory_goal,
+    )  # fmt: skip
+    peer_imports = json.loads(Path(spec).read_text())["imports_peak_path"]
+    note = _memory_note(
+        median([p / MiB for _, p in imports]), int(Path(peer_imports).read_text()) / MiB,
+        median(ours_mib), median(peer_mib),
+    )  # fmt: skip
+    return startup_row, memory_row, note
 
 
 def _plain_spec(bench: Bench, cfg: DictConfig, steps: int) -> str:
@@ -112,41 +139,25 @@ def _plain_spec(bench: Bench, cfg: DictConfig, steps: int) -> str:
         "model": resolved(cfg)["model"], "data_root": str(bench.data_root), "train_size": bench.size.train_images,
         "test_size": bench.size.test_images, "seed": int(cfg.data.seed), "batch": bench.size.batch,
         "steps": steps, "lr": float(cfg.optimizer.lr), "device": str(bench.device),
+        "imports_peak_path": str(bench.tmp / "plain_imports_peak.txt"),
     }  # fmt: skip
     path = bench.tmp / "plain_loop.json"
     path.write_text(json.dumps(spec))
     return str(path)
 
 
-def memory(bench: Bench, goal: Goal) -> tuple[Row, str]:
-    """Peak RSS of a whole `python -m cnnexp` run vs the plain loop's process; also a note on where it goes."""
-    steps = bench.size.memory_steps
-    spec = _plain_spec(bench, bench.cfg("memory_spec"), steps)
-    ours: list[Finished] = []
-    peers: list[Finished] = []
-    for rep in range(bench.size.repeats):
-        logs = bench.tmp / "logs"
-        command = ["-m", "cnnexp", *_overrides(bench, f"memory{rep}", f"trainer.max_steps={steps}")]
-        ours.append(run(command, logs / f"memory{rep}.log"))
-        peers.append(run([str(BENCH_DIR / "peers.py"), spec], logs / f"plain_memory{rep}.log"))
-    ours_mib = [f.peak_bytes / MiB for f in ours]
-    peer_mib = [f.peak_bytes / MiB for f in peers]
-    ratios = [o / p for o, p in zip(ours_mib, peer_mib)]
-    row = measured(
-        figure("memory", bench.size.train_images), bench.device_name, f"{median(ours_mib):,.0f} MiB",
-        f"{median(peer_mib):,.0f} MiB", median(ratios), f"{median(ratios):.2f}× ({spread(ratios)})", goal,
-    )  # fmt: skip
-    return row, _import_note(bench, median(ours_mib), median(peer_mib))
-
-
-def _import_note(bench: Bench, ours_mib: float, peer_mib: float) -> str:
-    """Peak RSS of each side's imports alone: how much of the gap is libraries rather than the run."""
-    logs = bench.tmp / "logs"
-    ours_imports = run(["-c", OURS_IMPORTS], logs / "imports_cnnexp.log").peak_bytes / MiB
-    peer_imports = run(["-c", PEER_IMPORTS], logs / "imports_plain.log").peak_bytes / MiB
+def _memory_note(ours_imports: float, peer_imports: float, ours_mib: float, peer_mib: float) -> str:
+    """How much of the gap is libraries rather than the run: each side's peak once its modules are imported, read
+    inside its process. The whole runs' peaks (wait4) also carry what torch's import charges them from outside
+    (it runs `ldconfig -p` in a forked child: 120 MiB here), the same on both sides; so the note sets gap
+    against gap rather than a run against its own imports."""
+    imports_gap, run_gap = ours_imports - peer_imports, ours_mib - peer_mib
+    rest = run_gap - imports_gap
     return (
         f"peak memory: cnnexp's imports alone (torch, Lightning and what it imports: torchmetrics, torchvision; "
-        f"Hydra) peak at {ours_imports:,.0f} MiB, the plain loop's (torch) at {peer_imports:,.0f} MiB; above its "
-        f"imports the cnnexp run adds {ours_mib - ours_imports:,.0f} MiB and the plain loop "
-        f"{peer_mib - peer_imports:,.0f} MiB (dataset, model, optimiser state, activations, kernels loaded on first use)."
+        f"Hydra) peak at {ours_imports:,.0f} MiB, the plain loop's (torch) at {peer_imports:,.0f} MiB (each read "
+        f"inside its process once imported): {imports_gap:,.0f} MiB of libraries, against {run_gap:,.0f} MiB "
+        f"between the whole runs; above its imports cnnexp's run holds {abs(rest):,.0f} MiB "
+        f"{'less' if rest < 0 else 'more'} than the plain loop's (dataset, model, optimiser state, activations, "
+        f"kernels loaded on first use)."
     )

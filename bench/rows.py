@@ -264,6 +264,8 @@ def alexnet_throughput(bench: Bench) -> tuple[Row, float]:
         *ALEXNET, f"data.batch_size={size.alexnet_batch}",
         f"trainer.max_steps={size.alexnet_warmup + size.alexnet_steps + 1}",
         "trainer.limit_val_batches=0",  # no validation: only the training steps are timed (and, on a CPU, slow)
+        # Nor the checkpoints written after the steps: 0.7 GB each with Adam's state, 2 s of a tiny run on a CPU.
+        "callbacks.checkpoint=null", "callbacks.last=null",
     )  # fmt: skip
     base = bench.cfg("alexnet_split", *extra)
     split = train_split(base)

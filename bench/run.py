@@ -21,7 +21,7 @@ import pytorch_lightning as pl
 import rows
 import torch
 from cnnexp_side import Bench, quiet_lightning
-from processes import REPO, memory, startup
+from processes import REPO, whole_command
 from table import CPU, GPU, SIZES, Row, Size, markdown, not_measured_gpu_rows
 
 NO_GPU = "no GPU on this machine"
@@ -44,8 +44,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def cpu_rows(bench: Bench) -> tuple[list[Row], list[str]]:
     lenet = rows.lenet_cpu_rows(bench, CPU["lenet_throughput"], CPU["step_cost"], CPU["cnnexp_added"], CPU["near_bare"])
     epoch, _, epoch_note = rows.lenet_epoch(bench, CPU["lenet_epoch"])
-    memory_row, memory_note = memory(bench, CPU["memory"])
-    return [*lenet, epoch, startup(bench, CPU["startup"]), memory_row], [epoch_note, memory_note]
+    startup_row, memory_row, memory_note = whole_command(bench, CPU["startup"], CPU["memory"])
+    return [*lenet, epoch, startup_row, memory_row], [epoch_note, memory_note]
 
 
 def gpu_rows(bench: Bench) -> tuple[list[Row], list[str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import logging
 import os
@@ -55,6 +56,34 @@ def _a_core_per_worker() -> Iterator[None]:
         patch.setenv("OMP_NUM_THREADS", str(threads))  # read by torch when a started process imports it
         yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def onnx_table_once() -> Iterator[None]:
+    """torch.onnx's exporter builds its table of ATen-to-ONNX functions afresh for every export: 0.7-0.9 s here,
+    onnxscript reading the source of about 500 functions each time. A cnnexp process exports once; a test worker
+    exports dozens of times (the layer search of a failing export once per layer), so the table is built once per
+    worker and each export gets a copy of its own, the same entries torch would have built."""
+    if importlib.util.find_spec("onnxscript") is None:  # without the onnx extra the ONNX tests skip
+        yield
+        return
+    from torch.onnx._internal.exporter import _registration
+
+    registry = _registration.ONNXRegistry
+    build = registry.from_torchlib.__func__  # type: ignore[attr-defined]
+    built: dict[tuple[object, ...], _registration.ONNXRegistry] = {}
+
+    def from_torchlib(cls: type[_registration.ONNXRegistry], *args: object, **kwargs: object) -> object:
+        key = (*args, *sorted(kwargs.items()))
+        if key not in built:
+            built[key] = build(cls, *args, **kwargs)
+        copied = copy.copy(built[key])
+        copied.functions = {op: list(metas) for op, metas in built[key].functions.items()}
+        return copied
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(registry, "from_torchlib", classmethod(from_torchlib))
+        yield
 
 
 @pytest.fixture

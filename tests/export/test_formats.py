@@ -22,6 +22,7 @@ from cnnexp.run import read_run
 HAS_ONNX = all(importlib.util.find_spec(p) for p in ("onnx", "onnxscript", "onnxruntime"))
 needs_onnx = pytest.mark.skipif(not HAS_ONNX, reason="the onnx extra is not installed (pip install 'cnnexp[onnx]')")
 FORMAT_CASES = [pytest.param("onnx", marks=needs_onnx), "torchscript", "pt2"]
+pytestmark = pytest.mark.usefixtures("onnx_table_once")  # tests/conftest.py: the ONNX table built once
 
 
 # Models of 60-140 M parameters whose every layer type is exported in every format by the others (checked by

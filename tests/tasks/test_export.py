@@ -20,6 +20,7 @@ from cnnexp.checkpoint.load import read_checkpoint
 
 Typed = Callable[..., DictConfig]
 HAS_ONNX = all(importlib.util.find_spec(p) for p in ("onnx", "onnxscript", "onnxruntime"))
+pytestmark = pytest.mark.usefixtures("onnx_table_once")  # tests/conftest.py: the ONNX table built once
 
 
 def _sidecar_input(sidecar: dict, image: Path) -> np.ndarray:
