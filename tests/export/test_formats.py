@@ -4,6 +4,8 @@ largest models, whose layer types the others cover in every format, in TorchScri
 from __future__ import annotations
 
 import importlib.util
+from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -85,6 +87,26 @@ def test_a_layer_that_cannot_be_exported_is_named(compose_cfg: Compose, tmp_path
                        r"function found for <OpOverload\(op='prims\.bessel_j0', overload='default'\)>.*; choose another "
                        r"activation or layer for this layer, or another format\.$"):  # fmt: skip
         check.export(net, "onnx", spec.input_shape, tmp_path / "net.onnx")
+
+
+@needs_onnx
+def test_the_layer_search_exports_each_kind_of_layer_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Four convolutions of two kinds and four identical ReLUs before the layer ONNX cannot take: the search
+    # exports conv1, act1, conv2 and bessel (conv3, conv4 and act2-act4 are kinds it has tried), after the net.
+    layers: dict[str, nn.Module] = {"conv1": nn.Conv2d(1, 4, 3, padding=1), "act1": nn.ReLU()}
+    for i in range(2, 5):
+        layers |= {f"conv{i}": nn.Conv2d(4, 4, 3, padding=1), f"act{i}": nn.ReLU()}
+    net = nn.Sequential(OrderedDict({**layers, "bessel": Bessel(), "flatten": nn.Flatten()}))
+    onnx, written = FORMATS.get("onnx", "format"), []
+
+    def write(module: nn.Module, example: torch.Tensor, path: Path) -> None:
+        written.append(type(module).__name__)
+        onnx.write(module, example, path)
+
+    monkeypatch.setattr(check.FORMATS, "get", lambda name, what: replace(onnx, write=write))
+    with pytest.raises(ConfigError, match=r"^format=onnx: layer bessel \(Bessel\) cannot be exported: "):
+        check.export(net, "onnx", (1, 8, 8), tmp_path / "net.onnx")
+    assert written == ["Sequential", "Conv2d", "ReLU", "Conv2d", "Bessel"]
 
 
 def test_an_export_that_computes_something_else_is_refused(compose_cfg: Compose, tmp_path: Path) -> None:
