@@ -189,8 +189,10 @@ def main(spec_path: str) -> None:
     from cnnexp.data.digits import load_digits  # torch-only parts of cnnexp, imported by the child alone
     from cnnexp.model.builder import build
     from cnnexp.model.spec import parse_model
+    from cnnexp.train.allocator import keep_freed_memory
 
     spec = json.loads(Path(spec_path).read_text())
+    keep_freed_memory()  # the allocator setting cnnexp's runner makes on a CPU: the row compares the loops alone
     # The peak so far is the imports' alone (the memory row's note).
     Path(spec["imports_peak_path"]).write_text(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024))
     device = torch.device(spec["device"])

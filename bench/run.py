@@ -24,6 +24,8 @@ from cnnexp_side import Bench, quiet_lightning
 from processes import REPO, whole_command
 from table import CPU, GPU, SIZES, Row, Size, markdown, not_measured_gpu_rows
 
+from cnnexp.train.allocator import keep_freed_memory
+
 NO_GPU = "no GPU on this machine"
 
 
@@ -99,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # the child processes' torch reads it
     quiet_lightning()
+    # Every side in this process (cnnexp, bare Lightning, the plain and classic loops) trains with the allocator
+    # setting cnnexp's runner makes on a CPU (train/allocator.py): the rows then compare the loops, not the luck
+    # of the heap's layout, which moved a batch-128 step by up to 30% from one fit to the next.
+    keep_freed_memory()
     where, began = machine(), time.perf_counter()
     rows: list[Row] = []
     notes: list[str] = []

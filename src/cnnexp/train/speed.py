@@ -7,6 +7,8 @@ Each switch left at None follows the device:
   rounding.
 - tf32: float32 matmuls and cuDNN convolutions on TF32 tensor cores, CUDA only; set explicitly either way
   and restored when the stage ends (`set_tf32`).
+- keep_memory: freed memory kept in the process for the next step (train/allocator.py), on a CPU only; once
+  set it stays for the process.
 - compile: off unless asked; torch.compile spends tens of seconds to minutes before the first step, which
   only long runs win back.
 - precision (`auto_precision`, for trainer.precision=auto, in train/precision.py): bf16-mixed on GPUs with
@@ -24,6 +26,7 @@ import torch
 from torch import nn
 
 from cnnexp.errors import ConfigError
+from cnnexp.train.allocator import keep_freed_memory
 from cnnexp.train.precision import GPU_NAMES, PRECISION_AUTO, auto_precision, resolve_precision  # noqa: F401  (re-exported)
 
 
@@ -42,13 +45,17 @@ class SpeedUp(pl.Callback):
     earlier job's setting.
     """
 
-    def __init__(self, channels_last: bool | None = None, compile: bool = False, tf32: bool | None = None) -> None:
-        for name, value in (("channels_last", channels_last), ("compile", compile), ("tf32", tf32)):
+    def __init__(
+        self, channels_last: bool | None = None, compile: bool = False, tf32: bool | None = None,
+        keep_memory: bool | None = None,
+    ) -> None:  # fmt: skip
+        switches = {"channels_last": channels_last, "compile": compile, "tf32": tf32, "keep_memory": keep_memory}
+        for name, value in switches.items():
             if value is not None and not isinstance(value, bool):
                 raise ConfigError(
                     f"callbacks.speed.{name} must be true, false or null (follow the device), got {value!r}."
                 )
-        self.channels_last, self.compile, self.tf32 = channels_last, compile, tf32
+        self.channels_last, self.compile, self.tf32, self.keep_memory = channels_last, compile, tf32, keep_memory
         self.applied: list[str] | None = None  # what setup did (None: not yet), for logs and tests
         self._switches_before: Switches | None = None
 
@@ -66,6 +73,8 @@ class SpeedUp(pl.Callback):
             self.applied.append("channels_last")
         if tf32:
             self.applied.append("tf32")
+        if (device == "cpu" if self.keep_memory is None else self.keep_memory) and keep_freed_memory():
+            self.applied.append("keep_memory")
         if self.compile:
             _compile(pl_module)
             self.applied.append("compile")
