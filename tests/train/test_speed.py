@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
 from types import SimpleNamespace
@@ -62,6 +63,9 @@ def test_a_run_trains_in_channels_last(tiny_cfg: Tiny) -> None:
     assert exp.trainer.global_step == 2
 
 
+REAL_GLIBC = allocator._glibc
+
+
 class FakeLibc:
     """glibc's mallopt, recorded (1: accepted, as glibc answers)."""
 
@@ -112,9 +116,25 @@ def test_the_users_own_allocator_choice_is_left_alone(
     assert _set_up(SpeedUp(channels_last=False), "cpu") == [] and libc.calls == []
 
 
-def test_another_c_library_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_keep_memory_asked_for_and_not_in_effect_says_why(
+    libc: FakeLibc, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "0")
+    with caplog.at_level(logging.WARNING, logger="cnnexp.train.speed"):
+        assert _set_up(SpeedUp(channels_last=False), "cpu") == []  # null: nothing asked, nothing said
+        assert caplog.messages == []
+        assert _set_up(SpeedUp(channels_last=False, keep_memory=True), "cpu") == []
+    assert caplog.messages == [
+        "callbacks.speed.keep_memory=true is not in effect: you chose the allocator (MALLOC_TRIM_THRESHOLD_)."
+    ]
+    assert libc.calls == []
+
+
+def test_another_c_library_is_left_alone(libc: FakeLibc, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(allocator.ctypes, "CDLL", lambda name: SimpleNamespace())  # no gnu_get_libc_version: musl
-    assert allocator._glibc() is None and allocator._set(None) is False
+    monkeypatch.setattr(allocator, "_glibc", REAL_GLIBC)  # the fixture's fresh process, with the real lookup
+    assert allocator._glibc() is None
+    assert allocator.keep_freed_memory() is False and allocator.why_not() == "the C library is not glibc"
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="glibc's allocator: Linux")

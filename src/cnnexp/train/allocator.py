@@ -26,14 +26,24 @@ MMAP_BYTES = 32 << 20  # blocks below this come from the heap (glibc's ceiling f
 USER_TUNING = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_", "GLIBC_TUNABLES")
 
 _done: bool | None = None  # None: not tried yet in this process; then whether the setting was made
+_why = ""  # why it was not made
 
 
 def keep_freed_memory() -> bool:
     """Set glibc to keep freed memory for the next step, once per process; whether it is set."""
-    global _done
+    global _done, _why
     if _done is None:
-        _done = _tuned_by_user() is None and _set(_glibc())
+        chosen = _tuned_by_user()
+        libc = None if chosen else _glibc()
+        _done = _set(libc)
+        _why = f"you chose the allocator ({chosen})" if chosen else "the C library is not glibc" if libc is None else ""
+        _why = _why or "glibc refused the values"
     return _done
+
+
+def why_not() -> str:
+    """Why keep_freed_memory did not make the setting ('' if it did, or was not called)."""
+    return "" if _done or _done is None else _why
 
 
 def _tuned_by_user() -> str | None:

@@ -21,13 +21,17 @@ change keeps the Parameter objects, and nn.Module.compile compiles in place, so 
 
 from __future__ import annotations
 
+import logging
+
 import pytorch_lightning as pl
 import torch
 from torch import nn
 
 from cnnexp.errors import ConfigError
-from cnnexp.train.allocator import keep_freed_memory
+from cnnexp.train.allocator import keep_freed_memory, why_not
 from cnnexp.train.precision import GPU_NAMES, PRECISION_AUTO, auto_precision, resolve_precision  # noqa: F401  (re-exported)
+
+log = logging.getLogger(__name__)
 
 
 def channels_last_for(device_type: str, choice: bool | None = None) -> bool:
@@ -75,6 +79,8 @@ class SpeedUp(pl.Callback):
             self.applied.append("tf32")
         if (device == "cpu" if self.keep_memory is None else self.keep_memory) and keep_freed_memory():
             self.applied.append("keep_memory")
+        elif self.keep_memory:  # asked for by name and not in effect: say why
+            log.warning(f"callbacks.speed.keep_memory=true is not in effect: {why_not()}.")
         if self.compile:
             _compile(pl_module)
             self.applied.append("compile")
