@@ -191,10 +191,12 @@ class FirstStepProbe(pl.Callback):
 
     def __init__(self, path: str) -> None:
         self.path = Path(path)
+        self.stamped = False
 
     def on_train_batch_start(self, trainer: pl.Trainer, module: pl.LightningModule, batch: Any, idx: int) -> None:
-        if not self.path.exists():
+        if not self.stamped:  # the first step alone; a flag, not a look at the file every step
             self.path.write_text(repr(time.time()))
+            self.stamped = True
 
 
 IDX_IMAGES = 0x00000803  # IDX magic: unsigned bytes, 3 dimensions

@@ -125,9 +125,8 @@ def whole_command(bench: Bench, startup_goal: Goal, memory_goal: Goal) -> tuple[
         figure("memory", bench.size.train_images), bench.device_name, f"{median(ours_mib):,.0f} MiB",
         f"{median(peer_mib):,.0f} MiB", median(ratios), f"{median(ratios):.2f}× ({spread(ratios)})", memory_goal,
     )  # fmt: skip
-    peer_imports = json.loads(Path(spec).read_text())["imports_peak_path"]
     note = _memory_note(
-        median([p / MiB for _, p in imports]), int(Path(peer_imports).read_text()) / MiB,
+        median([p / MiB for _, p in imports]), int(_peer_imports_peak(bench).read_text()) / MiB,
         median(ours_mib), median(peer_mib),
     )  # fmt: skip
     return startup_row, memory_row, note
@@ -139,11 +138,16 @@ def _plain_spec(bench: Bench, cfg: DictConfig, steps: int) -> str:
         "model": resolved(cfg)["model"], "data_root": str(bench.data_root), "train_size": bench.size.train_images,
         "test_size": bench.size.test_images, "seed": int(cfg.data.seed), "batch": bench.size.batch,
         "steps": steps, "lr": float(cfg.optimizer.lr), "device": str(bench.device),
-        "imports_peak_path": str(bench.tmp / "plain_imports_peak.txt"),
+        "imports_peak_path": str(_peer_imports_peak(bench)),
     }  # fmt: skip
     path = bench.tmp / "plain_loop.json"
     path.write_text(json.dumps(spec))
     return str(path)
+
+
+def _peer_imports_peak(bench: Bench) -> Path:
+    """Where the plain loop's process writes its imports' peak (each repeat's replaces the one before)."""
+    return bench.tmp / "plain_imports_peak.txt"
 
 
 def _memory_note(ours_imports: float, peer_imports: float, ours_mib: float, peer_mib: float) -> str:

@@ -99,9 +99,10 @@ def _first_failing_layer(net: nn.Module, fmt: Format, example: Tensor) -> str:
     tried: set[tuple[object, ...]] = set()
     with tempfile.TemporaryDirectory() as folder:
         for layer, module in leaves:
-            if layer not in inputs or _kind(module, inputs[layer]) in tried:
+            kind = _kind(module, inputs[layer]) if layer in inputs else None
+            if kind is None or kind in tried:
                 continue
-            tried.add(_kind(module, inputs[layer]))
+            tried.add(kind)
             try:
                 fmt.write(module, inputs[layer], Path(folder) / f"layer{fmt.suffix}")
             except Exception as err:  # noqa: BLE001  (as in export: any failure is this layer's)

@@ -5,9 +5,9 @@ heap back to the system once more than its trim threshold (a few MiB, adjusted a
 serves large blocks from fresh mappings; a training step frees its activations and gradients and allocates
 them again at the next step. Depending on how the heap happens to lie, each step then faults its pages in
 anew: on the development CPU, LeNet5 at batch 128 ran between 1 and 5,700 minor page faults per step from one
-run to the next, 21.5 to 28 ms per step (docs/benchmarks.md). With a fixed trim threshold of 1 GiB and
+run to the next, 20 to 31 ms per step (docs/benchmarks.md). With a fixed trim threshold of 1 GiB and
 blocks up to 32 MiB (glibc's own ceiling for its adaptive threshold) served from the heap, the memory a step
-frees is there for the next: one fault per step, 21.5 to 22.8 ms, for every run.
+frees is there for the next: 1 to 4 faults per step, 19.5 to 22.8 ms, for every run.
 
 The setting is process-wide, and glibc cannot say what it was, so it is made once and kept. It is left alone
 where the user has tuned the allocator (MALLOC_* variables, GLIBC_TUNABLES, or another allocator preloaded:
@@ -36,8 +36,11 @@ def keep_freed_memory() -> bool:
         chosen = _tuned_by_user()
         libc = None if chosen else _glibc()
         _done = _set(libc)
-        _why = f"you chose the allocator ({chosen})" if chosen else "the C library is not glibc" if libc is None else ""
-        _why = _why or "glibc refused the values"
+        _why = (
+            f"you chose the allocator ({chosen})" if chosen
+            else "the C library is not glibc" if libc is None
+            else "glibc refused the values"
+        )  # fmt: skip
     return _done
 
 
