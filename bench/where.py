@@ -41,6 +41,7 @@ from table import FULL, median
 from cnnexp.checkpoint.callback import RecordRun
 from cnnexp.run import read_run
 from cnnexp.tasks.assemble import assemble
+from cnnexp.train.allocator import keep_freed_memory
 from cnnexp.train.console import FitLogInterval
 from cnnexp.train.faults import CheckpointOnInterrupt, StopOnNonFinite
 from cnnexp.train.module import Classifier
@@ -142,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     quiet_lightning()
+    # As in bench/run.py: every side with the allocator setting the runner makes, the bare loop's first fit
+    # (run before any runner's) included.
+    keep_freed_memory()
     size = replace(FULL, batch=args.batch, steps=args.steps, warmup=args.warmup)
     sides: list[Part | None] = [None, *PARTS[: max(1, args.parts)]]
     results: dict[int, list[tuple[float, float]]] = {i: [] for i in range(len(sides))}

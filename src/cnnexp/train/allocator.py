@@ -36,11 +36,12 @@ def keep_freed_memory() -> bool:
         chosen = _tuned_by_user()
         libc = None if chosen else _glibc()
         _done = _set(libc)
-        _why = (
-            f"you chose the allocator ({chosen})" if chosen
-            else "the C library is not glibc" if libc is None
-            else "glibc refused the values"
-        )  # fmt: skip
+        if not _done:
+            _why = (
+                f"you chose the allocator ({chosen})" if chosen
+                else "the C library is not glibc" if libc is None
+                else "glibc refused the values"
+            )  # fmt: skip
     return _done
 
 
@@ -67,5 +68,5 @@ def _glibc() -> ctypes.CDLL | None:
 def _set(libc: ctypes.CDLL | None) -> bool:
     if libc is None:
         return False
-    # mallopt returns 1 on success: both or neither, in this order (a fixed mmap threshold first).
+    # mallopt returns 1 on success; the trim threshold is set only once the (fixed) mmap threshold took.
     return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_BYTES)) and bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_BYTES))
