@@ -68,6 +68,7 @@ def test_mistakes_raise_with_the_command_lines_message(source: object, message: 
         api.build_model(source)  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 def test_train_returns_the_metrics_and_goes_through_the_command_lines_lifecycle(
     tmp_path: Path,
     cli,

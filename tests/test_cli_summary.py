@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import processes
+import pytest
 from support import ROOT, Cli
 
 
@@ -39,6 +40,7 @@ def test_a_user_mistake_is_one_paragraph_without_traceback(cli: Cli, tmp_path: P
     assert "Traceback" not in err and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_hydra_full_error_shows_the_traceback_to_a_developer(tmp_path: Path) -> None:
     # A process: the traceback is what the interpreter prints for an exception left to it.
     run = cnnexp(tmp_path, "task=summary", "model.activation=rleu", env={"HYDRA_FULL_ERROR": "1"})

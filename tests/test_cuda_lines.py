@@ -9,6 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from cuda_lines import gpu_statements
 from support import ROOT
 
@@ -70,6 +71,7 @@ def _measured(tmp_path: Path, devices: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(check, cwd=tmp_path, env=env, capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_gpu_lines_that_never_ran_are_listed_by_file_and_line(tmp_path: Path) -> None:
     checked = _measured(tmp_path, "cpu")
     assert checked.returncode == 1
@@ -82,6 +84,7 @@ def test_gpu_lines_that_never_ran_are_listed_by_file_and_line(tmp_path: Path) ->
     ]  # 13 ran: reached on the CPU
 
 
+@pytest.mark.slow
 def test_every_way_through_passes(tmp_path: Path) -> None:
     checked = _measured(tmp_path, "cuda:0,cpu")
     assert (checked.returncode, checked.stderr) == (0, "")

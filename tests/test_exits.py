@@ -100,6 +100,7 @@ def test_a_model_name_cannot_lead_out_of_outputs(cli, tmp_path: Path) -> None:  
     assert run.name.split("_")[2] == "escaped" and (run / "metrics.json").is_file()
 
 
+@pytest.mark.slow
 def test_a_finished_run_is_not_written_over(cli, tmp_path: Path) -> None:  # noqa: ANN001
     run = tmp_path / "run"
     assert cli("task=summary", f"hydra.run.dir={run}")[0] == 0

@@ -77,6 +77,7 @@ def test_processes_the_test_starts_see_the_same_gpus(fake_cuda: Fake) -> None:
     assert started.stdout == "1 Tesla V100-SXM2-16GB False\n"
 
 
+@pytest.mark.slow
 def test_processes_started_without_the_fake_see_the_machine() -> None:
     started = subprocess.run([sys.executable, "-c", "import torch; print(torch.cuda.device_count())"],
                              capture_output=True, text=True, check=True)  # fmt: skip

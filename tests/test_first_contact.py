@@ -52,6 +52,7 @@ def test_shell_completion_offers_the_options_without_importing_torch(tmp_path: P
     assert text.split() == ["model=alexnet", "model=alexnet_small", "model=alexnet_torchvision"]
 
 
+@pytest.mark.slow
 def test_summary_imports_torch_but_not_lightning(tmp_path: Path) -> None:
     text, heavy = probe(tmp_path, "task=summary", f"hydra.run.dir={tmp_path / 'run'}")
     assert heavy == ["torch"]

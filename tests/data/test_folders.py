@@ -59,6 +59,7 @@ def test_batches_have_the_declared_shape_and_right_labels(
     assert "3 classes" in dm.describe()
 
 
+@pytest.mark.slow
 def test_a_val_folder_is_used_as_is(spec_for: SpecFor, prepared: Prepared, image_tree: ImageTree) -> None:
     dm = prepared(folder_spec(spec_for, image_tree({**TREE, "val": {"cat": 1, "dog": 1, "owl": 1}})))
     assert (dm.num_train, len(dm.parts["val"])) == (10, 3)

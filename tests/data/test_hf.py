@@ -306,6 +306,7 @@ def test_without_the_package_one_line_says_what_to_install(
         hf_spec(spec_for, root, num_classes=3)
 
 
+@pytest.mark.slow
 def test_train_test_and_predict_from_the_command_line(
     cli: Callable[..., tuple[int, str]], hf_set: Callable[..., Path], tmp_path: Path
 ) -> None:

@@ -276,6 +276,7 @@ def test_a_fifo_or_an_undecodable_file_is_named_with_its_line(spec_for: SpecFor,
         dm.prepare_data()
 
 
+@pytest.mark.slow
 def test_train_test_and_predict_from_the_command_line(
     cli: Callable[..., tuple[int, str]], table: Callable[..., Path], tmp_path: Path
 ) -> None:

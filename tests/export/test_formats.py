@@ -43,6 +43,7 @@ def _layer_types(compose_cfg: Compose, model: str) -> set[str]:
     return {type(module).__name__ for module in net.modules()}
 
 
+@pytest.mark.slow
 def test_the_models_of_one_format_have_no_layer_type_of_their_own(compose_cfg: Compose) -> None:
     every_format = set().union(*(_layer_types(compose_cfg, m) for m in MODEL_NAMES if m not in ONE_FORMAT))
     for model in ONE_FORMAT:
@@ -90,6 +91,7 @@ def test_a_layer_that_cannot_be_exported_is_named(compose_cfg: Compose, tmp_path
 
 
 @needs_onnx
+@pytest.mark.slow
 def test_the_layer_search_exports_each_kind_of_layer_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Four convolutions of two kinds and four identical ReLUs before the layer ONNX cannot take: the search
     # exports conv1, act1, conv2 and bessel (conv3, conv4 and act2-act4 are kinds it has tried), after the net.

@@ -88,6 +88,7 @@ def test_a_users_layer_type_is_summarised_built_and_initialised_like_a_built_in_
     assert torch.equal(net.act1.beta, torch.full((20, 1, 1), 2.0))
 
 
+@pytest.mark.slow
 def test_it_trains_exports_and_its_checkpoint_names_the_module_it_needs(compose_cfg: Compose, plugin: str, tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     from cnnexp.app import run_job

@@ -19,6 +19,7 @@ def _report(*args: str) -> subprocess.CompletedProcess[str]:
     return cnnexp(Path.cwd(), *args, program=("-m", "cnnexp.report"), timeout=120)
 
 
+@pytest.mark.slow
 def test_command_writes_and_prints_the_report(sweep_copy: Path) -> None:
     done = _report(str(sweep_copy))
     assert done.returncode == 0, done.stderr

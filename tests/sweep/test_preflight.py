@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from support import Cli, one_paragraph
 
 
@@ -42,6 +43,7 @@ def test_a_sweep_with_one_good_job_runs_and_only_the_bad_one_fails(cli: Cli, tmp
     ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_mistake_in_a_preset_sweeps_params_is_found_too(cli: Cli, tmp_path: Path) -> None:
     # The preset's params (loss: mse,cross_entropy; seed: 1,2,3) make the six jobs; each is read before any starts.
     sweep = tmp_path / "sweep"

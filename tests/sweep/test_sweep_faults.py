@@ -32,6 +32,7 @@ def snapshot(folder: Path) -> dict[str, str]:
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
+@pytest.mark.slow
 def test_values_with_slashes_give_flat_job_folders_and_a_report(cli: Cli, tmp_path: Path) -> None:
     sweep, deep, other = tmp_path / "sweep", tmp_path / "d" / "a" / "b" / "c", tmp_path / "d" / "e"
     code, err = cli("-m", *TINY, f"data.root={deep},{other}", f"hydra.sweep.dir={sweep}")
@@ -48,6 +49,7 @@ def test_values_with_slashes_give_flat_job_folders_and_a_report(cli: Cli, tmp_pa
     assert f" data.root={deep}`, config [{names[0]}/.hydra/resolved.yaml]" in report
 
 
+@pytest.mark.slow
 def test_a_sweep_whose_jobs_all_failed_ends_with_their_exit_code(cli: Cli, tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     # Mistakes found only once a job assembles its run (a config that reads, whose parts do not fit): every job
@@ -66,6 +68,7 @@ def test_a_sweep_whose_jobs_all_failed_ends_with_their_exit_code(cli: Cli, tmp_p
     assert [metrics(job)["exit_code"] for job in jobs(sweep)] == [2, 2]
 
 
+@pytest.mark.slow
 def test_sigterm_between_jobs_writes_the_report_and_stops_the_sweep(cli: Cli, tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     stop = "+hydra.callbacks.stop._target_=support.SigtermAfterFirstJob"
@@ -133,6 +136,7 @@ def test_an_optuna_search_resumes_with_new_trials_and_fails_a_stale_one(cli: Cli
     assert trials[3].params not in (trials[0].params, trials[1].params)  # not the first trials replayed
 
 
+@pytest.mark.slow
 def test_a_damaged_study_file_is_one_paragraph(cli: Cli, tmp_path: Path) -> None:
     sweep = tmp_path / "search"
     sweep.mkdir()

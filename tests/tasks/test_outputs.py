@@ -113,6 +113,7 @@ def test_overwrite_replaces_the_file_and_a_link_but_not_what_the_link_points_to(
     assert (other / "predictions.csv").read_text().startswith("path,class,probability,class_2,")
 
 
+@pytest.mark.slow
 def test_a_run_replacing_a_finished_export_removes_the_files_it_wrote_and_keeps_the_users(
     trained: Trained, cli: Cli, tmp_path: Path, image: Path
 ) -> None:

@@ -67,6 +67,7 @@ def test_sigterm_mid_epoch_then_resume_ends_like_an_uninterrupted_run(tmp_path: 
     assert [metrics(cut)[k] for k in keys] == [metrics(whole)[k] for k in keys]
 
 
+@pytest.mark.slow
 def test_a_kill_during_a_checkpoint_write_leaves_the_previous_one_intact(tmp_path: Path) -> None:
     target = tmp_path / "last.ckpt"
     AtomicCheckpointIO().save_checkpoint({"step": 1, "w": torch.ones(3)}, target)

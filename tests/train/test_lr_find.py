@@ -35,6 +35,7 @@ def test_task_lr_find_prints_the_suggestion_and_writes_the_plot(
     assert not (Path(cfg.output_dir) / "checkpoints").exists(), "the test alone: nothing is trained"
 
 
+@pytest.mark.slow
 def test_the_preset_trains_at_the_suggested_rate(tiny_cfg: Tiny) -> None:
     exp = assemble(read_run(tiny_cfg(*QUICK, "scheduler=step")))
     exp.trainer.fit(exp.module, datamodule=exp.datamodule)

@@ -80,6 +80,7 @@ def _written(exp: Any, module: pl.LightningModule) -> tuple[list[tuple[int, str,
         (("trainer.max_steps=7",), [4], 7),  # max_steps is not a stop Lightning writes at
     ],
 )
+@pytest.mark.slow
 def test_train_loss_step_is_written_where_and_as_lightning_writes_it(
     tiny_cfg: Tiny, extra: tuple[str, ...], steps_written: list[int], batches: int
 ) -> None:

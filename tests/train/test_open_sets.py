@@ -45,6 +45,7 @@ def test_logger_presets_one_several_or_none(tiny_cfg: Tiny, choice: str, expecte
     assert _loggers(tiny_cfg(choice)) == expected
 
 
+@pytest.mark.slow
 def test_csv_and_tensorboard_together_write_metrics_csv_and_events(tiny_cfg: Tiny) -> None:
     cfg = tiny_cfg("logger=[tensorboard,csv]", "trainer.log_every_n_steps=2")
     run_job(cfg)

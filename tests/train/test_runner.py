@@ -61,6 +61,7 @@ def test_fast_dev_run_for_every_model(tiny_cfg: Tiny, name: str) -> None:
     assert metrics["status"] == "ok" and metrics["model"] == name
 
 
+@pytest.mark.slow
 def test_a_short_training_on_the_embedded_digits_learns(tiny_cfg: Tiny) -> None:
     cfg = tiny_cfg("data.train_size=3000", "data.val_size=500", "trainer.max_epochs=2")
     accuracy = run_job(cfg)
@@ -75,6 +76,7 @@ def test_a_short_training_on_the_embedded_digits_learns(tiny_cfg: Tiny) -> None:
     assert list((run / "tb").glob("events.out.tfevents.*"))
 
 
+@pytest.mark.slow
 def test_the_quadratic_cost_trains_too(tiny_cfg: Tiny) -> None:
     assert run_job(tiny_cfg("loss=mse", "data.train_size=3000", "data.val_size=500", "trainer.max_epochs=2")) > 0.3
 
@@ -87,6 +89,7 @@ def test_same_seed_gives_identical_metrics_on_cpu(tiny_cfg: Tiny) -> None:
     assert [_metrics(first)[k] for k in keys] == [_metrics(second)[k] for k in keys]
 
 
+@pytest.mark.slow
 def test_resume_continues_at_the_next_epoch(tiny_cfg: Tiny) -> None:
     first = tiny_cfg(run="first")
     run_job(first)
@@ -98,6 +101,7 @@ def test_resume_continues_at_the_next_epoch(tiny_cfg: Tiny) -> None:
     assert torch.load(Path(resumed.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
 
 
+@pytest.mark.slow
 def test_last_ckpt_is_the_last_epoch_even_when_it_is_not_the_best(tiny_cfg: Tiny) -> None:
     # Rank by val/loss the wrong way round (max): the best stays epoch 0, and Lightning 2.6's save_last would
     # leave last.ckpt there too.
@@ -111,6 +115,7 @@ def test_last_ckpt_is_the_last_epoch_even_when_it_is_not_the_best(tiny_cfg: Tiny
     assert sorted(p.name for p in folder.iterdir()) == ["best.ckpt", "last.ckpt"]
 
 
+@pytest.mark.slow
 def test_task_test_evaluates_a_checkpoint(tiny_cfg: Tiny) -> None:
     trained = tiny_cfg(run="trained")
     accuracy = run_job(trained)

@@ -58,6 +58,7 @@ class SignalAt(pl.Callback):
             os.kill(os.getpid(), self.signum)
 
 
+@pytest.mark.slow
 def test_usr2_in_a_submitit_job_checkpoints_requeues_and_the_requeued_job_resumes(
     tiny_cfg: Tiny, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:  # fmt: skip
