@@ -47,7 +47,7 @@ def keep_freed_memory() -> bool:
 
 def why_not() -> str:
     """Why keep_freed_memory did not make the setting ('' if it did, or was not called)."""
-    return "" if _done or _done is None else _why
+    return _why  # set only when the setting was not made
 
 
 def _tuned_by_user() -> str | None:
