@@ -12,6 +12,7 @@ from support import CONF, TINY, one_paragraph
 from cnnexp.config.explain import explain
 from cnnexp.rundir.claim import LOCK
 from cnnexp.rundir.lock import FolderLock
+from cnnexp.tasks import lifecycle
 
 
 def test_a_misspelled_key_says_did_you_mean(cli) -> None:  # noqa: ANN001
@@ -98,6 +99,20 @@ def test_a_model_name_cannot_lead_out_of_outputs(cli, tmp_path: Path) -> None:  
     (run,) = (tmp_path / "outputs" / "runs").iterdir()
     assert code == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["outputs"]
     assert run.name.split("_")[2] == "escaped" and (run / "metrics.json").is_file()
+
+
+@pytest.mark.parametrize("task", ["train", "lr_find"])
+def test_a_model_mistake_stops_a_run_before_its_task_and_its_folder(cli, tmp_path: Path, task: str) -> None:  # noqa: ANN001
+    # Found from the config alone, as the sweep's preflight finds it: the task's module (which imports Lightning)
+    # is never asked for, and no folder is taken to record a run that never started.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(lifecycle, "task_named", lambda name: pytest.fail(f"task {name} was reached"))
+        code, err = cli(f"task={task}", "model.layers.conv1.F=99", f"hydra.run.dir={tmp_path / 'run'}")
+    assert code == 2 and one_paragraph(err).startswith(
+        "model.layers.conv1 (layer 0, conv): filter F=99 is larger than its 28×28 input: (N − F + 2P)/S + 1 = "
+        "(28 − 99 + 0)/1 + 1 < 1; resize the input to at least 110×110"
+    )
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.slow

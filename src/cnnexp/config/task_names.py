@@ -18,3 +18,6 @@ TASK_MODULES = {
 # The tasks that rebuild their model from ckpt_path's record (checkpoint/match.py): their run folders are named
 # after the checkpoint's model (rundir/names.py).
 FROM_CHECKPOINT = ("test", "predict", "export")
+# The tasks that build the model of this run's config: its layers are planned (shapes only, torch without
+# Lightning) before the task's module is imported and before the run takes its folder (tasks/lifecycle.py).
+BUILD_CONFIG_MODEL = ("train", "lr_find")

@@ -22,6 +22,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from cnnexp.config.invocation import Invocation
 from cnnexp.config.logs import FILE_ONLY, is_rank_zero
+from cnnexp.config.task_names import BUILD_CONFIG_MODEL
 from cnnexp.errors import Stop, UserFacingError
 from cnnexp.run import Run, read_run, resolved
 from cnnexp.rundir.claim import Claim, Refused, Request, claim
@@ -48,6 +49,7 @@ def execute(cfg: DictConfig, started: Invocation, check: Callable[[Run], None] |
             run = read_run(cfg, started)
             if check is not None:
                 check(run)
+            _plan_model(run)
             tree = resolved(cfg)
             held = _hold(run, cfg, tree) if is_rank_zero() else None
             if held is not None and held.skipped is not None:
@@ -71,6 +73,16 @@ def execute(cfg: DictConfig, started: Invocation, check: Callable[[Run], None] |
     finally:
         if held is not None:
             held.release()
+
+
+def _plan_model(run: Run) -> None:
+    """A mistake in the model's layers (a filter larger than its input, a head that does not end in
+    num_classes) is found from the config alone, as the sweep's preflight finds it: before the task imports
+    Lightning (seconds on a small machine) and before the run takes a folder it would only record a failure in."""
+    if run.options.task in BUILD_CONFIG_MODEL:
+        from cnnexp.model.builder import plan  # here: it builds with torch, which a sweep's door does not need
+
+        plan(run.model)
 
 
 def _hold(run: Run, cfg: DictConfig, tree: dict[str, Any]) -> Claim:
