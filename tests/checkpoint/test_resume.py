@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import torch
 from omegaconf import DictConfig
 from support import Cli, Trained
 
+from cnnexp.app import run_job
 from cnnexp.errors import ConfigError
 from cnnexp.run import read_run
 from cnnexp.tasks import task_named
@@ -103,3 +106,28 @@ def test_the_command_line_gets_one_paragraph_and_exit_code_2(cli: Cli, trained: 
     assert code == 2
     assert err.startswith(f"cnnexp: error: ckpt_path={last} cannot resume this run: optimizer=torch.optim.Adam")
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_resuming_in_a_new_folder_keeps_the_best_so_far_and_leaves_the_old_run_alone(
+    trained: Trained, tiny_cfg: Tiny, tmp_path: Path
+) -> None:
+    # The trained epoch's score raised above anything the next epoch reaches: Lightning alone forgets the score
+    # in a new folder, so its next epoch would be "best" and tested.
+    content = torch.load(trained.folder / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    (key,) = [k for k in content["callbacks"] if "'monitor': 'val/acc'" in k]
+    state = content["callbacks"][key]
+    state.update(best_model_score=torch.tensor(1.0), kth_value=torch.tensor(1.0))
+    state["best_k_models"] = dict.fromkeys(state["best_k_models"], torch.tensor(1.0))
+    torch.save(content, tmp_path / "raised.ckpt")
+    old = {p: p.read_bytes() for p in (trained.folder / "checkpoints").iterdir()}
+    cfg = tiny_cfg(f"ckpt_path={tmp_path / 'raised.ckpt'}", "model.activation=tanh", "trainer.max_epochs=2")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_job(cfg)
+    assert not [w for w in caught if "dirpath has changed" in str(w.message)]
+    metrics = json.loads((Path(cfg.output_dir) / "metrics.json").read_text())
+    best = Path(cfg.output_dir) / "checkpoints" / Path(state["best_model_path"]).name
+    assert metrics["checkpoint"] == str(best) and metrics["epochs"] == 2
+    assert torch.load(best, map_location="cpu", weights_only=True)["epoch"] == 0  # the trained epoch, tested
+    assert {p: p.read_bytes() for p in (trained.folder / "checkpoints").iterdir()} == old

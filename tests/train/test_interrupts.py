@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -110,8 +111,12 @@ def test_sigterm_during_validation_or_test_then_continue_ends_as_if_uninterrupte
         f"Continue this run with: python -m cnnexp ckpt_path={ckpt} hydra.run.dir={in_val.output_dir}"
         in capsys.readouterr().err
     )
-    run_job(folder_cfg(f"ckpt_path={ckpt}", run="in_val"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_job(folder_cfg(f"ckpt_path={ckpt}", run="in_val"))
     assert figures(in_val) == figures(whole)  # epoch 0's validation, best checkpoint and curves are all there
+    # Lightning's "Checkpoint directory ... exists and is not empty": the run's own folder, continued, holds its own.
+    assert [str(w.message) for w in caught if "Checkpoint directory" in str(w.message)] == []
     assert not ckpt.exists()  # stale once the run finished
 
     in_test = folder_cfg(run="in_test")

@@ -76,10 +76,14 @@ def sync_dist_advice(name: str) -> str:
     )
 
 
-def quiet_known_noise(synced: Iterable[str] = ()) -> None:
-    """Ignore HARMLESS_WARNINGS, and the sync_dist advice for the logged names in `synced`, by exact text; drop
-    the adverts from Lightning's rank-zero logger whatever handlers it has (also outside a Hydra run)."""
+def quiet_known_noise(synced: Iterable[str] = (), continued_in: str | None = None) -> None:
+    """Ignore HARMLESS_WARNINGS, the sync_dist advice for the logged names in `synced`, and Lightning's "Checkpoint
+    directory ... exists and is not empty" for `continued_in`, the folder of the checkpoint a run continues from
+    in its own folder (it holds that run's checkpoints, as it should), by exact text; drop the adverts from
+    Lightning's rank-zero logger whatever handlers it has (also outside a Hydra run)."""
     known = [*HARMLESS_WARNINGS, *((sync_dist_advice(name), UserWarning) for name in synced)]
+    if continued_in is not None:
+        known.append((f"Checkpoint directory {continued_in} exists and is not empty.", UserWarning))
     for text, category in known:
         warnings.filterwarnings("ignore", message=re.escape(text) + r"\Z", category=category)
     for name in ("pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero"):

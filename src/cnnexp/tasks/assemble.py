@@ -7,6 +7,7 @@ plain typed arguments, so each can be built and tested without Hydra.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from omegaconf import OmegaConf
 
 from cnnexp import CONF_DIR
 from cnnexp.checkpoint.callback import RecordRun
+from cnnexp.checkpoint.carry import CarryBestOnResume
 from cnnexp.config.logs import quiet_known_noise
 from cnnexp.data.module import ImageDataModule
 from cnnexp.data.transforms import adaptation_line
@@ -64,7 +66,7 @@ def assemble(run: Run, extra: Sequence[pl.Callback] = (), fit: bool = True) -> E
     datamodule = make_datamodule(run)
     optimizer, schedule = (make_optimizer(run.optimizer), make_schedule(run.scheduler)) if fit else (None, None)
     module = Classifier(build(run.model), run.model.num_classes, optimizer, schedule, run.loss.fn)
-    quiet_known_noise(synced=module.epoch_names())
+    quiet_known_noise(synced=module.epoch_names(), continued_in=_continued_in(run))
     throughput = Throughput()
     trainer = make_trainer(
         run.trainer,
@@ -77,6 +79,7 @@ def assemble(run: Run, extra: Sequence[pl.Callback] = (), fit: bool = True) -> E
             *_fault_callbacks(run.output_dir),
             FitLogInterval(),
             RecordRun(run),
+            CarryBestOnResume(),
             *extra,
         ],
         plugins=[AtomicCheckpointIO(), *cluster_plugins()],
@@ -117,6 +120,16 @@ def fitting_models(shape: tuple[int, int, int]) -> list[str]:
                for k, v in zip(("channels", "height", "width"), shape)):  # fmt: skip
             names.append(path.stem)
     return names
+
+
+def _continued_in(run: Run) -> str | None:
+    """The run's checkpoints/ folder (its real path, as Lightning names it) when the run continues from a
+    checkpoint in its own folder (interrupted.ckpt, last.ckpt, a SLURM requeue's hpc_ckpt_N.ckpt); None for a new
+    run or a resume into a new folder."""
+    ckpt = run.options.ckpt_path
+    if ckpt is None or not Path(ckpt).resolve().is_relative_to(Path(run.output_dir).resolve()):
+        return None
+    return os.path.realpath(Path(run.output_dir) / "checkpoints")
 
 
 def _fault_callbacks(run_dir: Path) -> list[pl.Callback]:
