@@ -78,8 +78,8 @@ def sync_dist_advice(name: str) -> str:
 
 def quiet_known_noise(synced: Iterable[str] = (), continued_in: str | None = None) -> None:
     """Ignore HARMLESS_WARNINGS, the sync_dist advice for the logged names in `synced`, and Lightning's "Checkpoint
-    directory ... exists and is not empty" for `continued_in`, the folder of the checkpoint a run continues from
-    in its own folder (it holds that run's checkpoints, as it should), by exact text; drop the adverts from
+    directory ... exists and is not empty" for `continued_in`, the checkpoints/ folder of a run that continues in
+    its own folder (it holds that run's checkpoints, as it should), by exact text; drop the adverts from
     Lightning's rank-zero logger whatever handlers it has (also outside a Hydra run)."""
     known = [*HARMLESS_WARNINGS, *((sync_dist_advice(name), UserWarning) for name in synced)]
     if continued_in is not None:

@@ -24,6 +24,7 @@ from cnnexp.config.invocation import Invocation
 from cnnexp.config.logs import FILE_ONLY, is_rank_zero
 from cnnexp.config.task_names import BUILD_CONFIG_MODEL
 from cnnexp.errors import Stop, UserFacingError
+from cnnexp.model.builder import plan
 from cnnexp.run import Run, read_run, resolved
 from cnnexp.rundir.claim import Claim, Refused, Request, claim
 from cnnexp.rundir.files import read_json, write_json
@@ -80,8 +81,6 @@ def _plan_model(run: Run) -> None:
     num_classes) is found from the config alone, as the sweep's preflight finds it: before the task imports
     Lightning (seconds on a small machine) and before the run takes a folder it would only record a failure in."""
     if run.options.task in BUILD_CONFIG_MODEL:
-        from cnnexp.model.builder import plan  # here: it builds with torch, which a sweep's door does not need
-
         plan(run.model)
 
 
