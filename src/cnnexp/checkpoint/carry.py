@@ -33,10 +33,11 @@ class CarryBestOnResume(pl.Callback):
     ) -> None:
         states = checkpoint.get("callbacks") or {}
         for callback in trainer.checkpoint_callbacks:
-            state = states.get(callback.state_key) if isinstance(callback, ModelCheckpoint) else None
-            folder = callback.dirpath if isinstance(callback, ModelCheckpoint) else None
-            if folder and isinstance(state, dict) and state.get("dirpath") not in (None, folder):
-                states[callback.state_key] = carried(state, Path(folder), link=trainer.is_global_zero)
+            if not isinstance(callback, ModelCheckpoint) or not callback.dirpath:
+                continue
+            state = states.get(callback.state_key)
+            if isinstance(state, dict) and state.get("dirpath") not in (None, callback.dirpath):
+                states[callback.state_key] = carried(state, Path(callback.dirpath), link=trainer.is_global_zero)
 
 
 def carried(state: dict[str, Any], folder: Path, link: bool = True) -> dict[str, Any]:
@@ -48,9 +49,8 @@ def carried(state: dict[str, Any], folder: Path, link: bool = True) -> dict[str,
     from: they are forgotten, and the new run writes its own at its first save (before that, an interrupted
     run continues from the checkpoint it resumed)."""
     monitored = state.get("monitor") is not None
-    named = (
-        {p for p in [*state.get("best_k_models", {}), *(state.get(key) for key in BEST)] if p} if monitored else set()
-    )
+    best_k = state.get("best_k_models", {}) if monitored else {}
+    named = {p for p in [*best_k, *(state.get(key) for key in BEST)] if p} if monitored else set()
     if not all(Path(p).is_file() for p in named):
         return state
     moved = {p: str(folder / Path(p).name) for p in named}
@@ -61,7 +61,7 @@ def carried(state: dict[str, Any], folder: Path, link: bool = True) -> dict[str,
     return {
         **state,
         "dirpath": str(folder),
-        "best_k_models": {moved[p]: score for p, score in state.get("best_k_models", {}).items()} if monitored else {},
+        "best_k_models": {moved[p]: score for p, score in best_k.items()},
         **{key: moved.get(state.get(key) or "", "") for key in BEST},
         "last_model_path": "",
     }

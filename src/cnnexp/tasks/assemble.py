@@ -25,6 +25,7 @@ from cnnexp.errors import ConfigError
 from cnnexp.model.builder import build
 from cnnexp.model.summary import Summary, summarize
 from cnnexp.run import Run
+from cnnexp.rundir.claim import CHECKPOINTS
 from cnnexp.train.callbacks import make_callbacks
 from cnnexp.train.console import FitLogInterval
 from cnnexp.train.faults import AtomicCheckpointIO, CheckpointOnInterrupt, StopOnNonFinite
@@ -129,7 +130,7 @@ def _continued_in(run: Run) -> str | None:
     ckpt = run.options.ckpt_path
     if ckpt is None or not Path(ckpt).resolve().is_relative_to(Path(run.output_dir).resolve()):
         return None
-    return os.path.realpath(Path(run.output_dir) / "checkpoints")
+    return os.path.realpath(Path(run.output_dir) / CHECKPOINTS)
 
 
 def _fault_callbacks(run_dir: Path) -> list[pl.Callback]:
