@@ -63,6 +63,14 @@ class KnownNoise(logging.Filter):
         return not record.getMessage().startswith(ADVERTS)
 
 
+def quiet_empty_validation() -> None:
+    """Ignore Lightning's "Total length of `...` across ranks is zero" for a run whose validation split is empty
+    or switched off by its settings (train/unvalidated.py says so in a line of its own), by exact text."""
+    for loader in ("EvalBatches", "DataLoader"):  # cnnexp's in-memory batches; torch's loader (decoded data)
+        text = f"Total length of `{loader}` across ranks is zero. Please make sure this was your intention."
+        warnings.filterwarnings("ignore", message=re.escape(text) + r"\Z", category=UserWarning)
+
+
 def is_rank_zero() -> bool:
     """Whether this process is the first of its run (DDP and SLURM ranks read from the environment)."""
     return all(os.environ.get(key, "0") == "0" for key in ("RANK", "LOCAL_RANK", "SLURM_PROCID"))

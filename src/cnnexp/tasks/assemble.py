@@ -37,6 +37,7 @@ from cnnexp.train.optim import make_optimizer, make_schedule
 from cnnexp.train.slurm import cluster_plugins
 from cnnexp.train.throughput import Throughput
 from cnnexp.train.trainer import make_trainer
+from cnnexp.train.unvalidated import WithoutValidation
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +70,15 @@ def assemble(run: Run, extra: Sequence[pl.Callback] = (), fit: bool = True) -> E
     module = Classifier(build(run.model), run.model.num_classes, optimizer, schedule, run.loss.fn)
     quiet_known_noise(synced=module.epoch_names(), continued_in=_continued_in(run))
     throughput = Throughput()
+    named = dict(zip(run.callbacks, make_callbacks(run.callbacks)))
     trainer = make_trainer(
         run.trainer,
         logger=make_loggers(run.logger) or False,
         callbacks=[
-            *make_callbacks(run.callbacks),
+            *named.values(),
             throughput,
             RunHeader(),
+            WithoutValidation(named),  # after the header: its line reads as a note on that run
             PaceWarning(run.model.name),
             *_fault_callbacks(run.output_dir),
             FitLogInterval(),

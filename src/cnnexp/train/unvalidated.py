@@ -1,0 +1,71 @@
+"""A training run with no validation: data.val_size=0 (or a data set with no images left for it), or
+trainer.limit_val_batches=0. No val/ figure is ever logged, so what watches one cannot do its job.
+
+- The best-epoch checkpoint (a ModelCheckpoint monitoring a val/ figure) keeps nothing, and one line says so:
+  the test after training evaluates the last epoch, which checkpoints/last.ckpt holds. Before, Lightning warned
+  at every epoch that the monitored key was missing and asked whether `log('val/acc', ...)` had been called,
+  a hint about code the user never wrote.
+- Any other callback that monitors a val/ figure (early stopping, a pruner of yours) is a config mistake: it
+  would stop the run on a figure that never comes (Lightning's EarlyStopping raised a RuntimeError with a
+  traceback after the first epoch). The error names the callback's key and the three ways out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import ModelCheckpoint
+
+from cnnexp.config.logs import quiet_empty_validation
+from cnnexp.errors import ConfigError
+
+log = logging.getLogger(__name__)
+VAL = "val/"
+
+
+class WithoutValidation(pl.Callback):
+    """`named`: the config's callbacks by their key (`callbacks.NAME`), the ones a mistake is reported under."""
+
+    def __init__(self, named: Mapping[str, pl.Callback]) -> None:
+        self.named = dict(named)
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        # Lightning sets the data module up before the callbacks: its split sizes are known here.
+        reason = missing_validation(trainer) if stage == "fit" else None
+        if reason is None:
+            return
+        watching = {
+            name: (callback, monitor)
+            for name, callback in self.named.items()
+            if isinstance(monitor := getattr(callback, "monitor", None), str) and monitor.startswith(VAL)
+        }
+        for name, (callback, monitor) in watching.items():  # the mistakes first: nothing is said before them
+            if not isinstance(callback, ModelCheckpoint):
+                raise ConfigError(
+                    f"callbacks.{name} ({type(callback).__name__}) monitors {monitor}, but this run has no validation "
+                    f"({reason}), so {monitor} is never logged; keep some images for validation (data.val_size=0.1), "
+                    f"monitor a training figure (callbacks.{name}.monitor=train/loss callbacks.{name}.mode=min), "
+                    f"or switch it off: callbacks.{name}=null."
+                )
+        quiet_empty_validation()  # Lightning's "Total length of ... is zero": the settings chose it
+        for name, (callback, monitor) in watching.items():
+            assert isinstance(callback, ModelCheckpoint)  # every other kind was refused above
+            callback.save_top_k = 0  # its state key (monitor, mode) stays: a resumed run still matches it
+            if trainer.is_global_zero:
+                log.info(
+                    f"no validation ({reason}): callbacks.{name} keeps no best epoch by {monitor}; the test "
+                    f"evaluates the last epoch, which checkpoints/last.ckpt holds."
+                )
+
+
+def missing_validation(trainer: pl.Trainer) -> str | None:
+    """Why the fit runs no validation batch (the setting that says so), or None when it validates."""
+    if trainer.limit_val_batches == 0:
+        return f"trainer.limit_val_batches={trainer.limit_val_batches}"
+    datamodule = getattr(trainer, "datamodule", None)  # set by Lightning's data connector
+    count = getattr(datamodule, "count", None)
+    if count is not None and count("val") == 0:
+        return f"data.val_size={datamodule.spec.val_size} leaves 0 validation images"  # type: ignore[union-attr]
+    return None
