@@ -25,7 +25,7 @@ def _run(cli: Cli, tmp_path: Path, *overrides: str) -> tuple[int, str, Path]:
 @pytest.mark.parametrize(
     ("setting", "reason"),
     [
-        ("data.val_size=0", "data.val_size=0 leaves 0 validation images"),
+        ("data.val_size=0", "0 validation images, data.val_size=0"),
         ("trainer.limit_val_batches=0", "trainer.limit_val_batches=0"),
     ],
 )
@@ -49,8 +49,8 @@ def test_early_stopping_without_validation_names_its_key_and_the_ways_out(cli: C
     code, err, _ = _run(cli, tmp_path, "data.val_size=0", "callbacks=[default,early_stopping]")
     assert code == 2
     assert one_paragraph(err) == (
-        "callbacks.early_stopping (EarlyStopping) monitors val/acc, but this run has no validation (data.val_size=0 "
-        "leaves 0 validation images), so val/acc is never logged; keep some images for validation "
+        "callbacks.early_stopping (EarlyStopping) monitors val/acc, but this run has no validation (0 validation "
+        "images, data.val_size=0), so val/acc is never logged; keep some images for validation "
         "(data.val_size=0.1), monitor a training figure (callbacks.early_stopping.monitor=train/loss "
         "callbacks.early_stopping.mode=min), or switch it off: callbacks.early_stopping=null."
     )

@@ -67,5 +67,5 @@ def missing_validation(trainer: pl.Trainer) -> str | None:
     datamodule = getattr(trainer, "datamodule", None)  # set by Lightning's data connector
     count = getattr(datamodule, "count", None)
     if count is not None and count("val") == 0:
-        return f"data.val_size={datamodule.spec.val_size} leaves 0 validation images"  # type: ignore[union-attr]
+        return f"0 validation images, data.val_size={datamodule.spec.val_size}"  # type: ignore[union-attr]
     return None
