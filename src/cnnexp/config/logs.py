@@ -66,9 +66,17 @@ class KnownNoise(logging.Filter):
 def quiet_empty_validation() -> None:
     """Ignore Lightning's "Total length of `...` across ranks is zero" for a run whose validation split is empty
     or switched off by its settings (train/unvalidated.py says so in a line of its own), by exact text."""
-    for loader in ("EvalBatches", "DataLoader"):  # cnnexp's in-memory batches; torch's loader (decoded data)
-        text = f"Total length of `{loader}` across ranks is zero. Please make sure this was your intention."
-        warnings.filterwarnings("ignore", message=re.escape(text) + r"\Z", category=UserWarning)
+    loaders = ("EvalBatches", "DataLoader")  # cnnexp's in-memory batches; torch's loader (decoded data)
+    _ignore(
+        (f"Total length of `{loader}` across ranks is zero. Please make sure this was your intention.", UserWarning)
+        for loader in loaders
+    )
+
+
+def _ignore(known: Iterable[tuple[str, type[Warning]]]) -> None:
+    """Ignore each warning of `known` by its exact text and category."""
+    for text, category in known:
+        warnings.filterwarnings("ignore", message=re.escape(text) + r"\Z", category=category)
 
 
 def is_rank_zero() -> bool:
@@ -92,8 +100,7 @@ def quiet_known_noise(synced: Iterable[str] = (), continued_in: str | None = Non
     known = [*HARMLESS_WARNINGS, *((sync_dist_advice(name), UserWarning) for name in synced)]
     if continued_in is not None:
         known.append((f"Checkpoint directory {continued_in} exists and is not empty.", UserWarning))
-    for text, category in known:
-        warnings.filterwarnings("ignore", message=re.escape(text) + r"\Z", category=category)
+    _ignore(known)
     for name in ("pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, KnownNoise) for f in logger.filters):

@@ -138,4 +138,4 @@ def _continued_in(run: Run) -> str | None:
 
 def _fault_callbacks(run_dir: Path) -> list[pl.Callback]:
     """Always on: stop on a non-finite loss, checkpoint on an interruption (train/faults.py)."""
-    return [StopOnNonFinite(), CheckpointOnInterrupt(str(run_dir / "checkpoints"))]
+    return [StopOnNonFinite(), CheckpointOnInterrupt(str(run_dir / CHECKPOINTS))]

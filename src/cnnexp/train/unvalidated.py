@@ -19,6 +19,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from cnnexp.config.logs import quiet_empty_validation
+from cnnexp.data.module import ImageDataModule
 from cnnexp.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,6 @@ def missing_validation(trainer: pl.Trainer) -> str | None:
     if trainer.limit_val_batches == 0:
         return f"trainer.limit_val_batches={trainer.limit_val_batches}"
     datamodule = getattr(trainer, "datamodule", None)  # set by Lightning's data connector
-    count = getattr(datamodule, "count", None)
-    if count is not None and count("val") == 0:
-        return f"0 validation images, data.val_size={datamodule.spec.val_size}"  # type: ignore[union-attr]
+    if isinstance(datamodule, ImageDataModule) and datamodule.count("val") == 0:
+        return f"0 validation images, data.val_size={datamodule.spec.val_size}"
     return None
