@@ -1,6 +1,6 @@
-"""A training run without validation (data.val_size=0, trainer.limit_val_batches=0): the best-epoch checkpoint
-keeps nothing and says so, the test evaluates the last epoch, and a callback that would wait for a val/ figure is
-a config mistake named by its key (train/unvalidated.py)."""
+"""A training run without validation (data.val_size=0, trainer.limit_val_batches=0, validation every 3 epochs of
+2): the best-epoch checkpoint keeps nothing and says so, the test evaluates the last epoch, which last.ckpt holds,
+and a callback that would wait for a val/ figure is a config mistake named by its key (train/unvalidated.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from support import TINY, Cli, one_paragraph
 
 # Lightning's words when a monitor never sees its figure, and when the validation split is empty.
@@ -27,6 +28,10 @@ def _run(cli: Cli, tmp_path: Path, *overrides: str) -> tuple[int, str, Path]:
     [
         ("data.val_size=0", "0 validation images, data.val_size=0"),
         ("trainer.limit_val_batches=0", "trainer.limit_val_batches=0"),
+        (
+            "trainer.check_val_every_n_epoch=3",  # no validation epoch in two: before, not a checkpoint was written
+            "trainer.check_val_every_n_epoch=3 is more than trainer.max_epochs=2",
+        ),
     ],
 )
 def test_without_validation_the_last_epoch_is_tested_and_lightning_does_not_ask_for_a_log_call(
@@ -43,15 +48,32 @@ def test_without_validation_the_last_epoch_is_tested_and_lightning_does_not_ask_
     metrics = json.loads((run / "metrics.json").read_text())
     assert (metrics["status"], metrics["epochs"], metrics["best_val_acc"], metrics["checkpoint"]) == ("ok", 2, None, "")
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["last.ckpt"]
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == 1  # the last of two
 
 
-def test_early_stopping_without_validation_names_its_key_and_the_ways_out(cli: Cli, tmp_path: Path) -> None:
-    code, err, _ = _run(cli, tmp_path, "data.val_size=0", "callbacks=[default,early_stopping]")
+@pytest.mark.parametrize(
+    ("setting", "reason", "remedy"),
+    [
+        (
+            "data.val_size=0",
+            "0 validation images, data.val_size=0",
+            "keep some images for validation (data.val_size=0.1)",
+        ),
+        (
+            "trainer.check_val_every_n_epoch=3",
+            "trainer.check_val_every_n_epoch=3 is more than trainer.max_epochs=2",
+            "validate within the epochs (trainer.check_val_every_n_epoch=1)",
+        ),
+    ],
+)
+def test_early_stopping_without_validation_names_its_key_and_the_ways_out(
+    cli: Cli, tmp_path: Path, setting: str, reason: str, remedy: str
+) -> None:
+    code, err, _ = _run(cli, tmp_path, setting, "callbacks=[default,early_stopping]")
     assert code == 2
     assert one_paragraph(err) == (
-        "callbacks.early_stopping (EarlyStopping) monitors val/acc, but this run has no validation (0 validation "
-        "images, data.val_size=0), so val/acc is never logged; keep some images for validation "
-        "(data.val_size=0.1), monitor a training figure (callbacks.early_stopping.monitor=train/loss "
+        f"callbacks.early_stopping (EarlyStopping) monitors val/acc, but this run has no validation ({reason}), so "
+        f"val/acc is never logged; {remedy}, monitor a training figure (callbacks.early_stopping.monitor=train/loss "
         "callbacks.early_stopping.mode=min), or switch it off: callbacks.early_stopping=null."
     )
     assert "keeps no best epoch" not in err + cli.out  # type: ignore[attr-defined]  # the mistake alone is said

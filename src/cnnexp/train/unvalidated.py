@@ -1,5 +1,6 @@
-"""A training run with no validation: data.val_size=0 (or a data set with no images left for it), or
-trainer.limit_val_batches=0. No val/ figure is ever logged, so what watches one cannot do its job.
+"""A training run with no validation: data.val_size=0 (or a data set with no images left for it),
+trainer.limit_val_batches=0, or trainer.check_val_every_n_epoch above trainer.max_epochs. No val/ figure is ever
+logged, so what watches one cannot do its job.
 
 - The best-epoch checkpoint (a ModelCheckpoint monitoring a val/ figure) keeps nothing, and one line says so:
   the test after training evaluates the last epoch, which checkpoints/last.ckpt holds. Before, Lightning warned
@@ -8,12 +9,16 @@ trainer.limit_val_batches=0. No val/ figure is ever logged, so what watches one 
 - Any other callback that monitors a val/ figure (early stopping, a pruner of yours) is a config mistake: it
   would stop the run on a figure that never comes (Lightning's EarlyStopping raised a RuntimeError with a
   traceback after the first epoch). The error names the callback's key and the three ways out.
+- Validation every n epochs with n above the epochs: Lightning's checkpoints then wait for a validation end that
+  never comes, and the run ended without a single checkpoint, last.ckpt included, and without a word. They are
+  written at each training epoch's end instead, as Lightning does when there is no validation data.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint
@@ -26,6 +31,13 @@ log = logging.getLogger(__name__)
 VAL = "val/"
 
 
+@dataclass(frozen=True)
+class NoValidation:
+    reason: str  # the setting that leaves the fit without validation, e.g. "0 validation images, data.val_size=0"
+    remedy: str  # the setting that gives it some, e.g. "keep some images for validation (data.val_size=0.1)"
+    epoch_end: bool = False  # checkpoints must be written at each training epoch's end, or they never are
+
+
 class WithoutValidation(pl.Callback):
     """`named`: the config's callbacks by their key (`callbacks.NAME`), the ones a mistake is reported under."""
 
@@ -34,9 +46,10 @@ class WithoutValidation(pl.Callback):
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         # Lightning sets the data module up before the callbacks: its split sizes are known here.
-        reason = missing_validation(trainer) if stage == "fit" else None
-        if reason is None:
+        missing = missing_validation(trainer) if stage == "fit" else None
+        if missing is None:
             return
+        reason = missing.reason
         watching = {
             name: (callback, monitor)
             for name, callback in self.named.items()
@@ -46,11 +59,15 @@ class WithoutValidation(pl.Callback):
             if not isinstance(callback, ModelCheckpoint):
                 raise ConfigError(
                     f"callbacks.{name} ({type(callback).__name__}) monitors {monitor}, but this run has no validation "
-                    f"({reason}), so {monitor} is never logged; keep some images for validation (data.val_size=0.1), "
+                    f"({reason}), so {monitor} is never logged; {missing.remedy}, "
                     f"monitor a training figure (callbacks.{name}.monitor=train/loss callbacks.{name}.mode=min), "
                     f"or switch it off: callbacks.{name}=null."
                 )
         quiet_empty_validation()  # Lightning's "Total length of ... is zero": the settings chose it
+        if missing.epoch_end:
+            for checkpoint in trainer.checkpoint_callbacks:
+                if isinstance(checkpoint, ModelCheckpoint):  # its argument save_on_train_epoch_end, read per epoch
+                    checkpoint._save_on_train_epoch_end = True
         for name, (callback, monitor) in watching.items():
             assert isinstance(callback, ModelCheckpoint)  # every other kind was refused above
             callback.save_top_k = 0  # its state key (monitor, mode) stays: a resumed run still matches it
@@ -61,11 +78,17 @@ class WithoutValidation(pl.Callback):
                 )
 
 
-def missing_validation(trainer: pl.Trainer) -> str | None:
-    """Why the fit runs no validation batch (the setting that says so), or None when it validates."""
+def missing_validation(trainer: pl.Trainer) -> NoValidation | None:
+    """Why the fit runs no validation batch (the setting that says so, and the one that changes it), or None."""
     if trainer.limit_val_batches == 0:
-        return f"trainer.limit_val_batches={trainer.limit_val_batches}"
+        limit = f"trainer.limit_val_batches={trainer.limit_val_batches}"
+        return NoValidation(limit, "validate some batches (trainer.limit_val_batches=1.0)")
     datamodule = getattr(trainer, "datamodule", None)  # set by Lightning's data connector
     if isinstance(datamodule, ImageDataModule) and datamodule.count("val") == 0:
-        return f"0 validation images, data.val_size={datamodule.spec.val_size}"
+        images = f"0 validation images, data.val_size={datamodule.spec.val_size}"
+        return NoValidation(images, "keep some images for validation (data.val_size=0.1)")
+    every, epochs = trainer.check_val_every_n_epoch, trainer.max_epochs
+    if every is not None and epochs is not None and every > epochs >= 0:  # Lightning validates after epoch n-1
+        rare = f"trainer.check_val_every_n_epoch={every} is more than trainer.max_epochs={epochs}"
+        return NoValidation(rare, "validate within the epochs (trainer.check_val_every_n_epoch=1)", epoch_end=True)
     return None
