@@ -15,6 +15,7 @@ from support import CONF, MODEL_NAMES
 
 from cnnexp.app import run_job
 from cnnexp.errors import ConfigError
+from cnnexp.model.builder import build
 from cnnexp.run import read_run
 from cnnexp.tasks import task_named
 from cnnexp.tasks.assemble import assemble
@@ -25,6 +26,7 @@ GROUPS = ("optimizer", "scheduler", "loss", "trainer", "logger", "callbacks", "d
 # Models made for other input than 1×28×28 digits get the digits resized (data.adapt=null, the default); tiny
 # batches keep 224×224 and 227×227 models (AlexNet, ConvNeXt, EfficientNet, ...) cheap on a CPU.
 BIG = ("data.batch_size=2",)
+GRADIENT_CHECK = "+callbacks.gradients={_target_: gradcheck.GradientCheck}"
 
 
 def _options(group: str) -> list[str]:
@@ -54,11 +56,18 @@ def test_every_config_group_option_instantiates(tiny_cfg: Tiny, group: str, opti
 @pytest.mark.parametrize("name", MODEL_NAMES)
 @pytest.mark.slow
 def test_fast_dev_run_for_every_model(tiny_cfg: Tiny, name: str) -> None:
+    # One training step of the model as shipped, on the data resized to its input where it is fixed; in that step
+    # every trainable parameter gets a finite, non-zero gradient and every frozen one none (tests/gradcheck.py).
     needs_resize = yaml.safe_load((CONF / "model" / f"{name}.yaml").read_text())["input"]["height"] != "${data.height}"
-    cfg = tiny_cfg("debug=fdr", f"model={name}", *(BIG if needs_resize else ()))
+    cfg = tiny_cfg("debug=fdr", f"model={name}", *(BIG if needs_resize else ()), GRADIENT_CHECK)
     run_job(cfg)
     metrics = _metrics(cfg)
     assert metrics["status"] == "ok" and metrics["model"] == name
+    gradients = json.loads((Path(cfg.output_dir) / "gradients.json").read_text())
+    with torch.device("meta"):  # the parameters' names, without their memory
+        names = [param for param, _ in build(read_run(cfg).model).named_parameters()]
+    assert list(gradients) == [f"net.{param}" for param in names]
+    assert {p: state for p, state in gradients.items() if state not in ("ok", "frozen")} == {}
 
 
 @pytest.mark.slow
