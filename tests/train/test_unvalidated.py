@@ -24,18 +24,24 @@ def _run(cli: Cli, tmp_path: Path, *overrides: str) -> tuple[int, str, Path]:
 
 
 @pytest.mark.parametrize(
-    ("setting", "reason"),
+    ("setting", "reason", "epochs"),
     [
-        ("data.val_size=0", "0 validation images, data.val_size=0"),
-        ("trainer.limit_val_batches=0", "trainer.limit_val_batches=0"),
+        ("data.val_size=0", "0 validation images, data.val_size=0", 2),
+        ("trainer.limit_val_batches=0", "trainer.limit_val_batches=0", 2),
         (
             "trainer.check_val_every_n_epoch=3",  # no validation epoch in two: before, not a checkpoint was written
             "trainer.check_val_every_n_epoch=3 is more than trainer.max_epochs=2",
+            2,
+        ),
+        (
+            "trainer.max_steps=3",  # 12 steps an epoch (600 images, batch 50): it ends before the first validation
+            "trainer.max_steps=3 ends the fit before its first validation, after step 12",
+            1,
         ),
     ],
 )
 def test_without_validation_the_last_epoch_is_tested_and_lightning_does_not_ask_for_a_log_call(
-    cli: Cli, tmp_path: Path, setting: str, reason: str
+    cli: Cli, tmp_path: Path, setting: str, reason: str, epochs: int
 ) -> None:
     code, err, run = _run(cli, tmp_path, setting)
     printed = err + cli.out  # type: ignore[attr-defined]  # cli.out: the run's stdout
@@ -46,9 +52,14 @@ def test_without_validation_the_last_epoch_is_tested_and_lightning_does_not_ask_
     )
     assert not [line for line in printed.splitlines() if any(text in line for text in NOISE)]  # as the run prints them
     metrics = json.loads((run / "metrics.json").read_text())
-    assert (metrics["status"], metrics["epochs"], metrics["best_val_acc"], metrics["checkpoint"]) == ("ok", 2, None, "")
+    assert (metrics["status"], metrics["epochs"], metrics["best_val_acc"], metrics["checkpoint"]) == (
+        "ok",
+        epochs,
+        None,
+        "",
+    )
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["last.ckpt"]
-    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == 1  # the last of two
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == epochs - 1  # the last
 
 
 @pytest.mark.parametrize(
@@ -63,6 +74,11 @@ def test_without_validation_the_last_epoch_is_tested_and_lightning_does_not_ask_
             "trainer.check_val_every_n_epoch=3",
             "trainer.check_val_every_n_epoch=3 is more than trainer.max_epochs=2",
             "validate within the epochs (trainer.check_val_every_n_epoch=1)",
+        ),
+        (  # before, Lightning's RuntimeError with a traceback and exit 1 at the end of the third step
+            "trainer.max_steps=3",
+            "trainer.max_steps=3 ends the fit before its first validation, after step 12",
+            "train up to it (trainer.max_steps=12 or more)",
         ),
     ],
 )
@@ -79,8 +95,9 @@ def test_early_stopping_without_validation_names_its_key_and_the_ways_out(
     assert "keeps no best epoch" not in err + cli.out  # type: ignore[attr-defined]  # the mistake alone is said
 
 
-def test_a_run_that_validates_is_left_as_it_was(cli: Cli, tmp_path: Path) -> None:
-    code, err, run = _run(cli, tmp_path, "callbacks=[default,early_stopping]")
+@pytest.mark.parametrize("steps", ["trainer.max_steps=-1", "trainer.max_steps=12"])  # 12: it validates at its end
+def test_a_run_that_validates_is_left_as_it_was(cli: Cli, tmp_path: Path, steps: str) -> None:
+    code, err, run = _run(cli, tmp_path, "callbacks=[default,early_stopping]", steps)
     assert code == 0, err[-3000:]
     assert "keeps no best epoch" not in err + cli.out  # type: ignore[attr-defined]
     assert len(list((run / "checkpoints").glob("epoch*-val_acc*.ckpt"))) == 1  # the best epoch, kept

@@ -1,6 +1,6 @@
 """A training run with no validation: data.val_size=0 (or a data set with no images left for it),
-trainer.limit_val_batches=0, or trainer.check_val_every_n_epoch above trainer.max_epochs. No val/ figure is ever
-logged, so what watches one cannot do its job.
+trainer.limit_val_batches=0, trainer.check_val_every_n_epoch above trainer.max_epochs, or a trainer.max_steps that
+ends the fit before its first validation. No val/ figure is ever logged, so what watches one cannot do its job.
 
 - The best-epoch checkpoint (a ModelCheckpoint monitoring a val/ figure) keeps nothing, and one line says so:
   the test after training evaluates the last epoch, which checkpoints/last.ckpt holds. Before, Lightning warned
@@ -9,14 +9,15 @@ logged, so what watches one cannot do its job.
 - Any other callback that monitors a val/ figure (early stopping, a pruner of yours) is a config mistake: it
   would stop the run on a figure that never comes (Lightning's EarlyStopping raised a RuntimeError with a
   traceback after the first epoch). The error names the callback's key and the three ways out.
-- Validation every n epochs with n above the epochs: Lightning's checkpoints then wait for a validation end that
-  never comes, and the run ended without a single checkpoint, last.ckpt included, and without a word. They are
+- Validation every n epochs with n above the epochs (or a max_steps before it): Lightning's checkpoints then wait
+  for a validation end that never comes, and the run ended without a single checkpoint, last.ckpt included, and without a word. They are
   written at each training epoch's end instead, as Lightning does when there is no validation data.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -47,8 +48,16 @@ class WithoutValidation(pl.Callback):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         # Lightning sets the data module up before the callbacks: its split sizes are known here.
         missing = missing_validation(trainer) if stage == "fit" else None
-        if missing is None:
-            return
+        if missing is not None:
+            self._without(trainer, missing)
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # The training batches are counted by now: whether trainer.max_steps comes before the first validation.
+        missing = ended_before_validation(trainer)
+        if missing is not None:
+            self._without(trainer, missing)
+
+    def _without(self, trainer: pl.Trainer, missing: NoValidation) -> None:
         reason = missing.reason
         watching = {
             name: (callback, monitor)
@@ -92,3 +101,21 @@ def missing_validation(trainer: pl.Trainer) -> NoValidation | None:
         rare = f"trainer.check_val_every_n_epoch={every} is more than trainer.max_epochs={epochs}"
         return NoValidation(rare, "validate within the epochs (trainer.check_val_every_n_epoch=1)", epoch_end=True)
     return None
+
+
+def ended_before_validation(trainer: pl.Trainer) -> NoValidation | None:
+    """When trainer.max_steps ends the fit before its first validation, in a fit that validates at epoch ends and
+    starts at an epoch's beginning (a resumed mid-epoch fit is not worked out here: None)."""
+    max_steps, every, interval = trainer.max_steps, trainer.check_val_every_n_epoch, trainer.val_check_interval
+    batches = trainer.num_training_batches
+    if max_steps < 0 or every is None or type(interval) is not float or interval != 1.0:
+        return None
+    if not math.isfinite(batches) or batches == 0 or trainer.fit_loop.epoch_loop.batch_progress.current.completed:
+        return None
+    epoch = trainer.current_epoch
+    first = epoch + (every - (epoch + 1) % every) % every  # the first epoch after which Lightning validates
+    at = trainer.global_step + (first - epoch + 1) * math.ceil(batches / trainer.accumulate_grad_batches)
+    if max_steps >= at:
+        return None
+    reason = f"trainer.max_steps={max_steps} ends the fit before its first validation, after step {at}"
+    return NoValidation(reason, f"train up to it (trainer.max_steps={at} or more)", epoch_end=True)
