@@ -132,3 +132,18 @@ def test_train_refuses_ddp_with_a_reason(tmp_path: Path) -> None:
         ConfigError, match=r"the Python API trains in this one process: for trainer\.strategy=ddp use the command line"
     ):
         api.train(*TINY, *ddp, output_dir=tmp_path / "run")
+
+
+def test_cnnexp_lines_are_printed_though_a_logger_had_found_info_off(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Python caches, per logger, whether a level is on: a cnnexp line logged before (INFO off, as in a fresh
+    # notebook) left "off" cached, and api.train's lines from that logger were lost after other runs in the process.
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "level", logging.WARNING)
+    logger = logging.getLogger("cnnexp.tasks.outcome")
+    logger.info("before a run: not shown")
+    with api._printing():
+        logger.info("test accuracy 0.5")
+    assert capsys.readouterr().out == "test accuracy 0.5\n"

@@ -159,7 +159,8 @@ def _printing() -> Iterator[None]:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger.addHandler(handler)
-    level, logger.level = logger.level, logging.INFO
+    level = logger.level
+    logger.setLevel(logging.INFO)  # setLevel, not `.level =`: it clears the INFO-is-off answers loggers cached
     try:
         yield
     finally:
