@@ -19,7 +19,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, open_dict
-from support import CONF, CUDA_SITE, TINY, Compose, Trained, Typed
+from support import CONF, CUDA_SITE, TINY, TINY_PICTURES, Compose, Trained, Typed
 
 from cnnexp.app import main
 from cnnexp.cli.configdirs import command_line
@@ -158,11 +158,12 @@ def compose_cfg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
 
 @pytest.fixture
 def tiny_cfg(compose_cfg: Compose, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., DictConfig]:
-    """tiny_cfg("model=alexnet_small", ...): the real config, small and fast, writing under tmp_path."""
+    """tiny_cfg("model=alexnet_small", ...): the real config, small and fast, writing under tmp_path; without the
+    pictures unless `pictures=True`."""
     monkeypatch.setenv("CNNEXP_DATA", str(tmp_path.parent / "data"))  # the rendered digits are shared by tests
 
-    def make(*overrides: str, run: str = "run") -> DictConfig:
-        return compose_cfg(*TINY, f"output_dir={tmp_path / run}", *overrides)
+    def make(*overrides: str, run: str = "run", pictures: bool = False) -> DictConfig:
+        return compose_cfg(*(TINY_PICTURES if pictures else TINY), f"output_dir={tmp_path / run}", *overrides)
 
     return make
 

@@ -28,9 +28,9 @@ def _record(tiny_cfg: Tiny, *overrides: str, run: str = "trained") -> Record:
     return Record(read_run(tiny_cfg(*overrides, run=run)), FACTS)
 
 
-def _tested(tiny_cfg: Tiny, record: Record, *overrides: str) -> Run:
+def _tested(tiny_cfg: Tiny, record: Record, *overrides: str, pictures: bool = False) -> Run:
     """The run task=test would use: this command's config, the record, and the overrides as typed."""
-    return checkpoint_run(read_run(tiny_cfg(*overrides)), record, overrides)
+    return checkpoint_run(read_run(tiny_cfg(*overrides, pictures=pictures)), record, overrides)
 
 
 def test_without_overrides_the_run_is_the_recorded_one(tiny_cfg: Tiny) -> None:
@@ -89,7 +89,7 @@ def test_other_data_with_other_classes_is_refused(tiny_cfg: Tiny, tmp_path: Path
 
 def test_trainer_and_options_are_this_runs(tiny_cfg: Tiny, tmp_path: Path) -> None:
     record = _record(tiny_cfg, "trainer.max_epochs=7", "seed=4")
-    run = _tested(tiny_cfg, record, "task=test", "trainer.max_epochs=2")
+    run = _tested(tiny_cfg, record, "task=test", "trainer.max_epochs=2", pictures=True)
     assert run.trainer.args["max_epochs"] == 2 and run.options.task == "test" and run.options.seed == 0
     assert run.output_dir == tmp_path / "run" and str(tmp_path / "run") in run.callbacks["pictures"].args["dirpath"]
 

@@ -47,7 +47,7 @@ def test_logger_presets_one_several_or_none(tiny_cfg: Tiny, choice: str, expecte
 
 @pytest.mark.slow
 def test_csv_and_tensorboard_together_write_metrics_csv_and_events(tiny_cfg: Tiny) -> None:
-    cfg = tiny_cfg("logger=[tensorboard,csv]", "trainer.log_every_n_steps=2")
+    cfg = tiny_cfg("logger=[tensorboard,csv]", "trainer.log_every_n_steps=2", pictures=True)
     run_job(cfg)
     run = Path(cfg.output_dir)
     with (run / "csv" / "version_0" / "metrics.csv").open() as handle:
@@ -60,7 +60,7 @@ def test_csv_and_tensorboard_together_write_metrics_csv_and_events(tiny_cfg: Tin
 
 def test_no_logger_trains_and_switches_the_lr_monitor_off(tiny_cfg: Tiny, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("INFO", logger="cnnexp")
-    cfg = tiny_cfg("logger=null")
+    cfg = tiny_cfg("logger=null", pictures=True)
     assert "lr_monitor" not in read_run(cfg).callbacks
     assert "callbacks.lr_monitor: off, as there is no logger to write the learning rate to" in caplog.text
     run_job(cfg)
@@ -89,7 +89,7 @@ def test_a_logger_config_of_ones_own_may_be_one_flat_logger() -> None:
 
 
 def test_callback_presets_add_to_the_default_set(tiny_cfg: Tiny) -> None:
-    cfg = tiny_cfg("callbacks=[default,early_stopping,lr_finder]", "callbacks.early_stopping.patience=5")
+    cfg = tiny_cfg("callbacks=[default,early_stopping,lr_finder]", "callbacks.early_stopping.patience=5", pictures=True)
     run = read_run(cfg)
     assert run.callbacks["early_stopping"].args["patience"] == 5 and "lr_finder" in run.callbacks
     assert {"ModelCheckpoint", "EarlyStopping", "FindLearningRate", "Pictures"} <= set(_callbacks(cfg))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
-from support import TINY, Compose
+from support import TINY_PICTURES, Compose
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
@@ -32,7 +32,7 @@ def run(compose_cfg: Compose, tmp_path_factory: pytest.TempPathFactory) -> Itera
     base = tmp_path_factory.getbasetemp()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CNNEXP_DATA", str(base / "data"))  # the digits cache the other tests share
-        cfg = compose_cfg(*TINY, "trainer.max_epochs=3", "callbacks.pictures.every_n_epochs=2",
+        cfg = compose_cfg(*TINY_PICTURES, "trainer.max_epochs=3", "callbacks.pictures.every_n_epochs=2",
                           f"output_dir={base / 'pictures_run'}")  # fmt: skip
         run_job(cfg)
         yield Path(cfg.output_dir)
