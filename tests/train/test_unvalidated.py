@@ -62,6 +62,15 @@ def test_without_validation_the_last_epoch_is_tested_and_lightning_does_not_ask_
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == epochs - 1  # the last
 
 
+def test_a_run_with_two_reasons_says_the_first_once(cli: Cli, tmp_path: Path) -> None:
+    code, err, _ = _run(cli, tmp_path, "data.val_size=0", "trainer.max_steps=3")
+    printed = err + cli.out  # type: ignore[attr-defined]
+    assert code == 0, printed[-3000:]
+    assert [line.split(":")[0] for line in printed.splitlines() if line.startswith("no validation")] == [
+        "no validation (0 validation images, data.val_size=0)"
+    ]
+
+
 @pytest.mark.parametrize(
     ("setting", "reason", "remedy"),
     [

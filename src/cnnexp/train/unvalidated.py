@@ -10,8 +10,9 @@ ends the fit before its first validation. No val/ figure is ever logged, so what
   would stop the run on a figure that never comes (Lightning's EarlyStopping raised a RuntimeError with a
   traceback after the first epoch). The error names the callback's key and the three ways out.
 - Validation every n epochs with n above the epochs (or a max_steps before it): Lightning's checkpoints then wait
-  for a validation end that never comes, and the run ended without a single checkpoint, last.ckpt included, and without a word. They are
-  written at each training epoch's end instead, as Lightning does when there is no validation data.
+  for a validation end that never comes, and the run ended without a single checkpoint, last.ckpt included, and
+  without a word. They are written at each training epoch's end instead, as Lightning does without validation
+  data.
 """
 
 from __future__ import annotations
@@ -44,18 +45,20 @@ class WithoutValidation(pl.Callback):
 
     def __init__(self, named: Mapping[str, pl.Callback]) -> None:
         self.named = dict(named)
+        self.missing: NoValidation | None = None  # why this fit runs no validation, once found
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         # Lightning sets the data module up before the callbacks: its split sizes are known here.
-        missing = missing_validation(trainer) if stage == "fit" else None
-        if missing is not None:
-            self._without(trainer, missing)
+        self.missing = missing_validation(trainer) if stage == "fit" else None
+        if self.missing is not None:
+            self._without(trainer, self.missing)
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # The training batches are counted by now: whether trainer.max_steps comes before the first validation.
-        missing = ended_before_validation(trainer)
-        if missing is not None:
-            self._without(trainer, missing)
+        if self.missing is None:
+            self.missing = ended_before_validation(trainer)
+            if self.missing is not None:
+                self._without(trainer, self.missing)
 
     def _without(self, trainer: pl.Trainer, missing: NoValidation) -> None:
         reason = missing.reason
