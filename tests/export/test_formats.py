@@ -31,7 +31,7 @@ pytestmark = pytest.mark.usefixtures("onnx_table_once")  # tests/conftest.py: th
 
 
 # One network with every layer type and every join of the language, as a user writes them: what the networks below
-# are made of, exported in every format (test_every_layer_type_and_join_exports).
+# are made of, exported in every format (test_every_layer_type_join_and_activation_exports).
 BLOCKS = {
     "cn_block": {"params": {"dim": None}, "layers": {  # ConvNeXt's block: depthwise conv, norm, channel MLP, scale
         "dw": {"type": "conv", "filters": "$dim", "F": 3, "P": 1, "groups": "$dim"},
